@@ -1,0 +1,37 @@
+# runbookd — `make run` serves the shipped config on SQLite; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint check bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	mkdir -p data
+	$(BIN)/runbookd serve --config runbookd.yml
+
+test: $(VENV)/.installed-test
+	$(BIN)/pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check receiver tests bench
+
+check: $(VENV)/.installed
+	$(BIN)/runbookd check --config runbookd.yml
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,1 @@
+"""HTTP API: the admin API (incidents, automation) and the operational endpoints."""

@@ -1,0 +1,70 @@
+"""Admin API (``Authorization: Bearer <RUNBOOKD_ADMIN_TOKEN>``): incidents and their timelines.
+
+``GET /api/v1/incidents`` — newest first, resolved included; ``?status=firing|acknowledged|resolved``,
+``?alertname=``, ``?limit=`` (default 100, at most 1000). ``GET /api/v1/incidents/{id}`` — the same
+fields plus ``timeline`` (oldest first). With no admin token configured the admin API answers 401:
+it is never open by accident.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from receiver.auth import bearer_ok
+from receiver.errors import StoreUnavailable
+from receiver.ingest.handler import error_response
+from receiver.store.base import Store
+
+_STATUSES = ("firing", "acknowledged", "resolved")
+
+
+class AdminApi:
+    """Handlers of ``/api/v1``; ``token`` is the admin bearer token (``None``: always 401)."""
+
+    def __init__(self, store: Store, token: str | None) -> None:
+        self.store = store
+        self.token = token
+
+    @web.middleware
+    async def auth(self, request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+        """Refuse ``/api/`` requests without the admin bearer token (401)."""
+        if request.path.startswith("/api/") and not (
+            self.token and bearer_ok(request.headers.get("Authorization"), self.token)
+        ):
+            return error_response(401, "admin API needs Authorization: Bearer <RUNBOOKD_ADMIN_TOKEN>",
+                                  None, **{"WWW-Authenticate": 'Bearer realm="runbookd-admin"'})
+        try:
+            return await handler(request)
+        except StoreUnavailable:
+            return error_response(503, "store unavailable")
+
+    def routes(self) -> list[web.RouteDef]:
+        """The route table of the admin API."""
+        return [
+            web.get("/api/v1/incidents", self.list_incidents),
+            web.get("/api/v1/incidents/{id}", self.get_incident),
+        ]
+
+    async def list_incidents(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/incidents``: JSON list, newest first."""
+        status = request.query.get("status") or None
+        if status is not None and status not in _STATUSES:
+            return error_response(400, f"status must be one of {', '.join(_STATUSES)}", "status")
+        try:
+            limit = max(1, min(1000, int(request.query.get("limit", "100"))))
+        except ValueError:
+            return error_response(400, "limit must be an integer", "limit")
+        alertname = request.query.get("alertname") or None
+        incidents = await self.store.read(
+            lambda tx: tx.list_incidents(status=status, alertname=alertname, limit=limit))
+        return web.json_response([i.to_json() for i in incidents])
+
+    async def get_incident(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/incidents/{id}``: one incident with its timeline; 404 when unknown."""
+        iid = request.match_info["id"]
+        inc, timeline = await self.store.read(lambda tx: (tx.get_incident(iid), tx.timeline(iid)))
+        if inc is None:
+            return error_response(404, f"no incident {iid!r}", "id")
+        body = inc.to_json()
+        body["timeline"] = [e.to_json() for e in timeline]
+        return web.json_response(body)

@@ -1,0 +1,179 @@
+"""The one place that builds runbookd's parts and connects them (STYLE.md: like Alertmanager's main).
+
+``build_app(settings)`` returns the aiohttp application: webhook, admin API, operational endpoints,
+and — owned by ``cleanup_ctx`` — the store, the shared HTTP client and the dispatcher loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from receiver.actions import build_actions
+from receiver.api.admin import AdminApi
+from receiver.clock import Clock, SystemClock
+from receiver.errors import StoreUnavailable
+from receiver.escalation.sender import Sender
+from receiver.incidents.dispatcher import Dispatcher
+from receiver.incidents.processor import Processor
+from receiver.ingest.handler import WebhookHandler
+from receiver.metrics import Metrics
+from receiver.notify import build_notifiers
+from receiver.playbooks.runner import PlaybookRunner, RunnerConfig
+from receiver.rules import RuleSet, RuleSetError, load_rule_files
+from receiver.settings import Settings
+from receiver.store import Store, open_store
+
+log = structlog.get_logger("runbookd")
+
+
+class RulesHolder:
+    """The rule set in force; ``reload()`` swaps in a new one atomically or keeps the old one."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, clock: Clock) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.clock = clock
+        self.current: RuleSet = self._load()
+        metrics.config_reload_success.set(1)
+        metrics.config_reload_time.set(clock.now())
+
+    def _load(self) -> RuleSet:
+        s = self.settings
+        return load_rule_files(s.rule_files, s.base_dir, default_severity=s.default_severity,
+                               routing_keys=list(s.pagerduty.routing_keys))
+
+    def get(self) -> RuleSet:
+        """The rule set in force."""
+        return self.current
+
+    def reload(self) -> RuleSet:
+        """Load and validate the rule files; on success swap them in, else raise ``RuleSetError``.
+
+        Work already enqueued keeps the playbook it started with (steps are copied into its rows).
+        """
+        try:
+            new = self._load()
+        except RuleSetError:
+            self.metrics.config_reload_success.set(0)
+            raise
+        self.current = new
+        self.metrics.config_reload_success.set(1)
+        self.metrics.config_reload_time.set(self.clock.now())
+        log.info("rules reloaded", version=new.version, rules=len(new.rules))
+        return new
+
+
+@dataclass
+class Components:
+    """Everything ``build_app`` wires together; exposed for tests and the CLI."""
+
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    store: Store
+    rules: RulesHolder
+    dispatcher: Dispatcher | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+COMPONENTS = web.AppKey("components", Components)
+
+
+def build_components(settings: Settings, *, clock: Clock | None = None, store: Store | None = None) -> Components:
+    """Create the parts that need no event loop (store unopened). Raises ``RuleSetError``/``ConfigError``."""
+    clock = clock or SystemClock()
+    metrics = Metrics()
+    rules = RulesHolder(settings, metrics, clock)
+    store = store or open_store(settings.storage, base_dir=settings.base_dir)
+    return Components(settings, clock, metrics, store, rules)
+
+
+def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
+    """Wire actions, notifiers, runner, sender and dispatcher around an HTTP client."""
+    s = c.settings
+    actions = build_actions(http_client=http, alpaca=s.alpaca)
+    notifiers = build_notifiers(slack=s.slack, pagerduty=s.pagerduty)
+    sender = Sender(c.store, notifiers, c.rules.get, c.metrics, c.clock, dry_run=s.dry_run,
+                    external_url=s.external_url)
+    runner = PlaybookRunner(
+        c.store, actions,
+        RunnerConfig(dry_run=s.dry_run, vars=s.vars, secrets=s.secrets, secret_values=s.secret_values(),
+                     external_url=s.external_url),
+        c.metrics, c.clock, on_playbook_done=sender.enqueue_refresh)
+    return Dispatcher(
+        c.store, lambda: Processor(c.rules.get(), reopen_window=s.reopen_window), runner, sender, c.metrics,
+        c.clock, lease=s.lease, poll_interval=s.poll_interval)
+
+
+def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
+    """Return the aiohttp app serving every HTTP surface of DESIGN.md."""
+    s = c.settings
+    admin = AdminApi(c.store, s.admin.token)
+    app = web.Application(middlewares=[admin.auth], client_max_size=s.webhook.max_body_bytes + 1024)
+    app[COMPONENTS] = c
+    webhook = WebhookHandler(s.webhook, c.store, c.metrics, c.clock, on_committed=lambda: _wake(c))
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await c.store.open()
+        async with httpx.AsyncClient() as http:
+            c.dispatcher = build_dispatcher(c, http)
+            task = asyncio.get_running_loop().create_task(c.dispatcher.run_forever()) if run_dispatcher else None
+            log.info("runbookd started", listen=s.listen, storage=s.storage.split("?")[0],
+                     rules_version=c.rules.get().version, dry_run=s.dry_run)
+            try:
+                yield
+            finally:
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        await c.store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(c.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthy(_: web.Request) -> web.Response:
+        return web.Response(text="runbookd is Healthy.\n")
+
+    async def ready(_: web.Request) -> web.Response:
+        if await c.store.ping():
+            return web.Response(text="runbookd is Ready.\n")
+        return web.Response(status=503, text="store unavailable\n")
+
+    async def reload(_: web.Request) -> web.Response:
+        try:
+            new = c.rules.reload()
+        except RuleSetError as e:
+            return web.json_response({"status": "error", "error": str(e)}, status=500)
+        return web.json_response({"status": "success", "version": new.version})
+
+    app.router.add_routes([
+        web.post("/webhook/alertmanager", webhook.handle),
+        web.get("/metrics", metrics),
+        web.get("/-/healthy", healthy),
+        web.get("/-/ready", ready),
+        web.post("/-/reload", reload),
+        web.put("/-/reload", reload),
+        *admin.routes(),
+    ])
+    return app
+
+
+def _wake(c: Components) -> None:
+    if c.dispatcher is not None:
+        c.dispatcher.wake()
+
+
+__all__ = ["build_app", "build_components", "build_dispatcher", "Components", "COMPONENTS", "RulesHolder",
+           "StoreUnavailable"]

@@ -1,0 +1,157 @@
+"""The ``runbookd`` command line: ``serve``, ``check``, ``migrate``.
+
+Exit codes: 0 success; 1 invalid config or rules (each error printed as
+``file:line: rule 'x': what is wrong``, like ``promtool check rules``); 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+import structlog
+from aiohttp import web
+
+from receiver import __version__
+from receiver.errors import ConfigError, RunbookdError
+from receiver.logs import configure_logging
+from receiver.rules import check_rule_files
+from receiver.settings import Settings, load_settings
+
+DEFAULT_CONFIG = "runbookd.yml"
+
+
+def _settings(path: str | None) -> Settings:
+    return load_settings(path)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the config and every rule file; print errors and warnings; exit 1 on any error."""
+    try:
+        s = _settings(args.config)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    report = check_rule_files(s.rule_files, s.base_dir, default_severity=s.default_severity,
+                              routing_keys=list(s.pagerduty.routing_keys))
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for e in report.errors:
+        print(f"error: {e}", file=sys.stderr)
+    if report.errors:
+        print(f"FAILED: {len(report.errors)} error(s)", file=sys.stderr)
+        return 1
+    rs = report.ruleset
+    assert rs is not None
+    print(f"SUCCESS: {args.config or '(defaults)'} is valid; {len(rs.files)} rule file(s), {len(rs.rules)} rule(s), "
+          f"{len(rs.playbooks)} playbook(s), {len(rs.receivers)} receiver(s), version {rs.version}")
+    return 0
+
+
+async def _serve(s: Settings) -> None:
+    from receiver.app import build_app, build_components
+
+    log = structlog.get_logger("runbookd")
+    comps = build_components(s)
+    app = build_app(comps)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    host, port = s.host_port
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_hup() -> None:
+        try:
+            comps.rules.reload()
+        except RunbookdError as e:
+            log.error("rule reload failed; keeping the old rules", error=str(e))
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("listening", url=f"http://{host}:{port}")
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the service until SIGINT/SIGTERM; SIGHUP reloads the rules."""
+    try:
+        s = _settings(args.config)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.listen:
+        s = s.model_copy(update={"listen": args.listen})
+    configure_logging(s.log_level, s.log_format, s.secret_values())
+    try:
+        asyncio.run(_serve(s))
+    except RunbookdError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Create or migrate the database schema and exit."""
+    from receiver.store import open_store
+
+    s = _settings(args.config)
+
+    async def run() -> None:
+        store = open_store(s.storage, base_dir=s.base_dir)
+        await store.open()
+        await store.close()
+
+    try:
+        asyncio.run(run())
+    except RunbookdError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print("schema is up to date")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``runbookd``."""
+    p = argparse.ArgumentParser(prog="runbookd", description="Alertmanager webhook receiver and auto-responder.")
+    p.add_argument("--version", action="version", version=f"runbookd {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", default=None,
+                        help=f"path of runbookd.yml (default: ./{DEFAULT_CONFIG} if it exists)")
+
+    sp = sub.add_parser("serve", help="run the service")
+    with_config(sp)
+    sp.add_argument("--listen", default=None, help="host:port (overrides listen)")
+    sp.set_defaults(fn=cmd_serve)
+    sp = sub.add_parser("check", help="validate config, rules, playbooks and escalation policies")
+    with_config(sp)
+    sp.set_defaults(fn=cmd_check)
+    sp = sub.add_parser("migrate", help="create or migrate the database schema")
+    with_config(sp)
+    sp.set_defaults(fn=cmd_migrate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``runbookd`` console script; returns the exit code."""
+    args = parser().parse_args(argv)
+    if args.config is None:
+        from pathlib import Path
+
+        if Path(DEFAULT_CONFIG).exists():
+            args.config = DEFAULT_CONFIG
+    with contextlib.suppress(BrokenPipeError):
+        return int(args.fn(args))
+    return 0

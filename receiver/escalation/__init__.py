@@ -1,0 +1,1 @@
+"""Escalation: which receivers are notified when (planner) and delivering it (sender)."""

@@ -1,0 +1,49 @@
+"""Build the ``Message`` of a notification from an incident and its timeline (pure)."""
+
+from __future__ import annotations
+
+from receiver.model import Incident, Job, TimelineEvent
+from receiver.notify.base import Message, MessageKind
+
+_STEP_KINDS = ("step.ok", "step.dry_run", "step.skipped", "step.failed", "step.unknown")
+
+
+def action_lines(timeline: list[TimelineEvent]) -> list[str]:
+    """One line per finished playbook step, e.g. ``"stop-trading (http): ok — POST … -> 200"``."""
+    return [e.message.replace("step '", "", 1).replace("'", "", 1) for e in timeline if e.kind in _STEP_KINDS]
+
+
+def build_message(kind: MessageKind, incident: Incident, timeline: list[TimelineEvent], *, ref: str | None,
+                  dry_run: bool, external_url: str, text: str | None = None) -> Message:
+    """Return the message of ``kind`` for ``incident``; annotations come from its first alert."""
+    first = incident.alerts[0] if incident.alerts else None
+    ann = first.annotations if first else {}
+    labels = dict(first.labels) if first else dict(incident.labels)
+    return Message(
+        kind=kind,
+        incident_id=incident.id,
+        dedup_key=f"runbookd-{incident.id}",
+        severity=incident.severity,
+        status=incident.status,
+        title=incident.title,
+        summary=ann.get("summary", ""),
+        description=ann.get("description", ""),
+        labels=labels,
+        runbook_url=ann.get("runbook_url") or ann.get("runbook") or None,
+        actions=action_lines(timeline),
+        started_at=incident.started_at,
+        resolved_at=incident.resolved_at,
+        acknowledged_by=incident.acknowledged_by,
+        incident_url=f"{external_url.rstrip('/')}/api/v1/incidents/{incident.id}",
+        dry_run=dry_run,
+        ref=ref,
+        text=text,
+    )
+
+
+def page_in_flight(jobs: list[Job], receiver: str) -> bool:
+    """Whether a page to ``receiver`` is still pending or being sent (so a follow-up should wait)."""
+    return any(
+        j.kind == "page" and j.payload.get("receiver") == receiver and j.state in ("pending", "running")
+        for j in jobs
+    )

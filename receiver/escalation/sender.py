@@ -1,0 +1,186 @@
+"""Deliver notification rows (page, update, refresh, resolve, ack) through the notifiers.
+
+A page is marked as being sent (the row is ``running`` under a lease) before the provider call. A
+row taken over after a crash is re-sent only where the provider deduplicates (PagerDuty's
+``dedup_key``); a Slack page cut off mid-call is recorded as ``outcome unknown`` instead, so no
+page is ever posted twice. Retryable failures are retried with backoff up to ``MAX_ATTEMPTS``;
+final failures go on the timeline and into ``runbookd_notifications_total{outcome="failed"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from receiver.errors import DeliveryError
+from receiver.escalation.messages import build_message, page_in_flight
+from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
+from receiver.metrics import Metrics
+from receiver.model import Job, TimelineEvent
+from receiver.notify.base import Notifier
+from receiver.rules import RuleSet
+from receiver.store.base import Store
+
+MAX_ATTEMPTS = 5
+FOLLOW_UP_WAIT = 1.0
+log = structlog.get_logger("runbookd.escalation")
+
+
+class Sender:
+    """Executes notification rows against the configured notifiers."""
+
+    def __init__(self, store: Store, notifiers: Mapping[str, Notifier], rules: Callable[[], RuleSet],
+                 metrics: Metrics, clock: Any, *, dry_run: bool, external_url: str) -> None:
+        self.store = store
+        self.notifiers = notifiers
+        self.rules = rules
+        self.metrics = metrics
+        self.clock = clock
+        self.dry_run = dry_run
+        self.external_url = external_url
+
+    def enqueue_refresh(self, tx: Any, incident_id: str, now: float) -> int:
+        """Enqueue an edit of every Slack page of the incident (after its playbook finished)."""
+        rules = self.rules()
+        n = 0
+        for r in paged_receivers(tx.jobs_of(incident_id)) + [
+            j.payload.get("receiver") for j in tx.jobs_of(incident_id)
+            if j.kind == "page" and j.state == "pending" and j.due_at <= now
+        ]:
+            rcv = rules.receivers.get(r) if isinstance(r, str) else None
+            if rcv is not None and rcv.kind == "slack":
+                n += tx.enqueue(f"refresh:{incident_id}:playbook:{r}", "refresh", incident_id,
+                                {"receiver": r}, now, now)
+        return n
+
+    async def run(self, job: Job) -> None:
+        """Deliver the notification of ``job`` (claimed, ``running``) and commit the outcome."""
+        def load(tx: Any) -> tuple[Any, Any, Any, Any]:
+            inc = tx.get_incident(job.incident_id)
+            return inc, tx.timeline(job.incident_id), tx.jobs_of(job.incident_id), None
+
+        incident, timeline, jobs, _ = await self.store.read(load)
+        now = self.clock.now()
+        name = job.payload.get("receiver")
+        if job.kind == "update":
+            await self._updates(job, incident, timeline, jobs)
+            return
+        if incident is None:
+            await self._done(job, "failed", [], {"error": "incident not found"})
+            return
+        if job.kind == "page" and incident.status != "firing":
+            await self._done(job, "cancelled", [TimelineEvent(
+                now, "notify.cancelled", f"page to {name} not sent: incident {incident.status}",
+                {"receiver": name})], {})
+            return
+        await self._deliver(job, name, incident, timeline, jobs)
+
+    async def _updates(self, job: Job, incident: Any, timeline: Any, jobs: list[Job]) -> None:
+        """A status update row: send to the policy's update receivers, then schedule the next one."""
+        now = self.clock.now()
+        if incident is None or incident.status == "resolved":
+            await self._done(job, "cancelled", [], {})
+            return
+        policy = self.rules().escalation_policies.get(incident.severity)
+        if policy is None or policy.updates is None:
+            await self._done(job, "cancelled", [], {"reason": "no updates in policy"})
+            return
+        for r in policy.updates.notify:
+            await self._deliver(job, r, incident, timeline, jobs, finish=False)
+        nxt = plan_update(incident.id, job.payload.get("epoch", 0), job.payload.get("n", 1) + 1,
+                          next_update_due(job.due_at, policy.updates.every, now))
+
+        def commit(tx: Any) -> None:
+            tx.finish_job(job.id, "done", now, {})
+            tx.enqueue(nxt.key, nxt.kind, incident.id, nxt.payload, nxt.due_at, now)
+
+        await self.store.transaction(commit)
+
+    async def _deliver(self, job: Job, name: Any, incident: Any, timeline: Any, jobs: list[Job],
+                       finish: bool = True) -> None:
+        now = self.clock.now()
+        rcv = self.rules().receivers.get(name) if isinstance(name, str) else None
+        if rcv is None:
+            await self._done(job, "failed", [TimelineEvent(now, "notify.failed", f"unknown receiver {name!r}",
+                                                            {"receiver": name})], {}, finish)
+            return
+        notifier = self.notifiers.get(rcv.kind)
+        target = getattr(rcv, rcv.kind)
+        ref = await self.store.read(lambda tx: tx.page_ref(incident.id, rcv.name))
+        kind = job.kind
+        if kind == "page" and ref is not None:
+            kind = "update"  # a later escalation step to a receiver already paged: reply in its thread
+        if kind in ("refresh", "resolve", "ack") and ref is None and page_in_flight(jobs, rcv.name) \
+                and job.attempts < MAX_ATTEMPTS:
+            await self._retry(job, now + FOLLOW_UP_WAIT, [], "waiting for the page to be sent")
+            return
+        if job.takeover and kind == "page" and rcv.kind == "slack":
+            await self._done(job, "unknown", [TimelineEvent(
+                now, "notify.unknown", f"page to {rcv.name} was cut off by a crash: outcome unknown, "
+                "not re-sent (Slack does not deduplicate)", {"receiver": rcv.name})], {}, finish)
+            self.metrics.notifications.labels(receiver=rcv.name, outcome="unknown").inc()
+            return
+        text = None
+        if job.kind == "update":
+            text = f"Status update: incident {incident.status}, open for {now - incident.started_at:.0f}s"
+        elif job.kind == "page" and kind == "update":
+            text = f"Escalation step {job.payload.get('step', 0) + 1}: still unacknowledged"
+        msg = build_message(kind, incident, timeline, ref=ref, dry_run=self.dry_run,
+                            external_url=self.external_url, text=text)
+        bound = log.bind(incident=incident.id, receiver=rcv.name, kind=kind)
+        if notifier is None:
+            await self._done(job, "done", [TimelineEvent(
+                now, "notify.skipped", f"{kind} to {rcv.name} skipped: {rcv.kind} is not available",
+                {"receiver": rcv.name, "kind": kind})], {"skipped": True}, finish)
+            self.metrics.notifications.labels(receiver=rcv.name, outcome="skipped").inc()
+            return
+        try:
+            d = await notifier.send(target, msg)
+        except DeliveryError as e:
+            bound.warning("notification failed", reason=e.reason, retryable=e.retryable)
+            if e.retryable and job.attempts < MAX_ATTEMPTS and finish:
+                await self._retry(job, now + min(60.0, 2.0 ** job.attempts), [TimelineEvent(
+                    now, "notify.retry", f"{kind} to {rcv.name} failed, will retry: {e.reason}",
+                    {"receiver": rcv.name, "attempt": job.attempts})], e.reason)
+            else:
+                self.metrics.notifications.labels(receiver=rcv.name, outcome="failed").inc()
+                await self._done(job, "failed", [TimelineEvent(
+                    now, "notify.failed", f"{kind} to {rcv.name} failed: {e.reason}",
+                    {"receiver": rcv.name, "kind": kind, "retryable": e.retryable})], {"error": e.reason}, finish)
+            return
+        skipped = d.data.get("skipped")
+        outcome = "skipped" if skipped else "ok"
+        self.metrics.notifications.labels(receiver=rcv.name, outcome=outcome).inc()
+        bound.info("notification sent", outcome=outcome, ref=d.ref)
+        ev = TimelineEvent(now, f"notify.{outcome}",
+                           f"{kind} to {rcv.name} ({rcv.kind}): " + (str(skipped) if skipped else f"sent, ref {d.ref}"),
+                           {"receiver": rcv.name, "channel": rcv.kind, "kind": kind, "ref": d.ref, **d.data})
+        page_ref = d.ref if kind == "page" and d.ref else None
+        await self._done(job, "done", [ev], {"ref": d.ref, "outcome": outcome}, finish,
+                         page=(rcv.name, page_ref) if page_ref else None)
+
+    async def _retry(self, job: Job, due: float, events: list[TimelineEvent], reason: str) -> None:
+        now = self.clock.now()
+
+        def commit(tx: Any) -> None:
+            for ev in events:
+                tx.add_event(job.incident_id, ev)
+            tx.retry_job(job.id, due, now, {"error": reason})
+
+        await self.store.transaction(commit)
+
+    async def _done(self, job: Job, state: str, events: list[TimelineEvent], result: dict[str, Any],
+                    finish: bool = True, page: tuple[str, str] | None = None) -> None:
+        now = self.clock.now()
+
+        def commit(tx: Any) -> None:
+            for ev in events:
+                tx.add_event(job.incident_id, ev)
+            if page is not None:
+                tx.set_page_ref(job.incident_id, page[0], page[1])
+            if finish:
+                tx.finish_job(job.id, state, now, result)
+
+        await self.store.transaction(commit)

@@ -1,0 +1,1 @@
+"""Incidents: alerts become incidents (processor) and due work is dispatched (dispatcher)."""

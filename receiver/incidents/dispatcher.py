@@ -1,0 +1,152 @@
+"""The dispatcher: applies committed alerts to incidents and runs due work rows.
+
+Everything after ingest's 200 happens here, from rows claimed in the store: pending alerts are
+processed into incidents (``Processor``), then due rows are claimed under a lease and executed
+concurrently (playbook steps by ``PlaybookRunner``, notifications by ``Sender``). Idle, it sleeps
+until woken (ingest, API) or until the poll interval passes; time is read from the injected clock,
+so tests drive it with ``run_once()`` and a fake clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from receiver.errors import StoreError
+from receiver.incidents.processor import Processor
+from receiver.metrics import Metrics
+from receiver.model import Job
+from receiver.store.base import Store
+
+log = structlog.get_logger("runbookd.dispatcher")
+
+
+class Dispatcher:
+    """Claims and executes work from the store; one per process."""
+
+    def __init__(
+        self, store: Store, processor: Callable[[], Processor], runner: Any, sender: Any, metrics: Metrics,
+        clock: Any, *, lease: float = 30.0, poll_interval: float = 1.0, concurrency: int = 16,
+        claimer: str | None = None,
+    ) -> None:
+        self.store = store
+        self.processor = processor
+        self.runner = runner
+        self.sender = sender
+        self.metrics = metrics
+        self.clock = clock
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.concurrency = concurrency
+        self.claimer = claimer or f"{socket.gethostname()}:{os.getpid()}"
+        self._wake = asyncio.Event()
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+
+    def wake(self) -> None:
+        """Ask the loop to look for work now (after ingest committed new alert states)."""
+        self._wake.set()
+
+    async def process_alerts(self) -> int:
+        """Apply every pending alert state change to incidents. Returns how many were processed."""
+        total = 0
+        while True:
+            proc = self.processor()
+            res = await self.store.transaction(lambda tx: proc.process_pending(tx, self.clock.now()))
+            for rule, n in res.rule_hits.items():
+                self.metrics.rule_matches.labels(rule=rule).inc(n)
+            for sev, n in res.opened.items():
+                self.metrics.incidents_opened.labels(severity=sev).inc(n)
+            total += res.processed
+            if res.processed == 0:
+                break
+        if total:
+            await self.refresh_gauges()
+        return total
+
+    async def refresh_gauges(self) -> None:
+        """Update ``runbookd_incidents_open`` and ``runbookd_store_queue_depth`` from the store."""
+        counts, depth = await self.store.read(lambda tx: (tx.open_counts(), tx.queue_depth()))
+        for sev in ("P0", "P1", "P2", "P3"):
+            self.metrics.incidents_open.labels(severity=sev).set(counts.get(sev, 0))
+        for kind in ("step", "page", "update", "refresh", "resolve", "ack"):
+            self.metrics.queue_depth.labels(kind=kind).set(depth.get(kind, 0))
+
+    async def _claim(self, limit: int) -> list[Job]:
+        if limit <= 0:
+            return []
+        now = self.clock.now()
+        jobs = await self.store.transaction(lambda tx: tx.claim_jobs(now, limit, self.claimer, self.lease))
+        for j in jobs:
+            if j.takeover:
+                self.metrics.lease_takeovers.inc()
+        return jobs
+
+    async def _execute(self, job: Job) -> None:
+        try:
+            if job.kind == "step":
+                await self.runner.run(job)
+            else:
+                await self.sender.run(job)
+        except Exception:  # a bug must not kill the loop; the row's lease expires and it is retried
+            log.exception("work row crashed", job=job.key)
+        finally:
+            self._inflight.pop(job.id, None)
+            self._wake.set()
+
+    def _start(self, jobs: list[Job]) -> list[asyncio.Task[None]]:
+        tasks = []
+        for j in jobs:
+            t = asyncio.get_running_loop().create_task(self._execute(j))
+            self._inflight[j.id] = t
+            tasks.append(t)
+        return tasks
+
+    async def run_once(self) -> int:
+        """Process pending alerts, then run every due row to completion (repeatedly, while any is due).
+
+        For tests and ``simulate``: with a fake clock nothing is due until the clock is moved.
+        Returns the number of rows executed.
+        """
+        ran = 0
+        while True:
+            await self.process_alerts()
+            jobs = await self._claim(self.concurrency)
+            if not jobs:
+                return ran
+            await asyncio.gather(*self._start(jobs))
+            ran += len(jobs)
+
+    async def run_forever(self) -> None:
+        """The service loop: wake on demand or every ``poll_interval`` seconds; never raises."""
+        renew = asyncio.get_running_loop().create_task(self._renew_loop())
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    await self.process_alerts()
+                    self._start(await self._claim(self.concurrency - len(self._inflight)))
+                    await self.refresh_gauges()
+                except StoreError as e:
+                    log.warning("store unavailable; will retry", error=str(e))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+        finally:
+            renew.cancel()
+            for t in list(self._inflight.values()):
+                t.cancel()
+            await asyncio.gather(renew, *self._inflight.values(), return_exceptions=True)
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(0.5, self.lease / 3))
+            ids = list(self._inflight)
+            if ids:
+                until = self.clock.now() + self.lease
+                with contextlib.suppress(StoreError):
+                    await self.store.transaction(lambda tx: tx.renew_leases(ids, self.claimer, until))

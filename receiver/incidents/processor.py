@@ -1,0 +1,165 @@
+"""Turn committed alert state changes into incidents, timeline events and work rows.
+
+``process_pending`` runs inside one store transaction: it claims pending alert rows, matches each
+against the rules, opens, joins, reopens or resolves incidents, and enqueues the playbook's first
+step and the escalation policy's pages — all committed together with clearing the alerts' pending
+flag, so a crash at any point either redoes the whole batch or none of it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from receiver.escalation.planner import PlannedJob, paged_receivers, plan_pages, plan_resolve
+from receiver.model import AlertRecord, Incident, IncidentAlert, TimelineEvent, new_incident_id
+from receiver.rules import CompiledRule, RuleSet
+
+
+@dataclass
+class ProcessResult:
+    """What one batch did: alerts processed, incidents opened by severity, rule hits, jobs enqueued."""
+
+    processed: int = 0
+    opened: Counter[str] = field(default_factory=Counter)
+    rule_hits: Counter[str] = field(default_factory=Counter)
+    enqueued: int = 0
+    incidents: list[str] = field(default_factory=list)
+
+
+def _title(rule: CompiledRule, labels: dict[str, str]) -> str:
+    ident = rule.identity(labels)
+    name = labels.get("alertname", rule.name)
+    extra = ", ".join(f"{k}={v}" for k, v in ident.items() if k != "alertname" and v)
+    return f"{name} ({extra})" if extra else name
+
+
+def _incident_alert(a: AlertRecord) -> IncidentAlert:
+    return IncidentAlert(a.fingerprint, a.starts_at, a.status, a.labels, a.annotations, a.starts_ts, a.ends_ts)
+
+
+def _alert_data(a: AlertRecord) -> dict[str, Any]:
+    return {"fingerprint": a.fingerprint, "starts_at": a.starts_at, "labels": a.labels}
+
+
+class Processor:
+    """Applies alert state changes to incidents under one rule set (pure logic over a ``Tx``)."""
+
+    def __init__(self, rules: RuleSet, *, reopen_window: float) -> None:
+        self.rules = rules
+        self.reopen_window = reopen_window
+
+    def process_pending(self, tx: Any, now: float, limit: int = 500) -> ProcessResult:
+        """Claim up to ``limit`` pending alerts and apply them; runs inside ``Store.transaction``."""
+        res = ProcessResult()
+        alerts = tx.claim_pending_alerts(limit)
+        for a in alerts:
+            for rule in self.rules.match(a.labels):
+                res.rule_hits[rule.name] += 1
+                if a.status == "firing":
+                    self._firing(tx, rule, a, now, res)
+                else:
+                    self._resolved(tx, rule, a, now, res)
+        tx.mark_alerts_processed([(a.fingerprint, a.starts_at) for a in alerts])
+        res.processed = len(alerts)
+        return res
+
+    # -- firing -------------------------------------------------------------------------------
+    def _firing(self, tx: Any, rule: CompiledRule, a: AlertRecord, now: float, res: ProcessResult) -> None:
+        identity = rule.identity_key(a.labels)
+        inc = tx.find_incident(identity, open_only=False)
+        if inc is not None and inc.resolved_at is None:
+            self._join(tx, inc, a, now)
+            res.incidents.append(inc.id)
+            return
+        if inc is not None and inc.resolved_at is not None and now - inc.resolved_at <= self.reopen_window:
+            self._reopen(tx, inc, a, now, res)
+            return
+        self._open(tx, rule, a, now, res)
+
+    def _open(self, tx: Any, rule: CompiledRule, a: AlertRecord, now: float, res: ProcessResult) -> None:
+        inc = Incident(
+            id=new_incident_id(now), identity=rule.identity_key(a.labels), rule=rule.name,
+            severity=rule.severity, status="firing", labels=rule.identity(a.labels),
+            title=_title(rule, a.labels), playbook=rule.playbook, rules_version=self.rules.version,
+            started_at=now, updated_at=now,
+        )
+        tx.insert_incident(inc)
+        tx.upsert_incident_alert(inc.id, _incident_alert(a))
+        ev = tx.add_event
+        ev(inc.id, TimelineEvent(now, "alert.firing", f"alert {a.labels.get('alertname', '')} firing",
+                                 _alert_data(a)))
+        where = f" ({rule.source.file}:{rule.source.line})" if rule.source else ""
+        ev(inc.id, TimelineEvent(
+            now, "rule.matched", f"rule '{rule.name}'{where} matched: severity {rule.severity}",
+            {"rule": rule.name, "severity": rule.severity, "rules_version": self.rules.version,
+             "playbook": rule.playbook}))
+        ev(inc.id, TimelineEvent(now, "incident.opened", f"incident opened: {inc.title}", {}))
+        jobs: list[PlannedJob] = []
+        playbook = self.rules.playbooks.get(rule.playbook) if rule.playbook else None
+        if playbook is not None:
+            steps = [s.model_dump(mode="json", by_alias=True) for s in playbook.steps]
+            jobs.append(PlannedJob(
+                key=f"step:{inc.id}:0", kind="step", due_at=now,
+                payload={"playbook": rule.playbook, "index": 0, "steps": steps,
+                         "rules_version": self.rules.version}))
+        jobs += plan_pages(inc.id, 0, now, self.rules.escalation_policies.get(rule.severity))
+        res.enqueued += _enqueue(tx, inc.id, jobs, now)
+        res.opened[rule.severity] += 1
+        res.incidents.append(inc.id)
+
+    def _join(self, tx: Any, inc: Incident, a: AlertRecord, now: float) -> None:
+        known = {x.fingerprint: x for x in inc.alerts}
+        tx.upsert_incident_alert(inc.id, _incident_alert(a))
+        prev = known.get(a.fingerprint)
+        if prev is None:
+            kind, msg = "alert.joined", f"alert {a.fingerprint} joined the incident"
+        elif prev.starts_at != a.starts_at:
+            kind, msg = "alert.refired", f"alert {a.fingerprint} fired again"
+        else:
+            return
+        tx.add_event(inc.id, TimelineEvent(now, kind, msg, _alert_data(a)))
+        tx.update_incident(inc.id, updated_at=now)
+
+    def _reopen(self, tx: Any, inc: Incident, a: AlertRecord, now: float, res: ProcessResult) -> None:
+        epoch = inc.epoch + 1
+        tx.update_incident(inc.id, status="firing", resolved_at=None, acknowledged_at=None,
+                           acknowledged_by=None, updated_at=now, epoch=epoch)
+        tx.upsert_incident_alert(inc.id, _incident_alert(a))
+        tx.add_event(inc.id, TimelineEvent(
+            now, "incident.reopened",
+            f"fired again {now - (inc.resolved_at or now):.0f}s after it resolved (within the reopen "
+            f"window): reopened, paging again, playbook not re-run", _alert_data(a)))
+        jobs = plan_pages(inc.id, epoch, now, self.rules.escalation_policies.get(inc.severity))
+        res.enqueued += _enqueue(tx, inc.id, jobs, now)
+        res.opened[inc.severity] += 1
+        res.incidents.append(inc.id)
+
+    # -- resolved -----------------------------------------------------------------------------
+    def _resolved(self, tx: Any, rule: CompiledRule, a: AlertRecord, now: float, res: ProcessResult) -> None:
+        inc = tx.find_incident(rule.identity_key(a.labels), open_only=True)
+        if inc is None:
+            return
+        tracked = {x.fingerprint: x for x in inc.alerts}.get(a.fingerprint)
+        if tracked is None or tracked.starts_at != a.starts_at or tracked.status == "resolved":
+            return  # an older episode, or not ours: never let it resolve a newer one
+        tx.upsert_incident_alert(inc.id, _incident_alert(a))
+        tx.add_event(inc.id, TimelineEvent(now, "alert.resolved", f"alert {a.fingerprint} resolved",
+                                           _alert_data(a)))
+        still = [x for x in inc.alerts if x.fingerprint != a.fingerprint and x.status == "firing"]
+        res.incidents.append(inc.id)
+        if still:
+            tx.update_incident(inc.id, updated_at=now)
+            return
+        tx.update_incident(inc.id, status="resolved", resolved_at=now, updated_at=now)
+        cancelled = tx.cancel_jobs(inc.id, ("page", "update"), now)
+        tx.add_event(inc.id, TimelineEvent(
+            now, "incident.resolved", f"all alerts resolved after {now - inc.started_at:.0f}s",
+            {"cancelled_notifications": cancelled, "duration_seconds": now - inc.started_at}))
+        receivers = paged_receivers(tx.jobs_of(inc.id))
+        res.enqueued += _enqueue(tx, inc.id, plan_resolve(inc.id, inc.epoch, receivers, now), now)
+
+
+def _enqueue(tx: Any, incident_id: str, jobs: list[PlannedJob], now: float) -> int:
+    return sum(1 for j in jobs if tx.enqueue(j.key, j.kind, incident_id, j.payload, j.due_at, now))

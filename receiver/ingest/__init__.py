@@ -1,0 +1,1 @@
+"""Ingest: parse Alertmanager's webhook, commit every alert, then answer."""

@@ -1,0 +1,100 @@
+"""``POST /webhook/alertmanager``: authenticate, bound, parse, commit, answer.
+
+Status codes (DESIGN.md): 200 once every alert is committed; 400 malformed (JSON body names the
+field); 401 missing or wrong credentials; 413 body over ``webhook.max_body_bytes``; 503 when the
+store cannot commit (Alertmanager retries). Nothing after the commit can fail the request: actions
+and notifications run later from rows in the store, so a failing channel never makes Alertmanager
+re-send.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from receiver.auth import basic_ok, bearer_ok
+from receiver.errors import PayloadError, StoreUnavailable
+from receiver.ingest.payload import parse_payload, to_records
+from receiver.metrics import Metrics
+from receiver.settings import WebhookConfig
+from receiver.store.base import Store
+
+log = structlog.get_logger("runbookd.ingest")
+
+
+def error_response(status: int, error: str, field: str | None = None, **headers: str) -> web.Response:
+    """A JSON error body ``{"error": …, "field": …}`` with ``status``."""
+    return web.json_response({"error": error, "field": field}, status=status, headers=headers or None)
+
+
+class WebhookHandler:
+    """The aiohttp handler of Alertmanager's webhook."""
+
+    def __init__(self, config: WebhookConfig, store: Store, metrics: Metrics, clock: Any,
+                 on_committed: Callable[[], None]) -> None:
+        self.config = config
+        self.store = store
+        self.metrics = metrics
+        self.clock = clock
+        self.on_committed = on_committed
+
+    def _authorized(self, request: web.Request) -> bool:
+        auth = self.config.auth
+        header = request.headers.get("Authorization")
+        if auth.bearer_token:
+            return bearer_ok(header, auth.bearer_token)
+        if auth.basic is not None:
+            return basic_ok(header, auth.basic.username, auth.basic.password or "")
+        return True
+
+    async def _read(self, request: web.Request) -> bytes | None:
+        limit = self.config.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return None
+        chunks, size = [], 0
+        async for chunk in request.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Answer one webhook request (see the module docstring for the status codes)."""
+        t0 = time.perf_counter()
+        resp = await self._handle(request)
+        self.metrics.webhook_duration.observe(time.perf_counter() - t0)
+        self.metrics.webhook_requests.labels(code=str(resp.status)).inc()
+        return resp
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return error_response(401, "missing or wrong credentials", None,
+                                  **{"WWW-Authenticate": 'Bearer realm="runbookd"'})
+        body = await self._read(request)
+        if body is None:
+            return error_response(413, f"body larger than webhook.max_body_bytes ({self.config.max_body_bytes})")
+        try:
+            payload = parse_payload(body)
+        except PayloadError as e:
+            log.info("webhook rejected", error=e.message, field=e.field, remote=request.remote)
+            return error_response(400, e.message, e.field)
+        records = to_records(payload)
+        try:
+            changed = await self.store.ingest(records, self.clock.now())
+        except StoreUnavailable as e:
+            log.error("store cannot commit; answering 503", error=str(e))
+            return error_response(503, "store unavailable, retry later")
+        for r in records:
+            self.metrics.alerts_received.labels(status=r.status).inc()
+        if payload.truncatedAlerts:
+            self.metrics.alerts_truncated.inc(payload.truncatedAlerts)
+            log.warning("alertmanager truncated alerts", truncated=payload.truncatedAlerts,
+                        group_key=payload.groupKey)
+        if changed:
+            self.on_committed()
+        return web.json_response({"status": "ok", "alerts": len(records), "changed": changed})

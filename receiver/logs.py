@@ -1,0 +1,48 @@
+"""Structured logging with structlog: JSON lines (or console) to stderr, secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+
+def _redactor(secrets: Sequence[str]) -> Any:
+    def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+        if not secrets:
+            return event
+        for k, v in event.items():
+            if isinstance(v, str):
+                for s in secrets:
+                    if s in v:
+                        v = v.replace(s, "<redacted>")
+                event[k] = v
+        return event
+
+    return redact
+
+
+def configure_logging(level: str = "info", fmt: str = "json", secrets: Sequence[str] = ()) -> None:
+    """Configure structlog: ISO UTC timestamps, level, bound context; ``fmt`` json or console.
+
+    String values that contain a configured secret have it replaced by ``<redacted>``.
+    """
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redactor(list(secrets)),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

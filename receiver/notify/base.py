@@ -1,0 +1,67 @@
+"""The ``Notifier`` protocol and the ``Message`` every channel renders.
+
+A notifier takes one ``Message`` for one target and delivers it, returning a ``Delivery`` with the
+provider's reference, or raises ``receiver.errors.DeliveryError`` (``retryable`` for transport
+errors, 5xx and 429). Notifiers know nothing of incidents beyond the message, nor of the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+MessageKind = Literal["page", "update", "refresh", "resolve", "ack"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification about one incident.
+
+    ``kind``:
+      - ``page``: the first notification of the incident on this target (Slack: a top-level
+        message; PagerDuty: a trigger with ``dedup_key``).
+      - ``update``: a status update (Slack: a thread reply under ``ref``; PagerDuty: nothing).
+      - ``refresh``: the incident's state changed (Slack: ``chat.update`` of the page ``ref``).
+      - ``resolve``: the incident resolved (Slack: a thread reply and an edit of the page;
+        PagerDuty: a resolve event for ``dedup_key``).
+      - ``ack``: the incident was acknowledged (Slack: edit of the page; PagerDuty: acknowledge).
+    ``ref``: the provider reference returned by the ``page`` delivery on the same target
+    (Slack: ``"<channel id>:<ts>"``), or ``None`` when there is none yet.
+    ``actions``: one line per playbook step so far, e.g. ``"stop-trading (http): ok — 200"``.
+    Times are epoch seconds (UTC).
+    """
+
+    kind: MessageKind
+    incident_id: str
+    dedup_key: str
+    severity: str
+    status: str
+    title: str
+    summary: str = ""
+    description: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    runbook_url: str | None = None
+    actions: list[str] = field(default_factory=list)
+    started_at: float = 0.0
+    resolved_at: float | None = None
+    acknowledged_by: str | None = None
+    incident_url: str | None = None
+    dry_run: bool = False
+    ref: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The outcome of a delivered message: ``ref`` (provider reference) and timeline ``data``."""
+
+    ref: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Notifier(Protocol):
+    """A notification channel (one file in ``receiver/notify/`` and one line in its registry)."""
+
+    async def send(self, target: Any, message: Message) -> Delivery:
+        """Deliver ``message`` to ``target`` (the receiver's channel config). Raises ``DeliveryError``."""
+        ...

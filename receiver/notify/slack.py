@@ -1,0 +1,166 @@
+"""Slack notifier: one page per incident per channel, thread replies for updates, edits in place.
+
+API followed: Slack Web API ``chat.postMessage`` and ``chat.update`` through slack-sdk's
+``AsyncWebClient`` (https://api.slack.com/methods). Block formatting is in ``slack_blocks``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any, assert_never
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from receiver.errors import DeliveryError, classify_status
+from receiver.notify import slack_blocks as fmt
+from receiver.notify.base import Delivery, Message
+from receiver.rules.model import SlackTarget
+from receiver.settings import SlackConfig
+
+NOT_CONFIGURED = "slack integration not configured (SLACK_BOT_TOKEN unset)"
+#: Slack error codes that mean "try again later" even when the HTTP status is 200.
+RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """Split a page reference ``"<channel id>:<ts>"`` into ``(channel, ts)``; ValueError if malformed."""
+    channel, sep, ts = ref.partition(":")
+    if not sep or not channel or not ts:
+        raise ValueError(f"not a Slack message reference: {ref!r}")
+    return channel, ts
+
+
+class SlackNotifier:
+    """Delivers incident messages to Slack channels with a bot token (``config.token``).
+
+    ``send`` returns ``Delivery(ref="<channel id>:<ts>", data={"channel", "ts", …})``. When the
+    integration is off (no token) it sends nothing and returns ``Delivery(None, {"skipped": why})``;
+    the caller records that as skipped. ``timeout`` bounds each Web API call, in seconds. slack-sdk's
+    own retry handlers are disabled: the escalation layer retries by ``DeliveryError.retryable``.
+    """
+
+    def __init__(self, config: SlackConfig, *, timeout: float = 10.0) -> None:
+        self._config = config
+        self._timeout = timeout
+        self._client: AsyncWebClient | None = None
+        if config.enabled:
+            self._client = AsyncWebClient(
+                token=config.token, base_url=config.api_url, timeout=math.ceil(timeout), retry_handlers=[]
+            )
+
+    async def send(self, target: SlackTarget, message: Message) -> Delivery:
+        """Deliver ``message`` to ``target.channel`` according to ``message.kind``.
+
+        - ``page``: top-level ``chat.postMessage`` with the page blocks; ref = the page.
+        - ``update``: a thread reply under ``message.ref`` (top-level without one); ref = the reply.
+        - ``refresh`` / ``ack``: ``chat.update`` of the page ``message.ref``; ref = the page. Without
+          a ref nothing is sent: ``Delivery(None, {"skipped": "no page to update"})``.
+        - ``resolve``: ``chat.update`` of the page to its resolved state, then a thread reply
+          ``✅ RESOLVED …``; ref = the reply (a top-level post when there is no page).
+
+        Raises ``DeliveryError``: retryable for HTTP 429/5xx, Slack ``ratelimited`` and transport
+        errors or timeouts; not retryable for other API errors (``channel_not_found``,
+        ``invalid_auth``, …) or a malformed ``ref``.
+        """
+        if self._client is None:
+            return Delivery(None, {"skipped": NOT_CONFIGURED})
+        match message.kind:
+            case "page":
+                return await self._post(
+                    target.channel, message, fmt.page_text(message), fmt.page_blocks(message)
+                )
+            case "update":
+                return await self._reply(target, message, fmt.update_text(message))
+            case "refresh" | "ack":
+                if message.ref is None:
+                    return Delivery(None, {"skipped": "no page to update"})
+                return await self._update(message)
+            case "resolve":
+                if message.ref is not None:
+                    await self._update(message)
+                return await self._reply(target, message, fmt.resolved_text(message))
+            case _:
+                assert_never(message.kind)
+
+    async def _post(
+        self,
+        channel: str,
+        message: Message,
+        text: str,
+        blocks: list[Any] | None = None,
+        thread_ts: str | None = None,
+    ) -> Delivery:
+        kwargs: dict[str, Any] = {"channel": channel, "text": text}
+        if blocks is not None:
+            kwargs["blocks"] = blocks
+        if thread_ts is not None:
+            kwargs["thread_ts"] = thread_ts
+        resp = await self._call("chat.postMessage", self._api().chat_postMessage, kwargs)
+        data: dict[str, Any] = {"channel": resp["channel"], "ts": resp["ts"]}
+        if thread_ts is not None:
+            data["thread_ts"] = thread_ts
+        if message.dry_run:
+            data["dry_run"] = True
+        return Delivery(f"{resp['channel']}:{resp['ts']}", data)
+
+    async def _reply(self, target: SlackTarget, message: Message, text: str) -> Delivery:
+        if message.ref is None:
+            return await self._post(target.channel, message, text)
+        channel, ts = self._split(message.ref)
+        return await self._post(channel, message, text, thread_ts=ts)
+
+    async def _update(self, message: Message) -> Delivery:
+        assert message.ref is not None
+        channel, ts = self._split(message.ref)
+        kwargs = {
+            "channel": channel,
+            "ts": ts,
+            "text": fmt.page_text(message),
+            "blocks": fmt.page_blocks(message),
+        }
+        await self._call("chat.update", self._api().chat_update, kwargs)
+        return Delivery(message.ref, {"channel": channel, "ts": ts, "updated": True})
+
+    @staticmethod
+    def _split(ref: str) -> tuple[str, str]:
+        try:
+            return split_ref(ref)
+        except ValueError as e:
+            raise DeliveryError(str(e), retryable=False) from e
+
+    def _api(self) -> AsyncWebClient:
+        assert self._client is not None
+        return self._client
+
+    async def _call(self, method: str, fn: Any, kwargs: dict[str, Any]) -> Any:
+        """Call one Web API method; translate slack-sdk and aiohttp errors into ``DeliveryError``."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await fn(**kwargs)
+        except SlackApiError as e:
+            raise _api_error(method, e) from e
+        except (TimeoutError, aiohttp.ClientError) as e:
+            raise DeliveryError(
+                f"slack {method}: {type(e).__name__}: {e}".rstrip(": "), retryable=True
+            ) from e
+        except SlackClientError as e:
+            raise DeliveryError(f"slack {method}: {e}", retryable=False) from e
+
+
+def _api_error(method: str, e: SlackApiError) -> DeliveryError:
+    """Classify a Slack API error by HTTP status and Slack error code."""
+    resp = e.response
+    status = getattr(resp, "status_code", None) or getattr(resp, "status", None)
+    data = getattr(resp, "data", None)
+    code = data.get("error") if isinstance(data, dict) else None
+    retryable = code in RETRYABLE_ERRORS or (isinstance(status, int) and classify_status(status))
+    reason = f"slack {method}: {code or 'error'} (HTTP {status})"
+    headers = getattr(resp, "headers", None) or {}
+    if retry_after := headers.get("Retry-After"):
+        reason += f"; retry after {retry_after}s"
+    return DeliveryError(reason, retryable=retryable)

@@ -1,0 +1,236 @@
+"""Cross-file checks of validated rule files, merged in load order into rules, playbooks, receivers
+and escalation policies.
+
+Each problem is a ``RuleFileError`` at the file and line of the offending item; see
+``receiver.rules.loader.check_rule_files`` for the list of checks and warnings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel
+
+from receiver.errors import RuleFileError
+from receiver.rules.matchers import Matcher, parse_matchers
+from receiver.rules.model import SEVERITIES, EscalationPolicy, Playbook, Receiver, RuleFile
+from receiver.rules.ruleset import CATCH_ALL, CompiledRule, SourcePos
+from receiver.rules.yamlpos import Loc, format_path, locate
+
+# Prometheus label names (model.LabelName): no colon, unlike matcher names.
+GROUP_BY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# Step fields that select behaviour rather than carry a rendered parameter.
+_NOT_TEMPLATES = frozenset({"name", "action", "method", "level", "timeout"})
+
+
+@dataclass
+class ParsedFile:
+    """A rule file that parsed and validated: ``name`` as shown, its YAML ``root`` and ``content``."""
+
+    name: str
+    root: yaml.Node | None
+    content: RuleFile
+
+    def pos(self, loc: Loc) -> SourcePos:
+        """The position of the node at ``loc`` (or its nearest enclosing node)."""
+        return SourcePos(self.name, locate(self.root, loc)[0])
+
+    def error(self, item: Loc, path: Loc, owner: str | None, message: str) -> RuleFileError:
+        """A ``RuleFileError`` at ``item + path``, the message prefixed with ``path`` as users write it."""
+        prefix = f"{format_path(path)}: " if path else ""
+        return RuleFileError(self.name, self.pos((*item, *path)).line, owner, prefix + message)
+
+
+@dataclass
+class Merged:
+    """The result of ``merge``: what the rule set is built from, plus errors and warnings."""
+
+    rules: list[CompiledRule] = field(default_factory=list)
+    playbooks: dict[str, Playbook] = field(default_factory=dict)
+    receivers: dict[str, Receiver] = field(default_factory=dict)
+    policies: dict[str, EscalationPolicy] = field(default_factory=dict)
+    errors: list[RuleFileError] = field(default_factory=list)
+    warnings: list[RuleFileError] = field(default_factory=list)
+
+
+def merge(
+    files: Sequence[ParsedFile], *, default_severity: str, routing_keys: Collection[str] | None
+) -> Merged:
+    """Merge ``files`` in order and run every cross-file check; never raises for bad content."""
+    m = Merged()
+    firsts: dict[tuple[str, str], SourcePos] = {}
+
+    def first(f: ParsedFile, kind: str, name: str, item: Loc) -> bool:
+        """Record the first definition of ``name``; report a later one as a duplicate."""
+        if (kind, name) in firsts:
+            what = f"escalation policy for {name}" if kind == "policy" else f"{kind} name"
+            message = f"duplicate {what} (first defined at {firsts[kind, name]})"
+            m.errors.append(f.error(item, (), name, message))
+            return False
+        firsts[kind, name] = f.pos(item)
+        return True
+
+    env = SandboxedEnvironment()
+    for f in files:
+        for name, playbook in f.content.playbooks.items():
+            if first(f, "playbook", name, ("playbooks", name)):
+                m.playbooks[name] = playbook
+            _check_playbook(f, name, playbook, env, m.errors)
+        for i, receiver in enumerate(f.content.receivers):
+            if first(f, "receiver", receiver.name, ("receivers", i)):
+                m.receivers[receiver.name] = receiver
+            _check_receiver(f, i, receiver, routing_keys, m.errors)
+        for severity, policy in f.content.escalation_policies.items():
+            if first(f, "policy", severity, ("escalation_policies", severity)):
+                m.policies[severity] = policy
+    for f in files:
+        for severity, policy in f.content.escalation_policies.items():
+            _check_policy(f, severity, policy, m.receivers, m.errors)
+        for i in range(len(f.content.rules)):
+            _check_rule(f, i, m, firsts)
+    m.warnings += _shadowed(m.rules)
+    m.warnings += _missing_policies(m, default_severity, files[0].name if files else "rule_files")
+    return m
+
+
+def _check_rule(f: ParsedFile, idx: int, m: Merged, firsts: dict[tuple[str, str], SourcePos]) -> None:
+    rule = f.content.rules[idx]
+    item: Loc = ("rules", idx)
+    errors: list[RuleFileError] = []
+
+    def bad(path: Loc, message: str) -> None:
+        errors.append(f.error(item, path, rule.name, message))
+
+    if rule.name == CATCH_ALL:
+        bad(("name",), f"'{CATCH_ALL}' is reserved for the built-in rule of unmatched alerts")
+    elif ("rule", rule.name) in firsts:
+        bad((), f"duplicate rule name (first defined at {firsts['rule', rule.name]})")
+    else:
+        firsts["rule", rule.name] = f.pos(item)
+    matchers: list[Matcher] = []
+    for i, text in enumerate(rule.matchers):
+        try:
+            parsed = parse_matchers(text)
+        except ValueError as e:
+            bad(("matchers", i), str(e))
+            continue
+        if not parsed:
+            bad(("matchers", i), "empty matcher")
+        matchers += parsed
+    if rule.playbook is not None and rule.playbook not in m.playbooks:
+        bad(("playbook",), f"unknown playbook '{rule.playbook}'")
+    for i, label in enumerate(rule.group_by):
+        if not GROUP_BY_LABEL.fullmatch(label):
+            bad(("group_by", i), f"invalid label name '{label}': must match {GROUP_BY_LABEL.pattern}")
+        elif label in rule.group_by[:i]:
+            bad(("group_by", i), f"duplicate label '{label}'")
+    m.errors += errors
+    if not errors:
+        m.rules.append(
+            CompiledRule(
+                name=rule.name,
+                matchers=tuple(matchers),
+                severity=rule.severity,
+                playbook=rule.playbook,
+                group_by=tuple(rule.group_by),
+                continue_=rule.continue_,
+                source=f.pos(item),
+            )
+        )
+
+
+def _template_strings(value: Any, path: Loc) -> Iterator[tuple[Loc, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _template_strings(inner, (*path, str(key)))
+    elif isinstance(value, list | tuple):
+        for i, inner in enumerate(value):
+            yield from _template_strings(inner, (*path, i))
+    elif isinstance(value, BaseModel):
+        for name, info in type(value).model_fields.items():
+            if name not in _NOT_TEMPLATES:
+                yield from _template_strings(getattr(value, name), (*path, info.alias or name))
+
+
+def _check_playbook(
+    f: ParsedFile, name: str, playbook: Playbook, env: SandboxedEnvironment, errors: list[RuleFileError]
+) -> None:
+    item: Loc = ("playbooks", name)
+    seen: dict[str, int] = {}
+    for i, step in enumerate(playbook.steps):
+        if step.name in seen:
+            where = f.pos((*item, "steps", seen[step.name]))
+            message = f"duplicate step name '{step.name}' (first defined at {where})"
+            errors.append(f.error(item, ("steps", i, "name"), name, message))
+        else:
+            seen[step.name] = i
+        for path, text in _template_strings(step, ()):
+            try:
+                env.compile(text)
+            except TemplateSyntaxError as e:
+                at = f" (line {e.lineno} of the template)" if e.lineno and e.lineno > 1 else ""
+                message = f"template syntax error in step '{step.name}'{at}: {e.message}"
+                errors.append(f.error(item, ("steps", i, *path), name, message))
+
+
+def _check_receiver(
+    f: ParsedFile, idx: int, receiver: Receiver, routing_keys: Collection[str] | None,
+    errors: list[RuleFileError],
+) -> None:
+    item: Loc = ("receivers", idx)
+    kinds = [k for k in ("slack", "pagerduty", "email") if getattr(receiver, k) is not None]
+    if len(kinds) != 1:
+        has = ", ".join(kinds) or "none"
+        errors.append(f.error(item, (), receiver.name,
+                              f"must have exactly one of slack, pagerduty, email (has {has})"))
+    pd = receiver.pagerduty
+    if pd is not None and routing_keys is not None and pd.routing_key not in routing_keys:
+        known = ", ".join(sorted(routing_keys)) or "none"
+        errors.append(f.error(item, ("pagerduty", "routing_key"), receiver.name,
+                              f"unknown routing key '{pd.routing_key}' (configured: {known})"))
+
+
+def _check_policy(
+    f: ParsedFile, severity: str, policy: EscalationPolicy, receivers: dict[str, Receiver],
+    errors: list[RuleFileError],
+) -> None:
+    item: Loc = ("escalation_policies", severity)
+    targets: list[tuple[Loc, str]] = []
+    for i, step in enumerate(policy.steps):
+        targets += [(("steps", i, "notify", j), r) for j, r in enumerate(step.notify)]
+    if policy.updates is not None:
+        targets += [(("updates", "notify", j), r) for j, r in enumerate(policy.updates.notify)]
+    for path, name in targets:
+        if name not in receivers:
+            errors.append(f.error(item, path, severity, f"unknown receiver '{name}'"))
+
+
+def _shadowed(rules: Sequence[CompiledRule]) -> Iterator[RuleFileError]:
+    for j, later in enumerate(rules):
+        for earlier in rules[:j]:
+            if not earlier.continue_ and set(earlier.matchers) <= set(later.matchers):
+                at = later.source or SourcePos(CATCH_ALL, 0)
+                yield RuleFileError(at.file, at.line, later.name,
+                                    f"unreachable: shadowed by rule '{earlier.name}' ({earlier.source})")
+                break
+
+
+def _missing_policies(m: Merged, default_severity: str, first_file: str) -> Iterator[RuleFileError]:
+    for severity in SEVERITIES:
+        if severity in m.policies:
+            continue
+        user = next((r for r in m.rules if r.severity == severity), None)
+        if user is not None and user.source is not None:
+            yield RuleFileError(user.source.file, user.source.line, user.name,
+                                f"severity {severity} has no escalation policy: its incidents notify nobody")
+        elif severity == default_severity:
+            yield RuleFileError(first_file, 0, CATCH_ALL, f"severity {severity} (default_severity) has no "
+                                "escalation policy: unmatched alerts notify nobody")

@@ -1,0 +1,152 @@
+"""Rule-file models: what operators write in ``rules/*.yml`` (pydantic v2, unknown keys forbidden).
+
+A rule file may hold any of ``rules``, ``playbooks``, ``receivers``, ``escalation_policies``; the
+files named by ``rule_files`` are merged in order (names must be unique across files). Durations are
+Prometheus durations and become seconds. String parameters of steps are Jinja2 templates rendered in a
+sandbox over ``alert``, ``incident``, ``vars`` and ``secrets`` (see ``receiver.playbooks.render``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from receiver.durations import parse_duration
+
+Severity = Literal["P0", "P1", "P2", "P3"]
+SEVERITIES: tuple[Severity, ...] = ("P0", "P1", "P2", "P3")
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Rule(_Strict):
+    """One entry of ``rules:``: matchers → severity, playbook and incident identity."""
+
+    name: Name
+    matchers: list[str] = Field(default_factory=list, description="Alertmanager matchers; all must hold")
+    severity: Severity
+    playbook: Name | None = None
+    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
+    continue_: bool = Field(default=False, alias="continue")
+
+
+class _Step(_Strict):
+    name: Name
+    timeout: Seconds = 10.0
+
+
+class HttpStep(_Step):
+    """``action: http`` — one HTTP request with httpx; ``url``, ``headers`` and ``json`` are templates."""
+
+    action: Literal["http"]
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "POST"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    json_body: Any = Field(default=None, alias="json")
+
+
+class AlpacaCancelAllOrdersStep(_Step):
+    """``action: alpaca.cancel_all_orders`` — ``DELETE /v2/orders`` through alpaca-py."""
+
+    action: Literal["alpaca.cancel_all_orders"]
+
+
+class AlpacaCloseAllPositionsStep(_Step):
+    """``action: alpaca.close_all_positions`` — ``DELETE /v2/positions`` (optionally cancelling orders)."""
+
+    action: Literal["alpaca.close_all_positions"]
+    cancel_orders: bool = True
+
+
+class LogStep(_Step):
+    """``action: log`` — writes a rendered message to the log and the timeline; no side effect."""
+
+    action: Literal["log"]
+    message: str
+    level: Literal["info", "warning", "error"] = "info"
+
+
+Step = Annotated[
+    HttpStep | AlpacaCancelAllOrdersStep | AlpacaCloseAllPositionsStep | LogStep,
+    Field(discriminator="action"),
+]
+
+
+class Playbook(_Strict):
+    """One entry of ``playbooks:`` — ordered steps, run once per incident."""
+
+    description: str = ""
+    steps: list[Step] = Field(min_length=1)
+
+
+class SlackTarget(_Strict):
+    """A Slack channel (``#name`` or a channel id)."""
+
+    channel: str = Field(min_length=1)
+
+
+class PagerDutyTarget(_Strict):
+    """A PagerDuty Events API v2 service: ``routing_key`` names a key of ``pagerduty.routing_keys``."""
+
+    routing_key: str = "default"
+    severity: Literal["critical", "error", "warning", "info"] | None = None
+    urgency: Literal["high", "low"] = "high"
+
+
+class EmailTarget(_Strict):
+    """Email addresses."""
+
+    to: list[str] = Field(min_length=1)
+
+
+class Receiver(_Strict):
+    """One entry of ``receivers:`` — exactly one of ``slack``, ``pagerduty``, ``email``."""
+
+    name: Name
+    slack: SlackTarget | None = None
+    pagerduty: PagerDutyTarget | None = None
+    email: EmailTarget | None = None
+
+    @property
+    def kind(self) -> Literal["slack", "pagerduty", "email"]:
+        """The channel this receiver uses."""
+        if self.slack is not None:
+            return "slack"
+        if self.pagerduty is not None:
+            return "pagerduty"
+        return "email"
+
+
+class EscalationStep(_Strict):
+    """Notify ``notify`` receivers ``after`` seconds from the incident's start unless acknowledged."""
+
+    after: Seconds = 0.0
+    notify: list[Name] = Field(min_length=1)
+
+
+class StatusUpdates(_Strict):
+    """Post a status update to ``notify`` every ``every`` seconds until resolved."""
+
+    every: Seconds
+    notify: list[Name] = Field(min_length=1)
+
+
+class EscalationPolicy(_Strict):
+    """One entry of ``escalation_policies:`` (keyed by severity)."""
+
+    steps: list[EscalationStep] = Field(default_factory=list)
+    updates: StatusUpdates | None = None
+
+
+class RuleFile(_Strict):
+    """The top level of one rule file."""
+
+    rules: list[Rule] = Field(default_factory=list)
+    playbooks: dict[Name, Playbook] = Field(default_factory=dict)
+    receivers: list[Receiver] = Field(default_factory=list)
+    escalation_policies: dict[Severity, EscalationPolicy] = Field(default_factory=dict)

@@ -1,0 +1,242 @@
+"""Deployment configuration (``runbookd.yml``): pydantic models, ``${VAR}`` expansion and loading.
+
+Secrets come only from the environment (``${VAR}`` / ``${VAR:-default}`` in string values) or files,
+never from YAML in git. An integration whose credentials are empty is off: its actions and
+notifications are recorded as skipped. See DESIGN.md, "Configuration".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from receiver.durations import parse_duration
+from receiver.errors import ConfigError
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def expand_env(value: str, env: dict[str, str] | None = None) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in ``value`` from ``env`` (default ``os.environ``).
+
+    ``${VAR}`` of an unset variable becomes ``""``; ``${VAR:-x}`` gives ``x`` when VAR is unset or
+    empty, as in POSIX shells. The result is not expanded again.
+    """
+    environ = os.environ if env is None else env
+
+    def sub(m: re.Match[str]) -> str:
+        got = environ.get(m.group(1), "")
+        if got == "" and m.group(2) is not None:
+            return m.group(2)
+        return got
+
+    return _VAR.sub(sub, value)
+
+
+def _expand_tree(node: Any, env: dict[str, str] | None) -> Any:
+    if isinstance(node, str):
+        return expand_env(node, env)
+    if isinstance(node, list):
+        return [_expand_tree(v, env) for v in node]
+    if isinstance(node, dict):
+        return {k: _expand_tree(v, env) for k, v in node.items()}
+    return node
+
+
+def _empty_to_none(v: Any) -> Any:
+    return None if isinstance(v, str) and v.strip() == "" else v
+
+
+Secret = Annotated[str | None, BeforeValidator(_empty_to_none)]
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BasicAuth(_Strict):
+    """HTTP basic credentials (Alertmanager ``http_config.basic_auth``)."""
+
+    username: str
+    password: Secret = None
+
+
+class WebhookAuth(_Strict):
+    """Webhook authentication: a bearer token or basic auth; both unset means open."""
+
+    bearer_token: Secret = None
+    basic: BasicAuth | None = None
+
+
+class WebhookConfig(_Strict):
+    """``webhook:`` — authentication and the body size limit of ``POST /webhook/alertmanager``."""
+
+    auth: WebhookAuth = WebhookAuth()
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+
+
+class AdminConfig(_Strict):
+    """``admin:`` — the bearer token of the admin API; unset means the admin API answers 401."""
+
+    token: Secret = None
+
+
+class SlackConfig(_Strict):
+    """``slack:`` — bot token, Web API base URL (``https://slack.com/api/``) and signing secret."""
+
+    token: Secret = None
+    api_url: str = "https://slack.com/api/"
+    signing_secret: Secret = None
+
+    @field_validator("api_url")
+    @classmethod
+    def _slash(cls, v: str) -> str:
+        v = v.strip() or "https://slack.com/api/"
+        return v if v.endswith("/") else v + "/"
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a bot token is set."""
+        return bool(self.token)
+
+
+class PagerDutyConfig(_Strict):
+    """``pagerduty:`` — Events API v2 base URL and routing keys by name (receivers refer to the name)."""
+
+    events_url: str = "https://events.pagerduty.com"
+    routing_keys: dict[str, Secret] = Field(default_factory=dict)
+
+    @field_validator("events_url")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return (v.strip() or "https://events.pagerduty.com").rstrip("/")
+
+
+class AlpacaConfig(_Strict):
+    """``alpaca:`` — API key pair, ``paper`` account switch and ``url_override`` (no ``/v2``)."""
+
+    api_key: Secret = None
+    secret_key: Secret = None
+    paper: bool = True
+    url_override: Secret = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether both keys are set."""
+        return bool(self.api_key and self.secret_key)
+
+
+class SmtpConfig(_Strict):
+    """``smtp:`` — mail server for email receivers; no host means email is off."""
+
+    host: Secret = None
+    port: int = 25
+    username: Secret = None
+    password: Secret = None
+    starttls: bool = False
+    tls: bool = False
+    sender: str = "runbookd@localhost"
+
+
+class Settings(_Strict):
+    """The whole of ``runbookd.yml``. Durations are seconds after loading."""
+
+    listen: str = "127.0.0.1:9096"
+    storage: str = "sqlite:///data/runbookd.db"
+    rule_files: list[str] = Field(default_factory=lambda: ["rules/*.yml"])
+    dry_run: bool = True
+    default_severity: str = Field(default="P3", pattern=r"^P[0-3]$")
+    reopen_window: Seconds = 600.0
+    lease: Seconds = 30.0
+    poll_interval: Seconds = 1.0
+    external_url: str = "http://127.0.0.1:9096"
+    webhook: WebhookConfig = WebhookConfig()
+    admin: AdminConfig = AdminConfig()
+    slack: SlackConfig = SlackConfig()
+    pagerduty: PagerDutyConfig = PagerDutyConfig()
+    alpaca: AlpacaConfig = AlpacaConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    vars: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, Secret] = Field(default_factory=dict)
+    log_format: str = Field(default="json", pattern=r"^(json|console)$")
+    log_level: str = "info"
+    # Directory the relative paths (rule_files, sqlite storage) are resolved against; set by load.
+    base_dir: str = "."
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """``listen`` split into (host, port); raises ``ConfigError`` when it has no port."""
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ConfigError(f"listen: expected host:port, got {self.listen!r}")
+        return host.strip("[]") or "0.0.0.0", int(port)
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret value, so logs and timelines can redact them."""
+        vals = [v for v in self.secrets.values() if v]
+        vals += [v for v in self.pagerduty.routing_keys.values() if v]
+        for v in (
+            self.webhook.auth.bearer_token,
+            self.admin.token,
+            self.slack.token,
+            self.slack.signing_secret,
+            self.alpaca.api_key,
+            self.alpaca.secret_key,
+            self.smtp.password,
+        ):
+            if v:
+                vals.append(v)
+        if self.webhook.auth.basic and self.webhook.auth.basic.password:
+            vals.append(self.webhook.auth.basic.password)
+        return [v for v in vals if len(v) >= 4]
+
+
+def parse_settings(data: dict[str, Any], *, base_dir: str = ".", env: dict[str, str] | None = None) -> Settings:
+    """Validate an already-parsed config mapping after ``${VAR}`` expansion.
+
+    Raises ``ConfigError`` whose message names each bad key (``slack.api_url: …``).
+    """
+    if not isinstance(data, dict):
+        raise ConfigError("config: expected a mapping at the top level")
+    expanded = _expand_tree(data, env)
+    expanded.setdefault("base_dir", base_dir)
+    try:
+        return Settings.model_validate(expanded)
+    except ValidationError as e:
+        raise ConfigError("; ".join(_describe(err) for err in e.errors())) from None
+
+
+def load_settings(path: str | Path | None, env: dict[str, str] | None = None) -> Settings:
+    """Load ``runbookd.yml`` from ``path`` (``None``: built-in defaults, base dir = cwd).
+
+    Relative paths in the file are resolved against the file's directory. Raises ``ConfigError``.
+    """
+    if path is None:
+        return parse_settings({}, base_dir=os.getcwd(), env=env)
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: invalid YAML: {e}") from None
+    try:
+        return parse_settings(data, base_dir=str(p.resolve().parent), env=env)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
+
+
+def _describe(err: Any) -> str:
+    loc = ".".join(str(x) for x in err.get("loc", ())) or "config"
+    msg = err.get("msg", "invalid")
+    if err.get("type") == "extra_forbidden":
+        msg = "unknown key"
+    return f"{loc}: {msg}"

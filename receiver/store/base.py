@@ -1,0 +1,132 @@
+"""The ``Store`` protocol: durable alerts, incidents, timelines and claimable work rows.
+
+One interface, several backends (SQLite now, PostgreSQL for several replicas). Domain code runs
+*units of work* through ``Store.transaction(fn)``: ``fn`` is synchronous, receives a ``Tx`` and runs on
+the store's own thread inside one database transaction, so a unit of work costs one thread hop and
+either commits whole or not at all. Work waiting to be done is rows, never an in-memory queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from receiver.model import AlertRecord, Incident, IncidentAlert, Job, JobKind, TimelineEvent
+
+T = TypeVar("T")
+
+
+class Tx(Protocol):
+    """Operations inside one transaction (synchronous; runs on the store's thread)."""
+
+    def upsert_alerts(self, alerts: Sequence[AlertRecord], now: float) -> int:
+        """Insert new alerts and apply firing→resolved; ignore stale states. Returns rows changed."""
+        ...
+
+    def claim_pending_alerts(self, limit: int) -> list[AlertRecord]:
+        """Return up to ``limit`` alerts whose state change is not processed yet (locked for us)."""
+        ...
+
+    def mark_alerts_processed(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Clear the pending flag of ``(fingerprint, starts_at)`` keys."""
+        ...
+
+    def find_incident(self, identity: str, *, open_only: bool) -> Incident | None:
+        """Return the open incident of ``identity``, or (``open_only=False``) its newest one."""
+        ...
+
+    def get_incident(self, incident_id: str, *, for_update: bool = False) -> Incident | None:
+        """Return one incident with its alerts, or ``None``."""
+        ...
+
+    def insert_incident(self, incident: Incident) -> None:
+        """Insert a new incident (its alerts are added with ``upsert_incident_alert``)."""
+        ...
+
+    def update_incident(self, incident_id: str, **fields: Any) -> None:
+        """Set columns of an incident (``status``, ``resolved_at``, ``acknowledged_by`` …)."""
+        ...
+
+    def upsert_incident_alert(self, incident_id: str, alert: IncidentAlert) -> None:
+        """Track ``alert`` on the incident by fingerprint (a newer episode replaces the older)."""
+        ...
+
+    def add_event(self, incident_id: str, event: TimelineEvent) -> None:
+        """Append an event to the incident's timeline."""
+        ...
+
+    def enqueue(self, key: str, kind: JobKind, incident_id: str, payload: dict[str, Any],
+                due_at: float, now: float) -> bool:
+        """Add a work row unless ``key`` exists already. Returns whether it was added."""
+        ...
+
+    def claim_jobs(self, now: float, limit: int, claimer: str, lease: float) -> list[Job]:
+        """Claim up to ``limit`` due rows (pending, or running with an expired lease) for ``lease`` s."""
+        ...
+
+    def finish_job(self, job_id: int, state: str, now: float, result: dict[str, Any] | None = None) -> None:
+        """Mark a claimed row ``done``, ``failed``, ``cancelled`` or ``unknown``."""
+        ...
+
+    def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None) -> None:
+        """Put a claimed row back to ``pending`` until ``due_at``."""
+        ...
+
+    def cancel_jobs(self, incident_id: str, kinds: Sequence[str], now: float) -> int:
+        """Cancel the incident's pending rows of ``kinds``. Returns how many."""
+        ...
+
+    def jobs_of(self, incident_id: str) -> list[Job]:
+        """Every work row of an incident, oldest first."""
+        ...
+
+    def set_page_ref(self, incident_id: str, receiver: str, ref: str) -> None:
+        """Remember the provider reference of the page sent to ``receiver``."""
+        ...
+
+    def page_ref(self, incident_id: str, receiver: str) -> str | None:
+        """Return the provider reference of the page sent to ``receiver``, if any."""
+        ...
+
+    def timeline(self, incident_id: str) -> list[TimelineEvent]:
+        """The incident's timeline, oldest first."""
+        ...
+
+    def list_incidents(self, *, status: str | None, alertname: str | None, limit: int) -> list[Incident]:
+        """Incidents newest first, optionally filtered by status or by an alert's alertname."""
+        ...
+
+    def open_counts(self) -> dict[str, int]:
+        """Number of unresolved incidents by severity."""
+        ...
+
+
+class Store(Protocol):
+    """A durable store backend."""
+
+    async def open(self) -> None:
+        """Connect and migrate the schema (under a lock). Raises ``StoreUnavailable``."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and disconnect."""
+        ...
+
+    async def ingest(self, alerts: Sequence[AlertRecord], now: float) -> int:
+        """Commit alerts durably (group-committed with concurrent callers). Returns rows changed.
+
+        Raises ``StoreUnavailable`` when the commit fails; nothing is then acknowledged.
+        """
+        ...
+
+    async def transaction(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn(tx)`` in one transaction on the store's thread and return its result."""
+        ...
+
+    async def read(self, fn: Callable[[Tx], T]) -> T:
+        """Run read-only ``fn(tx)`` (may run beside writers)."""
+        ...
+
+    async def ping(self) -> bool:
+        """Return whether the database answers."""
+        ...

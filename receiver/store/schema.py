@@ -1,0 +1,97 @@
+"""Schema migrations, one ordered list per dialect; ``schema_version`` holds the number applied."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Dialect = Literal["sqlite", "postgresql"]
+
+
+def _v1(d: Dialect) -> list[str]:
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if d == "sqlite" else "BIGSERIAL PRIMARY KEY"
+    real = "REAL" if d == "sqlite" else "DOUBLE PRECISION"
+    return [
+        f"""CREATE TABLE alerts (
+            fingerprint TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            starts_ts {real} NOT NULL,
+            ends_ts {real},
+            labels TEXT NOT NULL,
+            annotations TEXT NOT NULL,
+            generator_url TEXT NOT NULL,
+            received_at {real} NOT NULL,
+            updated_at {real} NOT NULL,
+            pending INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (fingerprint, starts_at))""",
+        "CREATE INDEX alerts_pending ON alerts (pending) WHERE pending = 1",
+        f"""CREATE TABLE incidents (
+            id TEXT PRIMARY KEY,
+            identity TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            status TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            title TEXT NOT NULL,
+            playbook TEXT,
+            rules_version TEXT NOT NULL,
+            started_at {real} NOT NULL,
+            updated_at {real} NOT NULL,
+            resolved_at {real},
+            acknowledged_at {real},
+            acknowledged_by TEXT,
+            epoch INTEGER NOT NULL DEFAULT 0)""",
+        "CREATE UNIQUE INDEX incidents_open_identity ON incidents (identity) WHERE resolved_at IS NULL",
+        "CREATE INDEX incidents_identity ON incidents (identity, started_at)",
+        "CREATE INDEX incidents_started ON incidents (started_at)",
+        f"""CREATE TABLE incident_alerts (
+            incident_id TEXT NOT NULL REFERENCES incidents(id),
+            fingerprint TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            starts_ts {real} NOT NULL,
+            ends_ts {real},
+            labels TEXT NOT NULL,
+            annotations TEXT NOT NULL,
+            alertname TEXT NOT NULL,
+            PRIMARY KEY (incident_id, fingerprint))""",
+        "CREATE INDEX incident_alerts_alertname ON incident_alerts (alertname)",
+        f"""CREATE TABLE timeline (
+            id {serial},
+            incident_id TEXT NOT NULL,
+            at {real} NOT NULL,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            data TEXT NOT NULL)""",
+        "CREATE INDEX timeline_incident ON timeline (incident_id, id)",
+        f"""CREATE TABLE jobs (
+            id {serial},
+            key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            incident_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL,
+            due_at {real} NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_by TEXT,
+            lease_until {real},
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL,
+            result TEXT)""",
+        "CREATE INDEX jobs_due ON jobs (state, due_at)",
+        "CREATE INDEX jobs_incident ON jobs (incident_id, id)",
+        """CREATE TABLE pages (
+            incident_id TEXT NOT NULL,
+            receiver TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            PRIMARY KEY (incident_id, receiver))""",
+    ]
+
+
+MIGRATIONS = (_v1,)
+"""Each entry returns the statements of one schema version for a dialect; append, never edit."""
+
+
+def migrations(dialect: Dialect) -> list[list[str]]:
+    """Return the statements of every schema version for ``dialect``, version 1 first."""
+    return [m(dialect) for m in MIGRATIONS]

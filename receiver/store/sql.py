@@ -1,0 +1,281 @@
+"""``SqlTx``: the ``Tx`` operations in portable SQL over a DB-API cursor (SQLite and PostgreSQL).
+
+Statements are written with ``?`` placeholders and translated for psycopg (``%s``). Row locks use
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers itself. Stale states are
+rejected in SQL: an alert row only moves ``firing`` → ``resolved``, never back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from receiver.model import AlertRecord, Incident, IncidentAlert, Job, TimelineEvent
+from receiver.store.schema import Dialect
+
+_INCIDENT_COLS = (
+    "id, identity, rule, severity, status, labels, title, playbook, rules_version, started_at, "
+    "updated_at, resolved_at, acknowledged_at, acknowledged_by, epoch"
+)
+_UPDATABLE = {
+    "severity", "status", "labels", "title", "updated_at", "resolved_at", "acknowledged_at",
+    "acknowledged_by", "epoch", "rules_version",
+}
+_JOB_COLS = "id, key, kind, incident_id, payload, state, due_at, attempts"
+
+UPSERT_ALERT = (
+    "INSERT INTO alerts (fingerprint, starts_at, status, starts_ts, ends_ts, labels, annotations, "
+    "generator_url, received_at, updated_at, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
+    "ON CONFLICT (fingerprint, starts_at) DO UPDATE SET status = excluded.status, "
+    "ends_ts = excluded.ends_ts, annotations = excluded.annotations, updated_at = excluded.updated_at, "
+    "pending = 1 WHERE alerts.status = 'firing' AND excluded.status = 'resolved'"
+)
+
+
+def alert_row(a: AlertRecord, now: float) -> tuple[Any, ...]:
+    """Return the parameters of ``UPSERT_ALERT`` for one alert."""
+    return (
+        a.fingerprint, a.starts_at, a.status, a.starts_ts, a.ends_ts,
+        json.dumps(a.labels, separators=(",", ":")), json.dumps(a.annotations, separators=(",", ":")),
+        a.generator_url, now, now,
+    )
+
+
+class SqlTx:
+    """The ``Tx`` protocol over one DB-API cursor inside an open transaction."""
+
+    def __init__(self, cur: Any, dialect: Dialect) -> None:
+        self._cur = cur
+        self._pg = dialect == "postgresql"
+        self._lock = " FOR UPDATE SKIP LOCKED" if self._pg else ""
+
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self._pg:
+            sql = sql.replace("?", "%s")
+        self._cur.execute(sql, params)
+        return self._cur
+
+    # -- alerts -------------------------------------------------------------------------------
+    def upsert_alerts(self, alerts: Sequence[AlertRecord], now: float) -> int:
+        """Insert new alerts and apply firing→resolved; ignore stale states. Returns rows changed."""
+        changed = 0
+        for a in alerts:
+            changed += self._x(UPSERT_ALERT, alert_row(a, now)).rowcount
+        return changed
+
+    def claim_pending_alerts(self, limit: int) -> list[AlertRecord]:
+        """Return up to ``limit`` alerts whose state change is not processed yet, oldest first."""
+        rows = self._x(
+            "SELECT fingerprint, starts_at, status, labels, annotations, starts_ts, ends_ts, generator_url "
+            f"FROM alerts WHERE pending = 1 ORDER BY updated_at LIMIT ?{self._lock}",
+            (limit,),
+        ).fetchall()
+        return [
+            AlertRecord(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5], r[6], r[7]) for r in rows
+        ]
+
+    def mark_alerts_processed(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Clear the pending flag of ``(fingerprint, starts_at)`` keys."""
+        for fp, starts in keys:
+            self._x("UPDATE alerts SET pending = 0 WHERE fingerprint = ? AND starts_at = ?", (fp, starts))
+
+    # -- incidents ----------------------------------------------------------------------------
+    def _incident(self, row: Sequence[Any], with_alerts: bool = True) -> Incident:
+        alerts: tuple[IncidentAlert, ...] = ()
+        if with_alerts:
+            rows = self._x(
+                "SELECT fingerprint, starts_at, status, labels, annotations, starts_ts, ends_ts "
+                "FROM incident_alerts WHERE incident_id = ? ORDER BY starts_ts, fingerprint",
+                (row[0],),
+            ).fetchall()
+            alerts = tuple(
+                IncidentAlert(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5], r[6]) for r in rows
+            )
+        return Incident(
+            id=row[0], identity=row[1], rule=row[2], severity=row[3], status=row[4],
+            labels=json.loads(row[5]), title=row[6], playbook=row[7], rules_version=row[8],
+            started_at=row[9], updated_at=row[10], resolved_at=row[11], acknowledged_at=row[12],
+            acknowledged_by=row[13], epoch=row[14], alerts=alerts,
+        )
+
+    def find_incident(self, identity: str, *, open_only: bool) -> Incident | None:
+        """Return the open incident of ``identity``, or (``open_only=False``) its newest one."""
+        cond = " AND resolved_at IS NULL" if open_only else ""
+        row = self._x(
+            f"SELECT {_INCIDENT_COLS} FROM incidents WHERE identity = ?{cond} "
+            f"ORDER BY started_at DESC LIMIT 1{self._lock}",
+            (identity,),
+        ).fetchone()
+        return self._incident(row) if row else None
+
+    def get_incident(self, incident_id: str, *, for_update: bool = False) -> Incident | None:
+        """Return one incident with its alerts, or ``None``."""
+        lock = self._lock if for_update else ""
+        row = self._x(f"SELECT {_INCIDENT_COLS} FROM incidents WHERE id = ?{lock}", (incident_id,)).fetchone()
+        return self._incident(row) if row else None
+
+    def insert_incident(self, i: Incident) -> None:
+        """Insert a new incident (alerts are added with ``upsert_incident_alert``)."""
+        self._x(
+            f"INSERT INTO incidents ({_INCIDENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (i.id, i.identity, i.rule, i.severity, i.status, json.dumps(i.labels), i.title, i.playbook,
+             i.rules_version, i.started_at, i.updated_at, i.resolved_at, i.acknowledged_at,
+             i.acknowledged_by, i.epoch),
+        )
+
+    def update_incident(self, incident_id: str, **fields: Any) -> None:
+        """Set columns of an incident; raises ``ValueError`` for a column that may not change."""
+        bad = set(fields) - _UPDATABLE
+        if bad:
+            raise ValueError(f"cannot update incident columns {sorted(bad)}")
+        if "labels" in fields:
+            fields["labels"] = json.dumps(fields["labels"])
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self._x(f"UPDATE incidents SET {sets} WHERE id = ?", (*fields.values(), incident_id))
+
+    def upsert_incident_alert(self, incident_id: str, a: IncidentAlert) -> None:
+        """Track ``a`` on the incident by fingerprint; a newer episode replaces an older one."""
+        self._x(
+            "INSERT INTO incident_alerts (incident_id, fingerprint, starts_at, status, starts_ts, ends_ts, "
+            "labels, annotations, alertname) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (incident_id, fingerprint) DO UPDATE SET starts_at = excluded.starts_at, "
+            "status = excluded.status, starts_ts = excluded.starts_ts, ends_ts = excluded.ends_ts, "
+            "labels = excluded.labels, annotations = excluded.annotations "
+            "WHERE incident_alerts.starts_ts < excluded.starts_ts OR (incident_alerts.starts_at = "
+            "excluded.starts_at AND incident_alerts.status = 'firing')",
+            (incident_id, a.fingerprint, a.starts_at, a.status, a.starts_ts, a.ends_ts,
+             json.dumps(a.labels), json.dumps(a.annotations), a.labels.get("alertname", "")),
+        )
+
+    def list_incidents(self, *, status: str | None, alertname: str | None, limit: int) -> list[Incident]:
+        """Incidents newest first, optionally filtered by status or by an alert's alertname."""
+        where, params = [], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if alertname:
+            where.append("id IN (SELECT incident_id FROM incident_alerts WHERE alertname = ?)")
+            params.append(alertname)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        rows = self._x(
+            f"SELECT {_INCIDENT_COLS} FROM incidents{clause} ORDER BY started_at DESC, id DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [self._incident(r) for r in rows]
+
+    def open_counts(self) -> dict[str, int]:
+        """Number of unresolved incidents by severity."""
+        rows = self._x(
+            "SELECT severity, COUNT(*) FROM incidents WHERE resolved_at IS NULL GROUP BY severity"
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    # -- timeline -----------------------------------------------------------------------------
+    def add_event(self, incident_id: str, e: TimelineEvent) -> None:
+        """Append an event to the incident's timeline."""
+        self._x(
+            "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)",
+            (incident_id, e.at, e.kind, e.message, json.dumps(e.data, default=str)),
+        )
+
+    def timeline(self, incident_id: str) -> list[TimelineEvent]:
+        """The incident's timeline, oldest first (insertion order)."""
+        rows = self._x(
+            "SELECT at, kind, message, data FROM timeline WHERE incident_id = ? ORDER BY id", (incident_id,)
+        ).fetchall()
+        return [TimelineEvent(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    # -- work rows ----------------------------------------------------------------------------
+    def enqueue(self, key: str, kind: str, incident_id: str, payload: dict[str, Any],
+                due_at: float, now: float) -> bool:
+        """Add a pending work row unless ``key`` exists. Returns whether it was added."""
+        cur = self._x(
+            "INSERT INTO jobs (key, kind, incident_id, payload, state, due_at, attempts, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, kind, incident_id, json.dumps(payload), due_at, now, now),
+        )
+        return bool(cur.rowcount)
+
+    def claim_jobs(self, now: float, limit: int, claimer: str, lease: float) -> list[Job]:
+        """Claim up to ``limit`` due rows: pending ones due by ``now``, or running ones whose lease ran out."""
+        rows = self._x(
+            f"SELECT {_JOB_COLS} FROM jobs WHERE (state = 'pending' AND due_at <= ?) "
+            f"OR (state = 'running' AND lease_until < ?) ORDER BY due_at, id LIMIT ?{self._lock}",
+            (now, now, limit),
+        ).fetchall()
+        jobs = []
+        for r in rows:
+            self._x(
+                "UPDATE jobs SET state = 'running', claimed_by = ?, lease_until = ?, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ?",
+                (claimer, now + lease, now, r[0]),
+            )
+            jobs.append(Job(r[0], r[1], r[2], r[3], json.loads(r[4]), "running", r[6], r[7] + 1,
+                            takeover=r[5] == "running"))
+        return jobs
+
+    def finish_job(self, job_id: int, state: str, now: float, result: dict[str, Any] | None = None) -> None:
+        """Mark a claimed row ``done``, ``failed``, ``cancelled`` or ``unknown``."""
+        self._x(
+            "UPDATE jobs SET state = ?, lease_until = NULL, updated_at = ?, result = ? WHERE id = ?",
+            (state, now, json.dumps(result or {}, default=str), job_id),
+        )
+
+    def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None) -> None:
+        """Put a claimed row back to ``pending`` until ``due_at``."""
+        self._x(
+            "UPDATE jobs SET state = 'pending', due_at = ?, lease_until = NULL, claimed_by = NULL, "
+            "updated_at = ?, result = ? WHERE id = ?",
+            (due_at, now, json.dumps(result or {}, default=str), job_id),
+        )
+
+    def cancel_jobs(self, incident_id: str, kinds: Sequence[str], now: float) -> int:
+        """Cancel the incident's pending rows of ``kinds``. Returns how many."""
+        marks = ", ".join("?" for _ in kinds)
+        cur = self._x(
+            f"UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE incident_id = ? "
+            f"AND state = 'pending' AND kind IN ({marks})",
+            (now, incident_id, *kinds),
+        )
+        return int(cur.rowcount)
+
+    def jobs_of(self, incident_id: str) -> list[Job]:
+        """Every work row of an incident, oldest first."""
+        rows = self._x(f"SELECT {_JOB_COLS} FROM jobs WHERE incident_id = ? ORDER BY id", (incident_id,)).fetchall()
+        return [Job(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7]) for r in rows]
+
+    def next_due(self) -> float | None:
+        """The earliest ``due_at`` of pending rows (for the dispatcher's sleep), or ``None``."""
+        row = self._x("SELECT MIN(due_at) FROM jobs WHERE state = 'pending'").fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def queue_depth(self) -> dict[str, int]:
+        """Pending and running rows by kind."""
+        rows = self._x(
+            "SELECT kind, COUNT(*) FROM jobs WHERE state IN ('pending', 'running') GROUP BY kind"
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def renew_leases(self, job_ids: Sequence[int], claimer: str, until: float) -> None:
+        """Extend the lease of rows this claimer still runs (a heartbeat for long steps)."""
+        for jid in job_ids:
+            self._x(
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'running' AND claimed_by = ?",
+                (until, jid, claimer),
+            )
+
+    # -- pages --------------------------------------------------------------------------------
+    def set_page_ref(self, incident_id: str, receiver: str, ref: str) -> None:
+        """Remember the provider reference of the page sent to ``receiver``."""
+        self._x(
+            "INSERT INTO pages (incident_id, receiver, ref) VALUES (?, ?, ?) "
+            "ON CONFLICT (incident_id, receiver) DO UPDATE SET ref = excluded.ref",
+            (incident_id, receiver, ref),
+        )
+
+    def page_ref(self, incident_id: str, receiver: str) -> str | None:
+        """Return the provider reference of the page sent to ``receiver``, if any."""
+        row = self._x("SELECT ref FROM pages WHERE incident_id = ? AND receiver = ?", (incident_id, receiver)).fetchone()
+        return row[0] if row else None
+

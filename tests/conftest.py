@@ -1,0 +1,136 @@
+"""Fixtures shared by the whole suite: the fake vendor APIs and an in-process runbookd."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from receiver.app import Components, build_app, build_components
+from receiver.clock import FakeClock
+from receiver.settings import parse_settings
+from tests.fakes import running
+from tests.fakes.alpaca import FakeAlpaca
+from tests.fakes.pagerduty import FakePagerDuty
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trading import FakeTradingSystem
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTDATA = ROOT / "tests" / "testdata"
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "alertmanager-0.25"
+ADMIN = "admin-token-for-tests"
+TRADING_TOKEN = "trading-admin-token"
+
+
+@dataclass
+class Fakes:
+    """The four fake vendor APIs, served on loopback."""
+
+    slack: FakeSlack
+    pagerduty: FakePagerDuty
+    alpaca: FakeAlpaca
+    trading: FakeTradingSystem
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[Fakes]:
+    """Serve fake Slack, PagerDuty, Alpaca and trading-system APIs for one test."""
+    async with running(FakeSlack()) as slack, running(FakePagerDuty()) as pd, \
+            running(FakeAlpaca()) as alpaca, running(FakeTradingSystem(TRADING_TOKEN)) as trading:
+        yield Fakes(slack, pd, alpaca, trading)
+
+
+def settings_for(tmp_path: Path, fakes: Fakes | None, **overrides: Any) -> Any:
+    """Settings of an in-process runbookd on a temp SQLite file, wired to ``fakes``."""
+    data: dict[str, Any] = {
+        "storage": f"sqlite:///{tmp_path}/rb.db",
+        "rule_files": [str(TESTDATA / "rules" / "pipeline.yml")],
+        "dry_run": False,
+        "admin": {"token": ADMIN},
+        "lease": "30s",
+    }
+    if fakes is not None:
+        data |= {
+            "slack": {"token": "xoxb-test-token", "api_url": f"{fakes.slack.url}/api/"},
+            "pagerduty": {"events_url": fakes.pagerduty.url,
+                          "routing_keys": {"default": "R" * 32, "secondary": "S" * 32}},
+            "alpaca": {"api_key": "PKTESTKEY", "secret_key": "test-secret", "url_override": fakes.alpaca.url},
+            "vars": {"trading_api_url": fakes.trading.url},
+            "secrets": {"trading_admin_token": TRADING_TOKEN},
+        }
+    data |= overrides
+    return parse_settings(data, base_dir=str(tmp_path))
+
+
+@dataclass
+class Runbookd:
+    """An in-process runbookd: HTTP client, components and a fake clock (the dispatcher runs on demand)."""
+
+    client: TestClient
+    c: Components
+    clock: FakeClock
+
+    async def post_alerts(self, payload: dict[str, Any] | bytes, **headers: str) -> Any:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return await self.client.post("/webhook/alertmanager", data=body,
+                                      headers={"Content-Type": "application/json", **headers})
+
+    async def run(self) -> int:
+        """Process committed alerts and run every due work row (nothing sleeps)."""
+        assert self.c.dispatcher is not None
+        return await self.c.dispatcher.run_once()
+
+    async def advance(self, seconds: float) -> int:
+        """Move the fake clock and run what became due."""
+        self.clock.advance(seconds)
+        return await self.run()
+
+    async def api(self, path: str) -> Any:
+        r = await self.client.get(path, headers={"Authorization": f"Bearer {ADMIN}"})
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+
+@pytest.fixture
+def make_runbookd(aiohttp_client: Any, tmp_path: Path) -> Any:
+    """Factory: ``await make_runbookd(fakes, **settings_overrides)`` → ``Runbookd``."""
+
+    async def make(fakes: Fakes | None, **overrides: Any) -> Runbookd:
+        clock = FakeClock(1_800_000_000.0)
+        c = build_components(settings_for(tmp_path, fakes, **overrides), clock=clock)
+        client = await aiohttp_client(build_app(c, run_dispatcher=False))
+        return Runbookd(client, c, clock)
+
+    return make
+
+
+def alert(name: str = "TradingSystemDown", status: str = "firing", *, fingerprint: str = "a1b2c3d4e5f60718",
+          starts_at: str = "2026-11-22T01:37:32.084422Z", ends_at: str = "0001-01-01T00:00:00Z",
+          **labels: str) -> dict[str, Any]:
+    """One alert as Alertmanager 0.25 sends it."""
+    return {
+        "status": status,
+        "labels": {"alertname": name, "job": "trading-engine", "instance": "engine-1:8000", **labels},
+        "annotations": {"summary": f"{name} summary", "description": f"{name} description",
+                        "runbook_url": "https://runbooks.example/trading-down"},
+        "startsAt": starts_at,
+        "endsAt": ends_at,
+        "generatorURL": "http://prometheus:9090/graph",
+        "fingerprint": fingerprint,
+    }
+
+
+def payload(*alerts: dict[str, Any]) -> dict[str, Any]:
+    """A webhook payload version 4 carrying ``alerts`` (status firing if any fires)."""
+    firing = any(a["status"] == "firing" for a in alerts)
+    return {
+        "receiver": "runbookd", "status": "firing" if firing else "resolved", "alerts": list(alerts),
+        "groupLabels": {"alertname": alerts[0]["labels"]["alertname"]},
+        "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+        "version": "4", "groupKey": '{}:{alertname="x"}', "truncatedAlerts": 0,
+    }

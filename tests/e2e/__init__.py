@@ -1,0 +1,1 @@
+"""End-to-end tests: real Alertmanager, Prometheus and runbookd processes against the vendor fakes."""

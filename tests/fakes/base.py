@@ -1,0 +1,199 @@
+"""``FakeApp``: the recording, failure-injecting base of every fake vendor API in ``tests/fakes``.
+
+Each fake is a tiny aiohttp application driven by the *real* SDK clients over HTTP. The base class
+records every request (except the ``/_…`` control endpoints) and can answer slowly or with injected
+errors. Control endpoints, for tests that run a fake as a separate process:
+
+- ``GET /_requests`` → JSON list of recorded requests (see ``FakeApp.requests``).
+- ``POST /_reset`` → clears recordings, injected failures and delays, restores seeded state.
+- ``POST /_fail`` with ``{"count": n, "status": 503, "path": "/v2/enqueue" | null, "body": …}``.
+- ``POST /_delay`` with ``{"seconds": 2.5, "path": "/admin/x" | null}`` (``null``: every path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+Handler = Any
+#: Where the middleware leaves the recorded request for the vendor handler: ``request[RECORD]``.
+RECORD = web.RequestKey("record", dict)
+
+
+@dataclass
+class Failure:
+    """An injected failure: answer ``status`` with ``body`` (JSON) to a request to ``path`` (None: any)."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    path: str | None = None
+
+
+class FakeApp:
+    """Base of the fakes: ``app`` (``web.Application``), ``requests`` (recorded) and failure knobs.
+
+    Each recorded request is a dict: ``method``, ``path``, ``query`` (dict), ``headers`` (dict),
+    ``json`` (parsed JSON body or None), ``form`` (dict of a form-encoded body or None), ``body``
+    (raw text) and ``time`` (epoch seconds, UTC); vendor handlers find it as ``request[RECORD]``.
+    Subclasses add routes in ``add_routes`` and may override ``failure_body`` to shape injected
+    errors like the vendor does.
+    """
+
+    def __init__(self) -> None:
+        #: Base URL once served (set by ``running``), e.g. ``http://127.0.0.1:41234``.
+        self.url = ""
+        self.requests: list[dict[str, Any]] = []
+        #: Seconds to wait before answering any request (on top of ``delays``).
+        self.delay = 0.0
+        #: Seconds to wait before answering a request to a given path.
+        self.delays: dict[str, float] = {}
+        self._failures: deque[Failure] = deque()
+        self.app = web.Application(middlewares=[self._make_middleware()])
+        self.app.router.add_get("/_requests", self._get_requests)
+        self.app.router.add_post("/_reset", self._post_reset)
+        self.app.router.add_post("/_fail", self._post_fail)
+        self.app.router.add_post("/_delay", self._post_delay)
+        self.add_routes(self.app.router)
+
+    # -- subclass hooks --------------------------------------------------------------------------
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """Register the vendor routes (subclasses)."""
+
+    def reset_state(self) -> None:
+        """Restore the seeded vendor state (subclasses)."""
+
+    def failure_body(self, status: int) -> Any:
+        """The JSON body of an injected failure with ``status`` when the test gave none."""
+        return {"error": f"injected failure {status}"}
+
+    # -- knobs for tests -------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 503,
+        *,
+        path: str | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``n`` requests (to ``path``, or any) with ``status`` instead of the real answer."""
+        for _ in range(n):
+            self._failures.append(Failure(status, body, dict(headers or {}), path))
+
+    def reset(self) -> None:
+        """Forget recorded requests, injected failures and delays; restore the seeded state."""
+        self.requests.clear()
+        self._failures.clear()
+        self.delay = 0.0
+        self.delays.clear()
+        self.reset_state()
+
+    def calls(self, path: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
+        """Recorded requests, optionally only those to ``path`` and/or with ``method``."""
+        return [
+            r
+            for r in self.requests
+            if (path is None or r["path"] == path) and (method is None or r["method"] == method.upper())
+        ]
+
+    def count(self, path: str | None = None, method: str | None = None) -> int:
+        """How many requests were recorded (to ``path`` / with ``method`` when given)."""
+        return len(self.calls(path, method))
+
+    # -- machinery -------------------------------------------------------------------------------
+
+    def _make_middleware(self) -> Handler:
+        @web.middleware
+        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path.startswith("/_"):
+                return await handler(request)
+            record = await _record(request)
+            request[RECORD] = record
+            self.requests.append(record)
+            wait = self.delay + self.delays.get(request.path, 0.0)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            failure = self._take_failure(request.path)
+            if failure is not None:
+                body = failure.body if failure.body is not None else self.failure_body(failure.status)
+                return web.json_response(body, status=failure.status, headers=failure.headers)
+            return await handler(request)
+
+        return middleware
+
+    def _take_failure(self, path: str) -> Failure | None:
+        for f in self._failures:
+            if f.path is None or f.path == path:
+                self._failures.remove(f)
+                return f
+        return None
+
+    async def _get_requests(self, request: web.Request) -> web.Response:
+        return web.json_response(self.requests)
+
+    async def _post_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
+
+    async def _post_fail(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        self.fail_next(
+            int(spec.get("count", 1)),
+            int(spec.get("status", 503)),
+            path=spec.get("path"),
+            body=spec.get("body"),
+            headers=spec.get("headers"),
+        )
+        return web.json_response({"ok": True})
+
+    async def _post_delay(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        seconds = float(spec.get("seconds", 0.0))
+        if spec.get("path"):
+            self.delays[spec["path"]] = seconds
+        else:
+            self.delay = seconds
+        return web.json_response({"ok": True})
+
+
+async def _record(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    text = raw.decode("utf-8", errors="replace")
+    parsed_json: Any = None
+    form: dict[str, str] | None = None
+    if request.content_type == "application/json" and text:
+        try:
+            parsed_json = json.loads(text)
+        except ValueError:
+            parsed_json = None
+    elif request.content_type == "application/x-www-form-urlencoded":
+        form = dict(parse_qsl(text, keep_blank_values=True))
+    return {
+        "method": request.method,
+        "path": request.path,
+        "query": dict(request.query),
+        "headers": dict(request.headers),
+        "json": parsed_json,
+        "form": form,
+        "body": text,
+        "time": time.time(),
+    }
+
+
+def body_params(record: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of a recorded request whatever its encoding: JSON object, form, or query."""
+    if isinstance(record.get("json"), dict):
+        return dict(record["json"])
+    if record.get("form") is not None:
+        return dict(record["form"])
+    return dict(record.get("query") or {})
