@@ -7,7 +7,8 @@
     ├── RuleFileError            a rule file is invalid (carries file, line, rule)
     ├── PayloadError             a webhook body is malformed (carries the field path)
     ├── StoreError               the store cannot read or commit
-    │   └── StoreUnavailable     the store is unreachable (ingest answers 503)
+    │   ├── StoreUnavailable     the store is unreachable (ingest answers 503)
+    │   └── StoreConflict        a uniqueness rule refused the write (another writer won; retry)
     ├── ActionError              a playbook action failed (carries retryable, reason)
     └── DeliveryError            a notification could not be delivered (carries retryable, reason)
 
@@ -61,6 +62,10 @@ class StoreError(RunbookdError):
 
 class StoreUnavailable(StoreError):
     """Raised when the store cannot be reached or cannot commit at all; ingest answers 503."""
+
+
+class StoreConflict(StoreError):
+    """Raised when a write breaks a uniqueness rule, e.g. a second open incident for one identity."""
 
 
 class _Classified(RunbookdError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ def settings_for(tmp_path: Path, fakes: Fakes | None, **overrides: Any) -> Any:
         "dry_run": False,
         "admin": {"token": ADMIN},
         "lease": "30s",
+        "pagerduty": {"routing_keys": {"default": "", "secondary": ""}},
     }
     if fakes is not None:
         data |= {
@@ -77,7 +79,7 @@ class Runbookd:
 
     async def post_alerts(self, payload: dict[str, Any] | bytes, **headers: str) -> Any:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return await self.client.post("/webhook/alertmanager", data=body,
+        return await self.client.post("/webhook/alertmanager", data=io.BytesIO(body),
                                       headers={"Content-Type": "application/json", **headers})
 
     async def run(self) -> int:
@@ -130,7 +132,7 @@ def payload(*alerts: dict[str, Any]) -> dict[str, Any]:
     firing = any(a["status"] == "firing" for a in alerts)
     return {
         "receiver": "runbookd", "status": "firing" if firing else "resolved", "alerts": list(alerts),
-        "groupLabels": {"alertname": alerts[0]["labels"]["alertname"]},
+        "groupLabels": {"alertname": alerts[0]["labels"].get("alertname", "")},
         "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
         "version": "4", "groupKey": '{}:{alertname="x"}', "truncatedAlerts": 0,
     }

@@ -13,7 +13,7 @@ import asyncio
 import time
 import warnings
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 from alpaca.common.exceptions import APIError
@@ -28,8 +28,12 @@ with warnings.catch_warnings():
     # (deprecated since websockets 14); runbookd never streams, so the warning is noise.
     warnings.filterwarnings("ignore", message="websockets.legacy is deprecated", category=DeprecationWarning)
     from alpaca.trading.client import TradingClient
+    from alpaca.trading.enums import QueryOrderStatus
+    from alpaca.trading.requests import GetOrdersRequest
 
-T = TypeVar("T")
+#: Alpaca answers at most 500 orders per page (default 50); enough to count what a halt cancels.
+_OPEN_ORDERS = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500)
+
 NOT_CONFIGURED = "alpaca integration not configured (ALPACA_API_KEY/ALPACA_SECRET_KEY unset)"
 
 
@@ -41,13 +45,17 @@ class _TimeoutAdapter(HTTPAdapter):
         self._timeout = timeout
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """Send with the default timeout when the caller gave none."""
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         return super().send(request, **kwargs)
 
 
 class _AlpacaAction:
-    """Shared plumbing: client construction, thread calls with a deadline, error translation."""
+    """Shared plumbing: client construction, thread calls with a deadline, error translation.
+
+    ``account`` is ``"paper"`` or ``"live"`` (from ``config.paper``), as the summaries name it.
+    """
 
     idempotent = True
 
@@ -76,8 +84,11 @@ class _AlpacaAction:
         client._session = session
         return client
 
-    async def _call(self, what: str, fn: Callable[[], T], deadline: float) -> T:
-        """Run ``fn`` in a thread until ``deadline`` (monotonic seconds); translate its errors."""
+    async def _call(self, what: str, fn: Callable[[], Any], deadline: float) -> Any:
+        """Run ``fn`` in a thread until ``deadline`` (monotonic seconds); translate its errors.
+
+        With ``raw_data=True`` the answer is the decoded JSON (lists of dicts), not models.
+        """
         remaining = max(deadline - time.monotonic(), 0.001)
         try:
             return await asyncio.wait_for(asyncio.to_thread(fn), remaining)
@@ -154,7 +165,7 @@ class AlpacaCancelAllOrders(_AlpacaAction):
         """
 
         async def body(client: TradingClient, deadline: float) -> ActionResult:
-            before = await self._call("get_orders", client.get_orders, deadline)
+            before = await self._call("get_orders", lambda: client.get_orders(_OPEN_ORDERS), deadline)
             n = len(before or [])
             data: dict[str, Any] = {"account": self.account, "orders_before": n}
             if dry_run:
@@ -162,7 +173,9 @@ class AlpacaCancelAllOrders(_AlpacaAction):
                     "dry_run", f"would cancel {n} open orders on the {self.account} account", data
                 )
             items = await self._call("cancel_orders", client.cancel_orders, deadline)
-            after = await self._count_after("get_orders", client.get_orders, deadline, data)
+            after = await self._count_after(
+                "get_orders", lambda: client.get_orders(_OPEN_ORDERS), deadline, data
+            )
             _raise_partial("cancel_orders", _items_failed(items, "id"), "id", n, after)
             data.update(
                 orders_after=after, cancelled=[i.get("id") for i in items or [] if isinstance(i, dict)]

@@ -57,11 +57,13 @@ class Dispatcher:
         total = 0
         while True:
             proc = self.processor()
-            res = await self.store.transaction(lambda tx: proc.process_pending(tx, self.clock.now()))
+            res = await self.store.transaction(lambda tx, proc=proc: proc.process_pending(tx, self.clock.now()))
             for rule, n in res.rule_hits.items():
                 self.metrics.rule_matches.labels(rule=rule).inc(n)
             for sev, n in res.opened.items():
                 self.metrics.incidents_opened.labels(severity=sev).inc(n)
+            for event, iid, rule, sev, title in res.changes:
+                log.info(event, incident=iid, rule=rule, severity=sev, title=title)
             total += res.processed
             if res.processed == 0:
                 break
@@ -149,4 +151,5 @@ class Dispatcher:
             if ids:
                 until = self.clock.now() + self.lease
                 with contextlib.suppress(StoreError):
-                    await self.store.transaction(lambda tx: tx.renew_leases(ids, self.claimer, until))
+                    await self.store.transaction(
+                        lambda tx, ids=ids, until=until: tx.renew_leases(ids, self.claimer, until))

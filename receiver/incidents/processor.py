@@ -26,6 +26,8 @@ class ProcessResult:
     rule_hits: Counter[str] = field(default_factory=Counter)
     enqueued: int = 0
     incidents: list[str] = field(default_factory=list)
+    #: (event, incident id, rule, severity, title) for each incident opened, reopened or resolved.
+    changes: list[tuple[str, str, str, str, str]] = field(default_factory=list)
 
 
 def _title(rule: CompiledRule, labels: dict[str, str]) -> str:
@@ -108,6 +110,7 @@ class Processor:
         res.enqueued += _enqueue(tx, inc.id, jobs, now)
         res.opened[rule.severity] += 1
         res.incidents.append(inc.id)
+        res.changes.append(("incident opened", inc.id, inc.rule, inc.severity, inc.title))
 
     def _join(self, tx: Any, inc: Incident, a: AlertRecord, now: float) -> None:
         known = {x.fingerprint: x for x in inc.alerts}
@@ -135,6 +138,7 @@ class Processor:
         res.enqueued += _enqueue(tx, inc.id, jobs, now)
         res.opened[inc.severity] += 1
         res.incidents.append(inc.id)
+        res.changes.append(("incident reopened", inc.id, inc.rule, inc.severity, inc.title))
 
     # -- resolved -----------------------------------------------------------------------------
     def _resolved(self, tx: Any, rule: CompiledRule, a: AlertRecord, now: float, res: ProcessResult) -> None:
@@ -157,6 +161,7 @@ class Processor:
         tx.add_event(inc.id, TimelineEvent(
             now, "incident.resolved", f"all alerts resolved after {now - inc.started_at:.0f}s",
             {"cancelled_notifications": cancelled, "duration_seconds": now - inc.started_at}))
+        res.changes.append(("incident resolved", inc.id, inc.rule, inc.severity, inc.title))
         receivers = paged_receivers(tx.jobs_of(inc.id))
         res.enqueued += _enqueue(tx, inc.id, plan_resolve(inc.id, inc.epoch, receivers, now), now)
 

@@ -42,7 +42,7 @@ class EventsClient(EventsApiV2Client):
         super().__init__(routing_key, base_url=base_url)
         self.retry = {}
         self.max_network_attempts = 0
-        self.timeout = timeout
+        self.timeout = timeout  # type: ignore[assignment]  # declared int; httpx2 takes float seconds
 
     @property
     def url(self) -> str:
@@ -51,6 +51,7 @@ class EventsClient(EventsApiV2Client):
 
     @url.setter
     def url(self, new_base_url: str) -> None:
+        """Set the base URL; raises ``UrlError`` for a scheme other than http(s)."""
         if not new_base_url.startswith(("https://", "http://")):
             raise UrlError("API base URL must use scheme https:// or http://")
         self._url = new_base_url.rstrip("/")
@@ -152,7 +153,7 @@ class PagerDutyNotifier:
                 f"pagerduty {action}: no answer within {self._timeout:g}s", retryable=True
             ) from e
         except HttpError as e:
-            status = e.response.status_code
+            status = getattr(e.response, "status_code", 0)
             raise DeliveryError(
                 f"pagerduty {action}: HTTP {status}: {_excerpt(e)}", retryable=classify_status(status)
             ) from e

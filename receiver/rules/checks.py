@@ -23,8 +23,8 @@ from receiver.rules.model import SEVERITIES, EscalationPolicy, Playbook, Receive
 from receiver.rules.ruleset import CATCH_ALL, CompiledRule, SourcePos
 from receiver.rules.yamlpos import Loc, format_path, locate
 
-# Prometheus label names (model.LabelName): no colon, unlike matcher names.
 GROUP_BY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+"""A ``group_by`` label name: Prometheus' ``model.LabelName`` (no colon, unlike matcher names)."""
 # Step fields that select behaviour rather than carry a rendered parameter.
 _NOT_TEMPLATES = frozenset({"name", "action", "method", "level", "timeout"})
 

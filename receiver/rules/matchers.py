@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Op = Literal["=", "!=", "=~", "!~"]
+"""A matcher operator: equal, not equal, regex match, regex non-match."""
 OPS: tuple[Op, ...] = ("=", "!=", "=~", "!~")
+"""The operators, in Alertmanager's order."""
 
 LABEL_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+"""A matcher's label name (classic grammar of parse.go); use with ``fullmatch``."""
 # '=~' and '!~' before '=' and '!=' so the '~' is not taken as part of the value (as parse.go does).
 _MATCHER = re.compile(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*(.*?)\s*", re.DOTALL)
 _GO_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\a": "\\a", "\b": "\\b",

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 Loc = tuple[str | int, ...]
+"""A location in a parsed file, as pydantic gives it: ``('rules', 2, 'matchers', 0)``."""
 
 
 class YamlSyntaxError(ValueError):

@@ -276,6 +276,8 @@ class SqlTx:
 
     def page_ref(self, incident_id: str, receiver: str) -> str | None:
         """Return the provider reference of the page sent to ``receiver``, if any."""
-        row = self._x("SELECT ref FROM pages WHERE incident_id = ? AND receiver = ?", (incident_id, receiver)).fetchone()
+        row = self._x(
+            "SELECT ref FROM pages WHERE incident_id = ? AND receiver = ?", (incident_id, receiver)
+        ).fetchone()
         return row[0] if row else None
 

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from receiver.errors import StoreError, StoreUnavailable
+from receiver.errors import StoreConflict, StoreError, StoreUnavailable
 from receiver.model import AlertRecord
 from receiver.store.schema import migrations
 from receiver.store.sql import UPSERT_ALERT, SqlTx, alert_row
@@ -113,7 +113,7 @@ class SqliteStore:
                 batch, self._batch = self._batch, []
                 try:
                     counts = await loop.run_in_executor(self._writer, self._ingest_sync, batch)
-                except (sqlite3.Error, OSError) as e:
+                except (sqlite3.Error, OSError, StoreError) as e:
                     err = StoreUnavailable(f"sqlite commit failed: {e}")
                     for _, _, fut in batch:
                         if not fut.done():
@@ -161,6 +161,8 @@ class SqliteStore:
         """Run ``fn(tx)`` in one write transaction on the writer thread; raises ``StoreUnavailable``."""
         try:
             return await asyncio.get_running_loop().run_in_executor(self._writer, self._tx_sync, fn)
+        except sqlite3.IntegrityError as e:
+            raise StoreConflict(f"sqlite constraint: {e}") from e
         except sqlite3.Error as e:
             raise StoreUnavailable(f"sqlite transaction failed: {e}") from e
 

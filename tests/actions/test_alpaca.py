@@ -43,6 +43,13 @@ async def test_requests_carry_the_configured_key_pair(
     assert req["headers"]["APCA-API-SECRET-KEY"] == ALPACA_SECRET
 
 
+async def test_open_orders_are_counted_with_alpacas_largest_page(
+    alpaca: FakeAlpaca, alpaca_config: AlpacaConfig
+) -> None:
+    await AlpacaCancelAllOrders(alpaca_config).run({}, dry_run=True, timeout=5)
+    assert alpaca.calls("/v2/orders")[0]["query"] == {"status": "open", "limit": "500"}
+
+
 async def test_dry_run_cancel_reads_orders_but_writes_nothing(
     alpaca: FakeAlpaca, alpaca_config: AlpacaConfig
 ) -> None:

@@ -17,6 +17,7 @@ AUTH = {"Authorization": f"Bearer {TRADING_TOKEN}"}
 
 
 def params(fake: FakeTradingSystem, path: str = STOP, **extra: object) -> dict[str, object]:
+    """Rendered parameters of an authorised POST to ``path`` on the fake; ``extra`` overrides keys."""
     return {
         "method": "POST",
         "url": fake.url + path,

@@ -102,7 +102,9 @@ def wait_until(
             error = e
         if time.monotonic() >= deadline:
             what = message or getattr(predicate, "__name__", repr(predicate))
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {last!r}, last error {error!r}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what}; last value {last!r}, last error {error!r}"
+            )
         time.sleep(interval)
 
 
@@ -203,7 +205,11 @@ class Service:
             log.write(f"==== start #{self.starts}: {' '.join(self.argv())}\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                self.argv(), cwd=self.cwd(), env=self.env(), stdin=subprocess.DEVNULL, stdout=log,
+                self.argv(),
+                cwd=self.cwd(),
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
                 stderr=subprocess.STDOUT,
             )
         wait_until(self._ready_or_raise, timeout=timeout, message=f"{self.name} to be ready at {self.url}")
@@ -341,7 +347,9 @@ class Fakes(Service):
     def pagerduty_events(self, action: str | None = None) -> list[dict[str, Any]]:
         """Events API v2 events (``event_action``, ``dedup_key``, ``routing_key``, ``payload``)."""
         events = [r["json"] for r in self.requests("pagerduty", "POST", "/v2/enqueue")]
-        return [e for e in events if isinstance(e, dict) and (action is None or e.get("event_action") == action)]
+        return [
+            e for e in events if isinstance(e, dict) and (action is None or e.get("event_action") == action)
+        ]
 
 
 class Runbookd(Service):
@@ -454,7 +462,9 @@ class Alertmanager(Service):
         self.binary = binary
         self.config_path = workdir / "alertmanager.yml"
         config = yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text(encoding="utf-8"))
-        config["route"].update(group_wait=group_wait, group_interval=group_interval, repeat_interval=repeat_interval)
+        config["route"].update(
+            group_wait=group_wait, group_interval=group_interval, repeat_interval=repeat_interval
+        )
         (hook,) = [h for r in config["receivers"] if r["name"] == "runbookd" for h in r["webhook_configs"]]
         hook["url"] = webhook_url
         if webhook_token:
@@ -519,7 +529,9 @@ class Prometheus(Service):
         config["global"].update(scrape_interval="1s", evaluation_interval="1s")
         config["rule_files"] = [str(self.rules_path)]
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
-        config["scrape_configs"] = [{"job_name": "trading-engine", "static_configs": [{"targets": [self.target]}]}]
+        config["scrape_configs"] = [
+            {"job_name": "trading-engine", "static_configs": [{"targets": [self.target]}]}
+        ]
         self.config_path = workdir / "prometheus.yml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 

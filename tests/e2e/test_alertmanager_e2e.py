@@ -107,9 +107,13 @@ def test_trading_system_down_pages_runs_emergency_shutdown_and_resolves(
 
     alertmanager.post_alerts([resolved(alert)])
 
-    resolves = wait_until(lambda: fakes.pagerduty_events("resolve"), timeout=15, message="a PagerDuty resolve")
+    resolves = wait_until(
+        lambda: fakes.pagerduty_events("resolve"), timeout=15, message="a PagerDuty resolve"
+    )
     assert [e["dedup_key"] for e in resolves] == [trigger["dedup_key"]]
-    wait_until(lambda: slack_resolution(fakes), timeout=15, message="a Slack reply or page edit saying resolved")
+    wait_until(
+        lambda: slack_resolution(fakes), timeout=15, message="a Slack reply or page edit saying resolved"
+    )
     # Resolved is not undo: nothing protective ran again, and the page was not posted again.
     assert side_effects(fakes) == dict.fromkeys(seen, 1)
 
@@ -124,7 +128,9 @@ def test_prometheus_alert_on_dead_target_reaches_runbookd(
     make_prometheus(alertmanager)
 
     wait_until(lambda: fakes.slack_pages("#critical"), timeout=30, message="a Slack page in #critical")
-    (trigger,) = wait_until(lambda: fakes.pagerduty_events("trigger"), timeout=15, message="a PagerDuty trigger")
+    (trigger,) = wait_until(
+        lambda: fakes.pagerduty_events("trigger"), timeout=15, message="a PagerDuty trigger"
+    )
     assert trigger["payload"]["severity"] == "critical"
 
     (incident,) = wait_until(

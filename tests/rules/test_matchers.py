@@ -22,7 +22,9 @@ from receiver.rules.matchers import go_quote
         ("job=api", {"job": "api"}, True),
     ],
 )
-def test_each_operator_matches_as_alertmanager_does(text: str, labels: dict[str, str], expected: bool) -> None:
+def test_each_operator_matches_as_alertmanager_does(
+    text: str, labels: dict[str, str], expected: bool
+) -> None:
     """=, !=, =~ and !~ compare the label's value with the matcher's value."""
     assert parse_matcher(text).matches(labels) is expected
 

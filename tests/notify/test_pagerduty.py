@@ -1,0 +1,198 @@
+"""PagerDutyNotifier: the real ``pagerduty`` EventsApiV2Client against the fake Events API over http://."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from receiver.errors import DeliveryError
+from receiver.notify.pagerduty import PagerDutyNotifier
+from receiver.rules.model import PagerDutyTarget
+from receiver.settings import PagerDutyConfig
+from tests.fakes.pagerduty import FakePagerDuty
+from tests.notify.conftest import ROUTING_KEY, make_message
+
+DEFAULT = PagerDutyTarget()
+
+
+async def trigger(pagerduty: FakePagerDuty, config: PagerDutyConfig, **overrides: Any) -> dict[str, Any]:
+    """Send a page (``target`` and message fields from ``overrides``); return the event the fake got."""
+    await PagerDutyNotifier(config).send(overrides.pop("target", DEFAULT), make_message(**overrides))
+    return pagerduty.events[-1]
+
+
+async def test_pagerduty_over_http_works_and_the_ref_is_the_dedup_key(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    assert pagerduty_config.events_url.startswith("http://")
+    delivery = await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+    assert delivery.ref == "runbookd-inc-42"
+    assert delivery.data == {
+        "event_action": "trigger",
+        "dedup_key": "runbookd-inc-42",
+        "routing_key": "default",
+    }
+    [event] = pagerduty.events
+    assert event["routing_key"] == ROUTING_KEY
+    assert event["event_action"] == "trigger" and event["dedup_key"] == "runbookd-inc-42"
+
+
+async def test_a_trigger_carries_summary_source_severity_and_details(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    payload = (await trigger(pagerduty, pagerduty_config))["payload"]
+    assert payload["summary"] == "[P0] TradingSystemDown: Trading system is down"
+    assert payload["source"] == "exec-1:9100"
+    assert payload["severity"] == "critical"
+    assert payload["class"] == "TradingSystemDown" and payload["group"] == "execution"
+    assert payload["timestamp"] == "2027-01-15T08:00:00+00:00"
+    details = payload["custom_details"]
+    assert details["incident_id"] == "inc-42"
+    assert details["labels"]["job"] == "execution"
+    assert details["description"] == "No heartbeat from execution for 2m"
+    assert details["playbook"] == ["stop-trading (http): ok — 200"]
+
+
+async def test_a_trigger_links_the_runbook_and_the_incident(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    event = await trigger(pagerduty, pagerduty_config)
+    assert event["links"] == [
+        {"href": "https://runbooks.example.com/trading-down", "text": "Runbook"},
+        {"href": "http://127.0.0.1:9096/api/v1/incidents/inc-42", "text": "Incident in runbookd"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("severity", "expected"), [("P0", "critical"), ("P1", "error"), ("P2", "warning"), ("P3", "info")]
+)
+async def test_severity_maps_to_pagerduty_severity(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig, severity: str, expected: str
+) -> None:
+    assert (await trigger(pagerduty, pagerduty_config, severity=severity))["payload"]["severity"] == expected
+
+
+async def test_the_receivers_severity_overrides_the_mapping(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    target = PagerDutyTarget(severity="warning")
+    assert (await trigger(pagerduty, pagerduty_config, target=target))["payload"]["severity"] == "warning"
+
+
+async def test_source_falls_back_to_job_then_runbookd(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    assert (await trigger(pagerduty, pagerduty_config, labels={"job": "risk"}))["payload"]["source"] == "risk"
+    assert (await trigger(pagerduty, pagerduty_config, labels={}))["payload"]["source"] == "runbookd"
+
+
+async def test_the_summary_is_cut_to_1024_characters(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    payload = (await trigger(pagerduty, pagerduty_config, summary="x" * 3000))["payload"]
+    assert len(payload["summary"]) == 1024
+
+
+async def test_a_dry_run_trigger_is_marked(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    payload = (await trigger(pagerduty, pagerduty_config, dry_run=True))["payload"]
+    assert payload["summary"].startswith("[DRY-RUN] [P0]")
+    assert payload["custom_details"]["dry_run"] is True
+
+
+@pytest.mark.parametrize(("kind", "action"), [("ack", "acknowledge"), ("resolve", "resolve")])
+async def test_ack_and_resolve_send_their_event_for_the_dedup_key(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig, kind: str, action: str
+) -> None:
+    delivery = await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message(kind=kind))
+    [event] = pagerduty.events
+    assert event["event_action"] == action and event["dedup_key"] == "runbookd-inc-42"
+    assert "payload" not in event
+    assert delivery.ref == "runbookd-inc-42"
+
+
+@pytest.mark.parametrize("kind", ["update", "refresh"])
+async def test_updates_and_refreshes_are_skipped(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig, kind: str
+) -> None:
+    delivery = await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message(kind=kind))
+    assert delivery.ref is None and delivery.data == {"skipped": "pagerduty has no status updates"}
+    assert pagerduty.count() == 0
+
+
+async def test_a_routing_key_that_is_not_configured_is_skipped(pagerduty: FakePagerDuty) -> None:
+    config = PagerDutyConfig(events_url=pagerduty.url, routing_keys={"default": None})
+    delivery = await PagerDutyNotifier(config).send(PagerDutyTarget(routing_key="default"), make_message())
+    assert delivery.data == {"skipped": "pagerduty routing key 'default' not configured"}
+    delivery = await PagerDutyNotifier(config).send(PagerDutyTarget(routing_key="risk"), make_message())
+    assert delivery.data == {"skipped": "pagerduty routing key 'risk' not configured"}
+    assert pagerduty.count() == 0
+
+
+async def test_a_500_is_retryable_and_not_retried_inside_the_package(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    pagerduty.fail_next(3, 500)
+    started = time.monotonic()
+    with pytest.raises(DeliveryError) as exc:
+        await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+    assert exc.value.retryable is True and "500" in exc.value.reason
+    assert pagerduty.count() == 1
+    assert time.monotonic() - started < 1
+
+
+async def test_a_429_is_retryable_and_not_retried_inside_the_package(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    pagerduty.fail_next(3, 429)
+    with pytest.raises(DeliveryError) as exc:
+        await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+    assert exc.value.retryable is True and "429" in exc.value.reason
+    assert pagerduty.count() == 1
+
+
+async def test_an_invalid_event_400_is_not_retryable(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    pagerduty.fail_next(1, 400, body={"status": "invalid event", "message": "Event object is invalid"})
+    with pytest.raises(DeliveryError) as exc:
+        await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+    assert exc.value.retryable is False and "400" in exc.value.reason
+
+
+async def test_a_401_is_not_retryable(pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig) -> None:
+    pagerduty.fail_next(1, 401)
+    with pytest.raises(DeliveryError) as exc:
+        await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+    assert exc.value.retryable is False
+    assert ROUTING_KEY not in exc.value.reason
+
+
+async def test_an_unreachable_events_api_is_retryable_without_sleeping(dead_url: str) -> None:
+    config = PagerDutyConfig(events_url=dead_url, routing_keys={"default": ROUTING_KEY})
+    started = time.monotonic()
+    with pytest.raises(DeliveryError) as exc:
+        await PagerDutyNotifier(config).send(DEFAULT, make_message())
+    assert exc.value.retryable is True
+    assert time.monotonic() - started < 1
+
+
+async def test_a_slow_events_api_times_out_as_retryable(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    pagerduty.delay = 2.0
+    started = time.monotonic()
+    with pytest.raises(DeliveryError) as exc:
+        await PagerDutyNotifier(pagerduty_config, timeout=0.3).send(DEFAULT, make_message())
+    assert time.monotonic() - started < 1.5
+    assert exc.value.retryable is True
+
+
+async def test_a_non_http_events_url_is_not_retryable(pagerduty: FakePagerDuty) -> None:
+    config = PagerDutyConfig(events_url="ftp://events.example.com", routing_keys={"default": ROUTING_KEY})
+    with pytest.raises(DeliveryError) as exc:
+        await PagerDutyNotifier(config).send(DEFAULT, make_message())
+    assert exc.value.retryable is False

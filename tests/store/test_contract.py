@@ -1,0 +1,180 @@
+"""Store contract: what every backend must do (alerts, incidents, timeline, work rows, leases)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from receiver.model import AlertRecord, Incident, IncidentAlert, TimelineEvent
+
+T0 = 1_800_000_000.0
+
+
+def rec(fp: str = "f1", status: str = "firing", starts: str = "2026-11-22T01:00:00.000000Z",
+        ends: float | None = None) -> AlertRecord:
+    return AlertRecord(fp, starts, status, {"alertname": "X"}, {}, T0 - 60, ends)  # type: ignore[arg-type]
+
+
+def incident(iid: str = "i1", identity: str = "rule|x") -> Incident:
+    return Incident(iid, identity, "rule", "P1", "firing", {"alertname": "X"}, "X", None, "v1", T0, T0)
+
+
+async def test_new_alert_is_stored_and_pending(store: Any) -> None:
+    """A new alert is inserted and waits to be processed."""
+    assert await store.ingest([rec()], T0) == 1
+    pending = await store.transaction(lambda tx: tx.claim_pending_alerts(10))
+    assert [(a.fingerprint, a.status) for a in pending] == [("f1", "firing")]
+
+
+async def test_resent_alert_changes_nothing(store: Any) -> None:
+    """The same fingerprint and startsAt re-sent is the same alert: no change, nothing pending."""
+    await store.ingest([rec()], T0)
+    await store.transaction(lambda tx: tx.mark_alerts_processed([("f1", "2026-11-22T01:00:00.000000Z")]))
+    assert await store.ingest([rec()], T0 + 1) == 0
+    assert await store.transaction(lambda tx: tx.claim_pending_alerts(10)) == []
+
+
+async def test_resolve_applies_and_stale_firing_is_rejected(store: Any) -> None:
+    """firing → resolved applies; a later stale 'firing' for the same episode changes nothing."""
+    await store.ingest([rec()], T0)
+    assert await store.ingest([rec(status="resolved", ends=T0)], T0 + 1) == 1
+    assert await store.ingest([rec()], T0 + 2) == 0
+    [a] = await store.transaction(lambda tx: tx.claim_pending_alerts(10))
+    assert a.status == "resolved"
+
+
+async def test_new_episode_is_a_new_alert(store: Any) -> None:
+    """The same fingerprint with a new startsAt is a new alert row."""
+    await store.ingest([rec()], T0)
+    assert await store.ingest([rec(starts="2026-11-22T02:00:00.000000Z")], T0) == 1
+
+
+async def test_concurrent_ingests_each_get_their_count(store: Any) -> None:
+    """Group commit: concurrent requests each learn how many of their own rows changed."""
+    import asyncio
+
+    counts = await asyncio.gather(*(store.ingest([rec(f"fp{i}"), rec("shared")], T0) for i in range(20)))
+    assert sum(counts) == 21
+    assert all(c in (1, 2) for c in counts)
+
+
+async def test_open_incident_identity_is_unique(store: Any) -> None:
+    """Only one unresolved incident per identity can exist."""
+    import pytest
+
+    from receiver.errors import StoreError
+
+    await store.transaction(lambda tx: tx.insert_incident(incident("i1")))
+    with pytest.raises(StoreError):
+        await store.transaction(lambda tx: tx.insert_incident(incident("i2")))
+    await store.transaction(lambda tx: tx.update_incident("i1", status="resolved", resolved_at=T0 + 5))
+    await store.transaction(lambda tx: tx.insert_incident(incident("i2")))
+    found = await store.read(lambda tx: tx.find_incident("rule|x", open_only=True))
+    assert found.id == "i2"
+
+
+async def test_incident_alert_newer_episode_wins(store: Any) -> None:
+    """An incident tracks alerts by fingerprint; an older episode never overwrites a newer one."""
+    await store.transaction(lambda tx: tx.insert_incident(incident()))
+    new = IncidentAlert("f1", "2026-11-22T02:00:00.000000Z", "firing", {}, {}, T0 + 60)
+    old = IncidentAlert("f1", "2026-11-22T01:00:00.000000Z", "resolved", {}, {}, T0, T0 + 1)
+    await store.transaction(lambda tx: tx.upsert_incident_alert("i1", new))
+    await store.transaction(lambda tx: tx.upsert_incident_alert("i1", old))
+    inc = await store.read(lambda tx: tx.get_incident("i1"))
+    assert [(a.starts_at, a.status) for a in inc.alerts] == [(new.starts_at, "firing")]
+
+
+async def test_timeline_keeps_insertion_order(store: Any) -> None:
+    """Timeline events come back oldest first, in the order they were added, even with equal times."""
+    await store.transaction(lambda tx: tx.insert_incident(incident()))
+
+    def add(tx: Any) -> None:
+        for i in range(5):
+            tx.add_event("i1", TimelineEvent(T0, f"k{i}", f"m{i}", {"i": i}))
+
+    await store.transaction(add)
+    events = await store.read(lambda tx: tx.timeline("i1"))
+    assert [e.kind for e in events] == ["k0", "k1", "k2", "k3", "k4"]
+    assert events[3].data == {"i": 3}
+
+
+async def test_enqueue_is_idempotent_by_key(store: Any) -> None:
+    """A work row's key is its idempotency key: enqueuing it twice adds it once."""
+    added = await store.transaction(lambda tx: [tx.enqueue("k", "page", "i1", {}, T0, T0) for _ in range(3)])
+    assert added == [True, False, False]
+
+
+async def test_rows_are_claimed_only_when_due(store: Any) -> None:
+    """A row is claimed at its due time, not before, and by one claimer only."""
+    await store.transaction(lambda tx: tx.enqueue("k", "page", "i1", {"x": 1}, T0 + 60, T0))
+    assert await store.transaction(lambda tx: tx.claim_jobs(T0 + 59, 10, "a", 30)) == []
+    [job] = await store.transaction(lambda tx: tx.claim_jobs(T0 + 60, 10, "a", 30))
+    assert (job.key, job.payload, job.attempts, job.takeover) == ("k", {"x": 1}, 1, False)
+    assert await store.transaction(lambda tx: tx.claim_jobs(T0 + 61, 10, "b", 30)) == []
+
+
+async def test_expired_lease_is_taken_over(store: Any) -> None:
+    """A running row whose lease ran out is claimed again and marked as a takeover."""
+    await store.transaction(lambda tx: tx.enqueue("k", "step", "i1", {}, T0, T0))
+    await store.transaction(lambda tx: tx.claim_jobs(T0, 10, "a", 30))
+    assert await store.transaction(lambda tx: tx.claim_jobs(T0 + 29, 10, "b", 30)) == []
+    [job] = await store.transaction(lambda tx: tx.claim_jobs(T0 + 31, 10, "b", 30))
+    assert job.takeover and job.attempts == 2
+
+
+async def test_renewed_lease_is_not_taken_over(store: Any) -> None:
+    """A claimer that renews its lease keeps its row."""
+    await store.transaction(lambda tx: tx.enqueue("k", "step", "i1", {}, T0, T0))
+    [job] = await store.transaction(lambda tx: tx.claim_jobs(T0, 10, "a", 30))
+    await store.transaction(lambda tx: tx.renew_leases([job.id], "a", T0 + 90))
+    assert await store.transaction(lambda tx: tx.claim_jobs(T0 + 60, 10, "b", 30)) == []
+
+
+async def test_finished_and_cancelled_rows_are_never_claimed(store: Any) -> None:
+    """done, failed and cancelled rows stay put; retry puts a row back at its new due time."""
+    def setup(tx: Any) -> None:
+        for k in ("a", "b", "c"):
+            tx.enqueue(k, "page", "i1", {}, T0, T0)
+
+    await store.transaction(setup)
+    jobs = await store.transaction(lambda tx: tx.claim_jobs(T0, 10, "x", 30))
+    await store.transaction(lambda tx: tx.finish_job(jobs[0].id, "done", T0))
+    await store.transaction(lambda tx: tx.retry_job(jobs[1].id, T0 + 100, T0))
+    await store.transaction(lambda tx: tx.finish_job(jobs[2].id, "failed", T0))
+    assert await store.transaction(lambda tx: tx.claim_jobs(T0 + 99, 10, "x", 30)) == []
+    [again] = await store.transaction(lambda tx: tx.claim_jobs(T0 + 100, 10, "x", 30))
+    assert again.key == "b"
+
+
+async def test_cancel_jobs_only_touches_pending_rows_of_kinds(store: Any) -> None:
+    """Cancelling pages leaves steps and rows already running alone."""
+    def setup(tx: Any) -> None:
+        tx.enqueue("p1", "page", "i1", {}, T0 + 300, T0)
+        tx.enqueue("s1", "step", "i1", {}, T0 + 300, T0)
+        tx.enqueue("p2", "page", "i1", {}, T0, T0)
+
+    await store.transaction(setup)
+    await store.transaction(lambda tx: tx.claim_jobs(T0, 10, "x", 30))  # p2 now running
+    assert await store.transaction(lambda tx: tx.cancel_jobs("i1", ("page",), T0)) == 1
+    states = {j.key: j.state for j in await store.read(lambda tx: tx.jobs_of("i1"))}
+    assert states == {"p1": "cancelled", "s1": "pending", "p2": "running"}
+
+
+async def test_page_refs_round_trip(store: Any) -> None:
+    """The provider reference of a page is kept per incident and receiver."""
+    await store.transaction(lambda tx: tx.set_page_ref("i1", "slack-critical", "C1:123.4"))
+    assert await store.read(lambda tx: tx.page_ref("i1", "slack-critical")) == "C1:123.4"
+    assert await store.read(lambda tx: tx.page_ref("i1", "other")) is None
+
+
+async def test_data_survives_reopen(store: Any, tmp_path: Any) -> None:
+    """What was committed is there after the store is closed and opened again."""
+    from receiver.store import SqliteStore
+
+    await store.ingest([rec()], T0)
+    if isinstance(store, SqliteStore):
+        again = SqliteStore(store.path)
+        await again.open()
+        try:
+            assert len(await again.transaction(lambda tx: tx.claim_pending_alerts(10))) == 1
+        finally:
+            await again.close()
