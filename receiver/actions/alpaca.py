@@ -102,9 +102,7 @@ class _AlpacaAction:
         except requests.RequestException as e:
             raise ActionError(f"alpaca {what}: {type(e).__name__}: {e}", retryable=True) from e
 
-    async def _count_after(
-        self, what: str, fn: Callable[[], Any], deadline: float, data: dict[str, Any]
-    ) -> int | None:
+    async def _count_after(self, what: str, fn: Callable[[], Any], deadline: float, data: dict[str, Any]) -> int | None:
         """The after-write count, or None (reason in ``data["after_error"]``): the write is done."""
         try:
             return len(await self._call(what, fn, deadline) or [])
@@ -169,20 +167,12 @@ class AlpacaCancelAllOrders(_AlpacaAction):
             n = len(before or [])
             data: dict[str, Any] = {"account": self.account, "orders_before": n}
             if dry_run:
-                return ActionResult(
-                    "dry_run", f"would cancel {n} open orders on the {self.account} account", data
-                )
+                return ActionResult("dry_run", f"would cancel {n} open orders on the {self.account} account", data)
             items = await self._call("cancel_orders", client.cancel_orders, deadline)
-            after = await self._count_after(
-                "get_orders", lambda: client.get_orders(_OPEN_ORDERS), deadline, data
-            )
+            after = await self._count_after("get_orders", lambda: client.get_orders(_OPEN_ORDERS), deadline, data)
             _raise_partial("cancel_orders", _items_failed(items, "id"), "id", n, after)
-            data.update(
-                orders_after=after, cancelled=[i.get("id") for i in items or [] if isinstance(i, dict)]
-            )
-            return ActionResult(
-                "ok", f"cancelled {n} open orders on the {self.account} account ({_left(after)})", data
-            )
+            data.update(orders_after=after, cancelled=[i.get("id") for i in items or [] if isinstance(i, dict)])
+            return ActionResult("ok", f"cancelled {n} open orders on the {self.account} account ({_left(after)})", data)
 
         return await self._run(timeout, body)
 
@@ -226,9 +216,7 @@ class AlpacaCloseAllPositions(_AlpacaAction):
                 deadline,
             )
             after = await self._count_after("get_all_positions", client.get_all_positions, deadline, data)
-            _raise_partial(
-                "close_all_positions", _items_failed(items, "symbol"), "symbol", len(before), after
-            )
+            _raise_partial("close_all_positions", _items_failed(items, "symbol"), "symbol", len(before), after)
             data["positions_after"] = after
             return ActionResult(
                 "ok",

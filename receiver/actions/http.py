@@ -71,9 +71,7 @@ class HttpAction:
             async with asyncio.timeout(timeout):
                 resp = await self._client.request(method, url, **kwargs)
         except (TimeoutError, httpx.TimeoutException) as e:
-            raise ActionError(
-                f"{method} {url}: no answer within {timeout:g}s; outcome unknown", retryable=True
-            ) from e
+            raise ActionError(f"{method} {url}: no answer within {timeout:g}s; outcome unknown", retryable=True) from e
         except httpx.HTTPError as e:
             raise ActionError(f"{method} {url}: {type(e).__name__}: {e}", retryable=True) from e
 
@@ -117,7 +115,4 @@ def _check_headers(headers: Any) -> dict[str, str]:
 
 def _redacted(headers: dict[str, str]) -> dict[str, str]:
     """A copy with the values of credential-looking headers replaced, for the timeline."""
-    return {
-        k: "<redacted>" if any(w in k.lower() for w in _SECRET_HEADER_WORDS) else v
-        for k, v in headers.items()
-    }
+    return {k: "<redacted>" if any(w in k.lower() for w in _SECRET_HEADER_WORDS) else v for k, v in headers.items()}

@@ -32,9 +32,7 @@ class LogAction:
         message = str(params.get("message") or "")
         level = str(params.get("level") or "info").lower()
         if level not in LEVELS:
-            raise ActionError(
-                f"unknown log level {level!r} (expected one of {', '.join(LEVELS)})", retryable=False
-            )
+            raise ActionError(f"unknown log level {level!r} (expected one of {', '.join(LEVELS)})", retryable=False)
         fields: dict[str, Any] = {"message": message}
         if dry_run:
             fields["dry_run"] = True

@@ -149,9 +149,7 @@ class PagerDutyNotifier:
         try:
             dedup_key = await asyncio.wait_for(asyncio.to_thread(send_event), self._timeout)
         except TimeoutError as e:
-            raise DeliveryError(
-                f"pagerduty {action}: no answer within {self._timeout:g}s", retryable=True
-            ) from e
+            raise DeliveryError(f"pagerduty {action}: no answer within {self._timeout:g}s", retryable=True) from e
         except HttpError as e:
             status = getattr(e.response, "status_code", 0)
             raise DeliveryError(

@@ -22,9 +22,7 @@ from receiver.settings import SlackConfig
 
 NOT_CONFIGURED = "slack integration not configured (SLACK_BOT_TOKEN unset)"
 #: Slack error codes that mean "try again later" even when the HTTP status is 200.
-RETRYABLE_ERRORS = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
+RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -71,9 +69,7 @@ class SlackNotifier:
             return Delivery(None, {"skipped": NOT_CONFIGURED})
         match message.kind:
             case "page":
-                return await self._post(
-                    target.channel, message, fmt.page_text(message), fmt.page_blocks(message)
-                )
+                return await self._post(target.channel, message, fmt.page_text(message), fmt.page_blocks(message))
             case "update":
                 return await self._reply(target, message, fmt.update_text(message))
             case "refresh" | "ack":
@@ -145,9 +141,7 @@ class SlackNotifier:
         except SlackApiError as e:
             raise _api_error(method, e) from e
         except (TimeoutError, aiohttp.ClientError) as e:
-            raise DeliveryError(
-                f"slack {method}: {type(e).__name__}: {e}".rstrip(": "), retryable=True
-            ) from e
+            raise DeliveryError(f"slack {method}: {type(e).__name__}: {e}".rstrip(": "), retryable=True) from e
         except SlackClientError as e:
             raise DeliveryError(f"slack {method}: {e}", retryable=False) from e
 

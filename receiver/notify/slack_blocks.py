@@ -99,13 +99,9 @@ def _label_sections(labels: dict[str, str]) -> list[Block]:
     items = sorted(labels.items())
     shown, hidden = items[:_MAX_LABEL_FIELDS], len(items) - _MAX_LABEL_FIELDS
     fields = [{"type": "mrkdwn", "text": _cut(f"*{escape(k)}*\n{escape(v)}", _FIELD_MAX)} for k, v in shown]
-    blocks: list[Block] = [
-        {"type": "section", "fields": fields[i : i + 10]} for i in range(0, len(fields), 10)
-    ]
+    blocks: list[Block] = [{"type": "section", "fields": fields[i : i + 10]} for i in range(0, len(fields), 10)]
     if hidden > 0:
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"… and {hidden} more labels"}]}
-        )
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"… and {hidden} more labels"}]})
     return blocks
 
 

@@ -34,9 +34,7 @@ async def test_cancel_all_orders_cancels_and_records_before_and_after(
     assert alpaca.count("/v2/orders", "DELETE") == 1
 
 
-async def test_requests_carry_the_configured_key_pair(
-    alpaca: FakeAlpaca, alpaca_config: AlpacaConfig
-) -> None:
+async def test_requests_carry_the_configured_key_pair(alpaca: FakeAlpaca, alpaca_config: AlpacaConfig) -> None:
     await AlpacaCancelAllOrders(alpaca_config).run({}, dry_run=True, timeout=5)
     [req] = alpaca.calls("/v2/orders")
     assert req["headers"]["APCA-API-KEY-ID"] == ALPACA_KEY
@@ -50,9 +48,7 @@ async def test_open_orders_are_counted_with_alpacas_largest_page(
     assert alpaca.calls("/v2/orders")[0]["query"] == {"status": "open", "limit": "500"}
 
 
-async def test_dry_run_cancel_reads_orders_but_writes_nothing(
-    alpaca: FakeAlpaca, alpaca_config: AlpacaConfig
-) -> None:
+async def test_dry_run_cancel_reads_orders_but_writes_nothing(alpaca: FakeAlpaca, alpaca_config: AlpacaConfig) -> None:
     result = await AlpacaCancelAllOrders(alpaca_config).run({}, dry_run=True, timeout=5)
     assert result.outcome == "dry_run"
     assert result.summary == "would cancel 3 open orders on the paper account"
@@ -72,9 +68,7 @@ async def test_close_all_positions_also_cancels_orders_by_default(
     assert alpaca.positions == [] and alpaca.open_orders() == []
 
 
-async def test_close_all_positions_can_leave_orders_alone(
-    alpaca: FakeAlpaca, alpaca_config: AlpacaConfig
-) -> None:
+async def test_close_all_positions_can_leave_orders_alone(alpaca: FakeAlpaca, alpaca_config: AlpacaConfig) -> None:
     await AlpacaCloseAllPositions(alpaca_config).run({"cancel_orders": False}, dry_run=False, timeout=5)
     [delete] = alpaca.calls("/v2/positions", "DELETE")
     assert "cancel_orders" not in delete["query"]

@@ -27,9 +27,7 @@ def params(fake: FakeTradingSystem, path: str = STOP, **extra: object) -> dict[s
     }
 
 
-async def test_a_2xx_is_ok_with_status_and_response(
-    trading: FakeTradingSystem, http_client: httpx.AsyncClient
-) -> None:
+async def test_a_2xx_is_ok_with_status_and_response(trading: FakeTradingSystem, http_client: httpx.AsyncClient) -> None:
     result = await HttpAction(http_client).run(params(trading), dry_run=False, timeout=5)
     assert result.outcome == "ok"
     assert result.summary == f"POST {trading.url}{STOP} -> 200"
@@ -73,9 +71,7 @@ async def test_a_429_is_retryable(trading: FakeTradingSystem, http_client: httpx
     assert exc.value.retryable is True
 
 
-async def test_a_wrong_token_401_is_not_retryable(
-    trading: FakeTradingSystem, http_client: httpx.AsyncClient
-) -> None:
+async def test_a_wrong_token_401_is_not_retryable(trading: FakeTradingSystem, http_client: httpx.AsyncClient) -> None:
     p = params(trading, headers={"Authorization": "Bearer wrong"})
     with pytest.raises(ActionError) as exc:
         await HttpAction(http_client).run(p, dry_run=False, timeout=5)
@@ -99,18 +95,14 @@ async def test_dry_run_does_not_echo_the_bearer_token(
     assert TRADING_TOKEN not in str(result.data)
 
 
-@pytest.mark.parametrize(
-    "url", ["", "   ", "/admin/trading/emergency-stop", "trading:8080/admin", "ftp://x/y"]
-)
+@pytest.mark.parametrize("url", ["", "   ", "/admin/trading/emergency-stop", "trading:8080/admin", "ftp://x/y"])
 async def test_a_url_without_scheme_and_host_is_skipped(http_client: httpx.AsyncClient, url: str) -> None:
     result = await HttpAction(http_client).run({"url": url}, dry_run=False, timeout=5)
     assert result.outcome == "skipped"
     assert result.summary.startswith("url not configured")
 
 
-async def test_an_unreachable_trading_system_is_retryable(
-    http_client: httpx.AsyncClient, dead_url: str
-) -> None:
+async def test_an_unreachable_trading_system_is_retryable(http_client: httpx.AsyncClient, dead_url: str) -> None:
     with pytest.raises(ActionError) as exc:
         await HttpAction(http_client).run({"url": dead_url + STOP}, dry_run=False, timeout=5)
     assert exc.value.retryable is True
@@ -138,9 +130,7 @@ async def test_a_header_value_with_a_line_break_is_refused_before_sending(
     assert trading.count() == 0
 
 
-async def test_an_unknown_method_is_not_retryable(
-    trading: FakeTradingSystem, http_client: httpx.AsyncClient
-) -> None:
+async def test_an_unknown_method_is_not_retryable(trading: FakeTradingSystem, http_client: httpx.AsyncClient) -> None:
     with pytest.raises(ActionError) as exc:
         await HttpAction(http_client).run(params(trading, method="BREW"), dry_run=False, timeout=5)
     assert exc.value.retryable is False

@@ -11,9 +11,7 @@ from receiver.errors import ActionError
 
 async def test_the_message_is_logged_and_returned() -> None:
     with capture_logs() as logs:
-        result = await LogAction().run(
-            {"message": "halted execution", "level": "warning"}, dry_run=False, timeout=1
-        )
+        result = await LogAction().run({"message": "halted execution", "level": "warning"}, dry_run=False, timeout=1)
     assert result.outcome == "ok" and result.summary == "halted execution"
     assert logs == [{"event": "playbook_log", "message": "halted execution", "log_level": "warning"}]
 

@@ -80,9 +80,7 @@ def _validate(event: Any) -> list[str]:
                 if not payload.get(key):
                     errors.append(f"'payload.{key}' is missing or blank")
             if payload.get("severity") not in SEVERITIES:
-                errors.append(
-                    "'payload.severity' is invalid (must be one of critical, error, warning or info)"
-                )
+                errors.append("'payload.severity' is invalid (must be one of critical, error, warning or info)")
             if len(str(payload.get("summary", ""))) > 1024:
                 errors.append("'payload.summary' is longer than 1024 characters")
     return errors

@@ -133,9 +133,7 @@ class FakeSlack(FakeApp):
             return web.json_response({"ok": False, "error": "message_not_found"})
         msg = self.messages[key]
         msg.update(text=params.get("text", msg["text"]), blocks=params.get("blocks", msg["blocks"]))
-        return web.json_response(
-            {"ok": True, "channel": key[0], "ts": key[1], "text": msg["text"], "message": msg}
-        )
+        return web.json_response({"ok": True, "channel": key[0], "ts": key[1], "text": msg["text"], "message": msg})
 
 
 def _decoded(params: dict[str, Any]) -> dict[str, Any]:

@@ -95,9 +95,7 @@ async def test_the_summary_is_cut_to_1024_characters(
     assert len(payload["summary"]) == 1024
 
 
-async def test_a_dry_run_trigger_is_marked(
-    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
-) -> None:
+async def test_a_dry_run_trigger_is_marked(pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig) -> None:
     payload = (await trigger(pagerduty, pagerduty_config, dry_run=True))["payload"]
     assert payload["summary"].startswith("[DRY-RUN] [P0]")
     assert payload["custom_details"]["dry_run"] is True

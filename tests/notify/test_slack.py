@@ -49,9 +49,7 @@ async def test_a_page_is_a_top_level_message_whose_ref_is_channel_and_ts(
     assert delivery.data == {"channel": channel_id("#critical"), "ts": "1700000000.000101"}
 
 
-async def test_the_page_header_shows_severity_state_and_title(
-    slack: FakeSlack, slack_config: SlackConfig
-) -> None:
+async def test_the_page_header_shows_severity_state_and_title(slack: FakeSlack, slack_config: SlackConfig) -> None:
     await page(SlackNotifier(slack_config))
     [post] = slack.posts()
     assert post["blocks"][0] == {
@@ -96,9 +94,7 @@ async def test_a_dry_run_page_is_marked(slack: FakeSlack, slack_config: SlackCon
     assert delivery.data["dry_run"] is True
 
 
-async def test_an_update_is_a_thread_reply_under_the_page(
-    slack: FakeSlack, slack_config: SlackConfig
-) -> None:
+async def test_an_update_is_a_thread_reply_under_the_page(slack: FakeSlack, slack_config: SlackConfig) -> None:
     notifier = SlackNotifier(slack_config)
     ref = await page(notifier)
     delivery = await notifier.send(CRITICAL, make_message(kind="update", ref=ref, text="still down, 10m"))
@@ -109,9 +105,7 @@ async def test_an_update_is_a_thread_reply_under_the_page(
     assert delivery.ref == f"{channel}:1700000000.000102"
 
 
-async def test_an_update_without_a_page_is_posted_top_level(
-    slack: FakeSlack, slack_config: SlackConfig
-) -> None:
+async def test_an_update_without_a_page_is_posted_top_level(slack: FakeSlack, slack_config: SlackConfig) -> None:
     await SlackNotifier(slack_config).send(CRITICAL, make_message(kind="update", text="hello"))
     [post] = slack.posts("#critical")
     assert "thread_ts" not in post
