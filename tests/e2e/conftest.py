@@ -135,8 +135,6 @@ def make_prometheus(services: Services) -> Callable[..., Prometheus]:
     _require("prometheus", package="prometheus")
 
     def make(alertmanager: Alertmanager, **kwargs: Any) -> Prometheus:
-        return services.start(
-            Prometheus(services.dir("prometheus"), f"127.0.0.1:{alertmanager.port}", **kwargs)
-        )
+        return services.start(Prometheus(services.dir("prometheus"), f"127.0.0.1:{alertmanager.port}", **kwargs))
 
     return make

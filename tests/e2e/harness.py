@@ -347,9 +347,7 @@ class Fakes(Service):
     def pagerduty_events(self, action: str | None = None) -> list[dict[str, Any]]:
         """Events API v2 events (``event_action``, ``dedup_key``, ``routing_key``, ``payload``)."""
         events = [r["json"] for r in self.requests("pagerduty", "POST", "/v2/enqueue")]
-        return [
-            e for e in events if isinstance(e, dict) and (action is None or e.get("event_action") == action)
-        ]
+        return [e for e in events if isinstance(e, dict) and (action is None or e.get("event_action") == action)]
 
 
 class Runbookd(Service):
@@ -462,9 +460,7 @@ class Alertmanager(Service):
         self.binary = binary
         self.config_path = workdir / "alertmanager.yml"
         config = yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text(encoding="utf-8"))
-        config["route"].update(
-            group_wait=group_wait, group_interval=group_interval, repeat_interval=repeat_interval
-        )
+        config["route"].update(group_wait=group_wait, group_interval=group_interval, repeat_interval=repeat_interval)
         (hook,) = [h for r in config["receivers"] if r["name"] == "runbookd" for h in r["webhook_configs"]]
         hook["url"] = webhook_url
         if webhook_token:
@@ -529,9 +525,7 @@ class Prometheus(Service):
         config["global"].update(scrape_interval="1s", evaluation_interval="1s")
         config["rule_files"] = [str(self.rules_path)]
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
-        config["scrape_configs"] = [
-            {"job_name": "trading-engine", "static_configs": [{"targets": [self.target]}]}
-        ]
+        config["scrape_configs"] = [{"job_name": "trading-engine", "static_configs": [{"targets": [self.target]}]}]
         self.config_path = workdir / "prometheus.yml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 

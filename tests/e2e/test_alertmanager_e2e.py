@@ -75,9 +75,12 @@ def all_done(fakes: Fakes) -> dict[str, int] | None:
 
 
 def slack_resolution(fakes: Fakes) -> list[dict[str, Any]]:
-    """Slack calls that announce the resolution: a thread reply or an edit of the page saying resolved."""
+    """Slack calls that announce the resolution: a thread reply or an edit of the page saying RESOLVED.
+
+    Upper case on purpose: a page's buttons (``Resolve``, ``incident_resolve``) must not count.
+    """
     replies = [p for p in fakes.slack_posts("#critical") if p.get("thread_ts")]
-    return [p for p in replies + fakes.slack_updates() if "resolved" in json.dumps(p).lower()]
+    return [p for p in replies + fakes.slack_updates() if "RESOLVED" in json.dumps(p, ensure_ascii=False)]
 
 
 def test_trading_system_down_pages_runs_emergency_shutdown_and_resolves(
@@ -107,13 +110,9 @@ def test_trading_system_down_pages_runs_emergency_shutdown_and_resolves(
 
     alertmanager.post_alerts([resolved(alert)])
 
-    resolves = wait_until(
-        lambda: fakes.pagerduty_events("resolve"), timeout=15, message="a PagerDuty resolve"
-    )
+    resolves = wait_until(lambda: fakes.pagerduty_events("resolve"), timeout=15, message="a PagerDuty resolve")
     assert [e["dedup_key"] for e in resolves] == [trigger["dedup_key"]]
-    wait_until(
-        lambda: slack_resolution(fakes), timeout=15, message="a Slack reply or page edit saying resolved"
-    )
+    wait_until(lambda: slack_resolution(fakes), timeout=15, message="a Slack reply or page edit saying resolved")
     # Resolved is not undo: nothing protective ran again, and the page was not posted again.
     assert side_effects(fakes) == dict.fromkeys(seen, 1)
 
@@ -128,9 +127,7 @@ def test_prometheus_alert_on_dead_target_reaches_runbookd(
     make_prometheus(alertmanager)
 
     wait_until(lambda: fakes.slack_pages("#critical"), timeout=30, message="a Slack page in #critical")
-    (trigger,) = wait_until(
-        lambda: fakes.pagerduty_events("trigger"), timeout=15, message="a PagerDuty trigger"
-    )
+    (trigger,) = wait_until(lambda: fakes.pagerduty_events("trigger"), timeout=15, message="a PagerDuty trigger")
     assert trigger["payload"]["severity"] == "critical"
 
     (incident,) = wait_until(
