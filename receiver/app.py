@@ -19,6 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from receiver.actions import build_actions
 from receiver.api.admin import AdminApi
+from receiver.api.pagerduty import PagerDutyWebhook
+from receiver.api.slack import SlackInteractions
 from receiver.clock import Clock, SystemClock
 from receiver.errors import StoreUnavailable
 from receiver.escalation.sender import Sender
@@ -30,7 +32,7 @@ from receiver.notify import build_notifiers
 from receiver.playbooks.runner import PlaybookRunner, RunnerConfig
 from receiver.rules import RuleSet, RuleSetError, load_rule_files
 from receiver.settings import Settings
-from receiver.store import Store, open_store
+from receiver.store import Store, open_store, redact_url
 
 log = structlog.get_logger("runbookd")
 
@@ -117,7 +119,9 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
 def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
     """Return the aiohttp app serving every HTTP surface of DESIGN.md."""
     s = c.settings
-    admin = AdminApi(c.store, s.admin.token)
+    admin = AdminApi(c.store, s.admin.token, clock=c.clock, rules=c.rules.get, wake=lambda: _wake(c))
+    slack = SlackInteractions(c.store, s.slack.signing_secret, c.clock, c.rules.get, lambda: _wake(c))
+    pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c))
     app = web.Application(middlewares=[admin.auth], client_max_size=s.webhook.max_body_bytes + 1024)
     app[COMPONENTS] = c
     webhook = WebhookHandler(s.webhook, c.store, c.metrics, c.clock, on_committed=lambda: _wake(c))
@@ -127,7 +131,10 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
         async with httpx.AsyncClient() as http:
             c.dispatcher = build_dispatcher(c, http)
             task = asyncio.get_running_loop().create_task(c.dispatcher.run_forever()) if run_dispatcher else None
-            log.info("runbookd started", listen=s.listen, storage=s.storage.split("?")[0],
+            on_work = getattr(c.store, "on_work", None)
+            if run_dispatcher and on_work is not None:  # PostgreSQL: LISTEN for work other replicas commit
+                on_work(c.dispatcher.wake)
+            log.info("runbookd started", listen=s.listen, storage=redact_url(s.storage),
                      rules_version=c.rules.get().version, dry_run=s.dry_run)
             try:
                 yield
@@ -160,6 +167,8 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
 
     app.router.add_routes([
         web.post("/webhook/alertmanager", webhook.handle),
+        web.post("/slack/interactions", slack.handle),
+        web.post("/webhook/pagerduty", pagerduty.handle),
         web.get("/metrics", metrics),
         web.get("/-/healthy", healthy),
         web.get("/-/ready", ready),

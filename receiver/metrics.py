@@ -40,6 +40,10 @@ class Metrics:
             ["receiver", "outcome"], registry=r)
         self.queue_depth = Gauge(
             "runbookd_store_queue_depth", "Work rows pending or running, by kind.", ["kind"], registry=r)
+        self.claim_duration = Histogram(
+            "runbookd_store_claim_duration_seconds",
+            "Time of one claim of due work rows (one store transaction), whether or not it found any.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r)
         self.lease_takeovers = Counter(
             "runbookd_store_lease_takeovers", "Work rows taken over after their claimer's lease ran out.",
             registry=r)

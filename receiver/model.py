@@ -12,8 +12,13 @@ from typing import Any, Literal
 AlertStatus = Literal["firing", "resolved"]
 IncidentStatus = Literal["firing", "acknowledged", "resolved"]
 JobState = Literal["pending", "running", "done", "failed", "cancelled", "unknown"]
-#: Kinds of work rows: a playbook step, or a notification of one kind (see notify.base.Message).
-JobKind = Literal["step", "page", "update", "refresh", "resolve", "ack"]
+#: Kinds of work rows: a playbook step; a notification of one kind (see notify.base.Message); a
+#: re-notification of an acknowledged incident (``notice``); the post-mortem link; a daily digest;
+#: the dead man's switch page (``deadman``) and its resolve (``deadman_resolve``).
+JobKind = Literal[
+    "step", "page", "update", "refresh", "resolve", "ack", "notice", "postmortem", "digest", "deadman",
+    "deadman_resolve",
+]
 
 
 @dataclass(frozen=True, slots=True)

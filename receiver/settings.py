@@ -107,10 +107,12 @@ class SlackConfig(_Strict):
 
 
 class PagerDutyConfig(_Strict):
-    """``pagerduty:`` — Events API v2 base URL and routing keys by name (receivers refer to the name)."""
+    """``pagerduty:`` — Events API v2 base URL, routing keys by name (receivers refer to the name) and
+    the signing secret of the v3 webhook subscription (``POST /webhook/pagerduty``)."""
 
     events_url: str = "https://events.pagerduty.com"
     routing_keys: dict[str, Secret] = Field(default_factory=dict)
+    webhook_secret: Secret = None
 
     @field_validator("events_url")
     @classmethod
@@ -186,6 +188,7 @@ class Settings(_Strict):
             self.admin.token,
             self.slack.token,
             self.slack.signing_secret,
+            self.pagerduty.webhook_secret,
             self.alpaca.api_key,
             self.alpaca.secret_key,
             self.smtp.password,

@@ -26,6 +26,8 @@ TESTDATA = ROOT / "tests" / "testdata"
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "alertmanager-0.25"
 ADMIN = "admin-token-for-tests"
 TRADING_TOKEN = "trading-admin-token"
+SLACK_SECRET = "slack-signing-secret-for-tests"
+PD_SECRET = "pagerduty-webhook-secret-for-tests"
 
 
 @dataclass
@@ -58,8 +60,9 @@ def settings_for(tmp_path: Path, fakes: Fakes | None, **overrides: Any) -> Any:
     }
     if fakes is not None:
         data |= {
-            "slack": {"token": "xoxb-test-token", "api_url": f"{fakes.slack.url}/api/"},
-            "pagerduty": {"events_url": fakes.pagerduty.url,
+            "slack": {"token": "xoxb-test-token", "api_url": f"{fakes.slack.url}/api/",
+                      "signing_secret": SLACK_SECRET},
+            "pagerduty": {"events_url": fakes.pagerduty.url, "webhook_secret": PD_SECRET,
                           "routing_keys": {"default": "R" * 32, "secondary": "S" * 32}},
             "alpaca": {"api_key": "PKTESTKEY", "secret_key": "test-secret", "url_override": fakes.alpaca.url},
             "vars": {"trading_api_url": fakes.trading.url},
@@ -91,6 +94,9 @@ class Runbookd:
         """Move the fake clock and run what became due."""
         self.clock.advance(seconds)
         return await self.run()
+
+    async def api_post(self, path: str, body: Any = None) -> Any:
+        return await self.client.post(path, json=body, headers={"Authorization": f"Bearer {ADMIN}"})
 
     async def api(self, path: str) -> Any:
         r = await self.client.get(path, headers={"Authorization": f"Bearer {ADMIN}"})

@@ -2,15 +2,22 @@
 
 ``GET /api/v1/incidents`` — newest first, resolved included; ``?status=firing|acknowledged|resolved``,
 ``?alertname=``, ``?limit=`` (default 100, at most 1000). ``GET /api/v1/incidents/{id}`` — the same
-fields plus ``timeline`` (oldest first). With no admin token configured the admin API answers 401:
-it is never open by accident.
+fields plus ``timeline`` (oldest first). ``POST /api/v1/incidents/{id}/ack`` and ``/resolve`` — optional
+JSON body ``{"by": "alice"}`` (default ``"api"``); answer the incident; 404 unknown, 409 acknowledging a
+resolved incident; both idempotent. With no admin token configured the admin API answers 401: it is
+never open by accident.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 from aiohttp import web
 
 from receiver.auth import bearer_ok
+from receiver.incidents.lifecycle import Change, acknowledge, resolve_manually
 from receiver.errors import StoreUnavailable
 from receiver.ingest.handler import error_response
 from receiver.store.base import Store
@@ -21,9 +28,13 @@ _STATUSES = ("firing", "acknowledged", "resolved")
 class AdminApi:
     """Handlers of ``/api/v1``; ``token`` is the admin bearer token (``None``: always 401)."""
 
-    def __init__(self, store: Store, token: str | None) -> None:
+    def __init__(self, store: Store, token: str | None, *, clock: Any = None, rules: Callable[[], Any] | None = None,
+                 wake: Callable[[], None] | None = None) -> None:
         self.store = store
         self.token = token
+        self.clock = clock
+        self.rules = rules or (lambda: None)
+        self.wake = wake or (lambda: None)
 
     @web.middleware
     async def auth(self, request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
@@ -43,7 +54,44 @@ class AdminApi:
         return [
             web.get("/api/v1/incidents", self.list_incidents),
             web.get("/api/v1/incidents/{id}", self.get_incident),
+            web.post("/api/v1/incidents/{id}/ack", self.ack),
+            web.post("/api/v1/incidents/{id}/resolve", self.resolve),
         ]
+
+    async def _by(self, request: web.Request) -> str | web.Response:
+        raw = await request.read()
+        if not raw.strip():
+            return "api"
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return error_response(400, "body must be JSON (or empty)")
+        by = body.get("by", "api") if isinstance(body, dict) else None
+        if not isinstance(by, str) or not by.strip() or len(by) > 200:
+            return error_response(400, "by must be a non-empty string", "by")
+        return by.strip()
+
+    async def _change(self, request: web.Request, fn: Callable[..., Change]) -> web.Response:
+        by = await self._by(request)
+        if isinstance(by, web.Response):
+            return by
+        iid = request.match_info["id"]
+        now = self.clock.now()
+        rules = self.rules()
+        change = await self.store.transaction(lambda tx: fn(tx, iid, by=by, via="api", now=now, rules=rules))
+        if not change.ok:
+            return error_response(change.status, change.reason, "id" if change.status == 404 else None)
+        self.wake()
+        assert change.incident is not None
+        return web.json_response(change.incident.to_json() | ({"note": change.reason} if change.reason else {}))
+
+    async def ack(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/incidents/{id}/ack``: acknowledge; paging stops, pages are updated."""
+        return await self._change(request, acknowledge)
+
+    async def resolve(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/incidents/{id}/resolve``: resolve now; protective actions stay done."""
+        return await self._change(request, resolve_manually)
 
     async def list_incidents(self, request: web.Request) -> web.Response:
         """``GET /api/v1/incidents``: JSON list, newest first."""

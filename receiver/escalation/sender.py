@@ -16,6 +16,7 @@ import structlog
 
 from receiver.errors import DeliveryError
 from receiver.escalation.messages import build_message, page_in_flight
+from receiver.durations import format_duration
 from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
 from receiver.metrics import Metrics
 from receiver.model import Job, TimelineEvent
@@ -67,6 +68,9 @@ class Sender:
         if job.kind == "update":
             await self._updates(job, incident, timeline, jobs)
             return
+        if job.kind == "postmortem":
+            await self._postmortem(job, incident, timeline, jobs)
+            return
         if incident is None:
             await self._done(job, "failed", [], {"error": "incident not found"})
             return
@@ -109,9 +113,16 @@ class Sender:
         notifier = self.notifiers.get(rcv.kind)
         target = getattr(rcv, rcv.kind)
         ref = await self.store.read(lambda tx: tx.page_ref(incident.id, rcv.name))
-        kind = job.kind
-        if kind == "page" and ref is not None:
-            kind = "update"  # a later escalation step to a receiver already paged: reply in its thread
+        kind: Any = job.kind
+        if kind == "page" and ref is not None and rcv.kind != "pagerduty":
+            # A later escalation step, or a reopened incident, on a receiver already paged: reply in the
+            # page's thread (one page per incident per channel). PagerDuty is triggered again: it
+            # deduplicates on the incident's dedup_key while open and opens a new one once resolved.
+            kind = "update"
+        if kind == "notice":  # a new alert joined an acknowledged incident: page again
+            kind = "page" if rcv.kind == "pagerduty" else "update"
+        if kind == "postmortem":
+            kind = "update"
         if kind in ("refresh", "resolve", "ack") and ref is None and page_in_flight(jobs, rcv.name) \
                 and job.attempts < MAX_ATTEMPTS:
             await self._retry(job, now + FOLLOW_UP_WAIT, [], "waiting for the page to be sent")
@@ -122,11 +133,7 @@ class Sender:
                 "not re-sent (Slack does not deduplicate)", {"receiver": rcv.name})], {}, finish)
             self.metrics.notifications.labels(receiver=rcv.name, outcome="unknown").inc()
             return
-        text = None
-        if job.kind == "update":
-            text = f"Status update: incident {incident.status}, open for {now - incident.started_at:.0f}s"
-        elif job.kind == "page" and kind == "update":
-            text = f"Escalation step {job.payload.get('step', 0) + 1}: still unacknowledged"
+        text = self._text(job, incident, now)
         msg = build_message(kind, incident, timeline, ref=ref, dry_run=self.dry_run,
                             external_url=self.external_url, text=text)
         bound = log.bind(incident=incident.id, receiver=rcv.name, kind=kind)
@@ -160,6 +167,37 @@ class Sender:
         page_ref = d.ref if kind == "page" and d.ref else None
         await self._done(job, "done", [ev], {"ref": d.ref, "outcome": outcome}, finish,
                          page=(rcv.name, page_ref) if page_ref else None)
+
+    def _text(self, job: Job, incident: Any, now: float) -> str | None:
+        """The free text of a thread reply (updates, escalations, notices, the post-mortem link)."""
+        if job.kind == "update":
+            return (f"INCIDENT UPDATE: {incident.title} is {incident.status.upper()}, open for "
+                    f"{format_duration(now - incident.started_at)}"
+                    + (f", acknowledged by {incident.acknowledged_by}" if incident.acknowledged_by else ""))
+        if job.kind == "page" and job.payload.get("step", 0) == 0 and job.payload.get("epoch", 0) > 0:
+            return f"REOPENED: {incident.title} fired again after it had resolved"
+        if job.kind == "page":
+            return f"Escalation step {job.payload.get('step', 0) + 1}: {incident.title} is still unacknowledged"
+        if job.kind == "notice":
+            return (f"New alert {job.payload.get('fingerprint')} joined this acknowledged incident: "
+                    f"{incident.title}")
+        if job.kind == "postmortem":
+            return (f"Post-mortem draft for {incident.title}: "
+                    f"{self.external_url.rstrip('/')}/api/v1/incidents/{incident.id}/postmortem")
+        return None
+
+    async def _postmortem(self, job: Job, incident: Any, timeline: Any, jobs: list[Job]) -> None:
+        """Post the post-mortem draft's link in the thread of every Slack page of the incident."""
+        now = self.clock.now()
+        if incident is None:
+            await self._done(job, "failed", [], {"error": "incident not found"})
+            return
+        rules = self.rules()
+        for r in paged_receivers(jobs):
+            rcv = rules.receivers.get(r)
+            if rcv is not None and rcv.kind == "slack":
+                await self._deliver(job, r, incident, timeline, jobs, finish=False)
+        await self.store.transaction(lambda tx: tx.finish_job(job.id, "done", now, {}))
 
     async def _retry(self, job: Job, due: float, events: list[TimelineEvent], reason: str) -> None:
         now = self.clock.now()

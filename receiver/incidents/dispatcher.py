@@ -12,19 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
-from receiver.errors import StoreError
-from receiver.incidents.processor import Processor
+from receiver.errors import StoreConflict, StoreError
+from receiver.incidents.processor import ProcessResult, Processor
 from receiver.metrics import Metrics
 from receiver.model import Job
 from receiver.store.base import Store
 
 log = structlog.get_logger("runbookd.dispatcher")
+#: How often a batch of alerts is redone after losing a race to another replica before giving up.
+CONFLICT_RETRIES = 5
 
 
 class Dispatcher:
@@ -52,12 +56,32 @@ class Dispatcher:
         """Ask the loop to look for work now (after ingest committed new alert states)."""
         self._wake.set()
 
+    async def _process_batch(self) -> ProcessResult:
+        """One ``process_pending`` transaction, redone when another replica won a race (``StoreConflict``).
+
+        Two replicas opening an incident of the same identity at once: the unique open-identity index
+        refuses the second, whose whole batch rolls back; redone, it joins the winner's incident.
+        """
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            proc = self.processor()
+            try:
+                return await self.store.transaction(
+                    lambda tx, proc=proc: proc.process_pending(tx, self.clock.now()))
+            except StoreConflict as e:
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                log.info("alert batch lost a race to another writer; redoing it", error=str(e), attempt=attempt)
+                await asyncio.sleep(random.uniform(0.0, 0.02 * attempt))
+        raise AssertionError("unreachable")
+
     async def process_alerts(self) -> int:
-        """Apply every pending alert state change to incidents. Returns how many were processed."""
+        """Apply every pending alert state change to incidents. Returns how many were processed.
+
+        Raises ``StoreConflict`` after ``CONFLICT_RETRIES`` lost races in a row, ``StoreUnavailable``.
+        """
         total = 0
         while True:
-            proc = self.processor()
-            res = await self.store.transaction(lambda tx, proc=proc: proc.process_pending(tx, self.clock.now()))
+            res = await self._process_batch()
             for rule, n in res.rule_hits.items():
                 self.metrics.rule_matches.labels(rule=rule).inc(n)
             for sev, n in res.opened.items():
@@ -83,7 +107,9 @@ class Dispatcher:
         if limit <= 0:
             return []
         now = self.clock.now()
+        t0 = time.perf_counter()
         jobs = await self.store.transaction(lambda tx: tx.claim_jobs(now, limit, self.claimer, self.lease))
+        self.metrics.claim_duration.observe(time.perf_counter() - t0)
         for j in jobs:
             if j.takeover:
                 self.metrics.lease_takeovers.inc()

@@ -12,7 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from receiver.escalation.planner import PlannedJob, paged_receivers, plan_pages, plan_resolve
+from receiver.escalation.planner import PlannedJob, paged_receivers, plan_pages
+from receiver.incidents.lifecycle import notify_joined, resolve
 from receiver.model import AlertRecord, Incident, IncidentAlert, TimelineEvent, new_incident_id
 from receiver.rules import CompiledRule, RuleSet
 
@@ -118,6 +119,9 @@ class Processor:
         prev = known.get(a.fingerprint)
         if prev is None:
             kind, msg = "alert.joined", f"alert {a.fingerprint} joined the incident"
+            if inc.status == "acknowledged":
+                msg += " (acknowledged: re-notifying)"
+                notify_joined(tx, inc, a.fingerprint, now)
         elif prev.starts_at != a.starts_at:
             kind, msg = "alert.refired", f"alert {a.fingerprint} fired again"
         else:
@@ -135,6 +139,8 @@ class Processor:
             f"fired again {now - (inc.resolved_at or now):.0f}s after it resolved (within the reopen "
             f"window): reopened, paging again, playbook not re-run", _alert_data(a)))
         jobs = plan_pages(inc.id, epoch, now, self.rules.escalation_policies.get(inc.severity))
+        jobs += [PlannedJob(f"refresh:{inc.id}:{epoch}:reopen:{r}", "refresh", now, {"receiver": r})
+                 for r in paged_receivers(tx.jobs_of(inc.id))]
         res.enqueued += _enqueue(tx, inc.id, jobs, now)
         res.opened[inc.severity] += 1
         res.incidents.append(inc.id)
@@ -156,14 +162,8 @@ class Processor:
         if still:
             tx.update_incident(inc.id, updated_at=now)
             return
-        tx.update_incident(inc.id, status="resolved", resolved_at=now, updated_at=now)
-        cancelled = tx.cancel_jobs(inc.id, ("page", "update"), now)
-        tx.add_event(inc.id, TimelineEvent(
-            now, "incident.resolved", f"all alerts resolved after {now - inc.started_at:.0f}s",
-            {"cancelled_notifications": cancelled, "duration_seconds": now - inc.started_at}))
         res.changes.append(("incident resolved", inc.id, inc.rule, inc.severity, inc.title))
-        receivers = paged_receivers(tx.jobs_of(inc.id))
-        res.enqueued += _enqueue(tx, inc.id, plan_resolve(inc.id, inc.epoch, receivers, now), now)
+        resolve(tx, inc, now=now, by=None, via="alerts", rules=self.rules)
 
 
 def _enqueue(tx: Any, incident_id: str, jobs: list[PlannedJob], now: float) -> int:

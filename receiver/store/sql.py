@@ -1,8 +1,10 @@
 """``SqlTx``: the ``Tx`` operations in portable SQL over a DB-API cursor (SQLite and PostgreSQL).
 
-Statements are written with ``?`` placeholders and translated for psycopg (``%s``). Row locks use
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers itself. Stale states are
-rejected in SQL: an alert row only moves ``firing`` → ``resolved``, never back.
+Statements are written with ``?`` placeholders and translated for psycopg (``%s``). On PostgreSQL,
+claims of work rows and pending alerts use ``FOR UPDATE SKIP LOCKED`` (each replica takes rows the
+others do not hold) and incident reads for update use a waiting ``FOR UPDATE``; SQLite serialises
+writers itself. Stale states are rejected in SQL: an alert row only moves ``firing`` → ``resolved``,
+never back.
 """
 
 from __future__ import annotations
@@ -48,7 +50,10 @@ class SqlTx:
     def __init__(self, cur: Any, dialect: Dialect) -> None:
         self._cur = cur
         self._pg = dialect == "postgresql"
+        # Claims skip rows another replica holds; incidents wait for them instead: skipping a locked
+        # incident would read as "no open incident" and open a second one or drop a resolve.
         self._lock = " FOR UPDATE SKIP LOCKED" if self._pg else ""
+        self._row_lock = " FOR UPDATE" if self._pg else ""
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._pg:
@@ -104,14 +109,14 @@ class SqlTx:
         cond = " AND resolved_at IS NULL" if open_only else ""
         row = self._x(
             f"SELECT {_INCIDENT_COLS} FROM incidents WHERE identity = ?{cond} "
-            f"ORDER BY started_at DESC LIMIT 1{self._lock}",
+            f"ORDER BY started_at DESC LIMIT 1{self._row_lock}",
             (identity,),
         ).fetchone()
         return self._incident(row) if row else None
 
     def get_incident(self, incident_id: str, *, for_update: bool = False) -> Incident | None:
         """Return one incident with its alerts, or ``None``."""
-        lock = self._lock if for_update else ""
+        lock = self._row_lock if for_update else ""
         row = self._x(f"SELECT {_INCIDENT_COLS} FROM incidents WHERE id = ?{lock}", (incident_id,)).fetchone()
         return self._incident(row) if row else None
 

@@ -552,8 +552,8 @@ def _pythonpath() -> str:
 
 def _params(record: dict[str, Any]) -> dict[str, Any]:
     """A recorded Slack call's parameters, JSON or form-encoded, with ``blocks`` decoded."""
-    params = record.get("json") if isinstance(record.get("json"), dict) else record.get("form") or {}
-    out = dict(params)
+    body = record.get("json")
+    out: dict[str, Any] = dict(body) if isinstance(body, dict) else dict(record.get("form") or {})
     if isinstance(out.get("blocks"), str):
         try:
             out["blocks"] = json.loads(out["blocks"])

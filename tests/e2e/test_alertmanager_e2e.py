@@ -68,10 +68,10 @@ def side_effects(fakes: Fakes) -> dict[str, int]:
     }
 
 
-def all_done(fakes: Fakes) -> dict[str, int] | None:
-    """``side_effects`` once every one of them happened at least once, else None."""
+def all_done(fakes: Fakes) -> dict[str, int]:
+    """``side_effects`` once every one of them happened at least once, else ``{}`` (falsy)."""
     seen = side_effects(fakes)
-    return seen if all(seen.values()) else None
+    return seen if all(seen.values()) else {}
 
 
 def slack_resolution(fakes: Fakes) -> list[dict[str, Any]]:

@@ -1,0 +1,82 @@
+"""``POST /webhook/pagerduty``: PagerDuty v3 webhooks keep PagerDuty and runbookd in step.
+
+Follows PagerDuty's Webhooks v3 (https://developer.pagerduty.com/docs/webhooks/v3-overview/):
+``X-PagerDuty-Signature`` carries one or more ``v1=<hex>`` HMAC-SHA256 signatures of the raw body
+with the subscription's secret (several during secret rotation). Events ``incident.acknowledged``
+and ``incident.resolved`` for incidents runbookd triggered (``incident_key`` ``runbookd-<id>``)
+acknowledge or resolve the runbookd incident, so an ack in PagerDuty stops runbookd's paging;
+other events and other incidents are answered 200 and ignored. Bad or missing signature: 401.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from receiver.incidents.lifecycle import acknowledge, resolve_manually
+from receiver.ingest.handler import error_response
+from receiver.store.base import Store
+
+log = structlog.get_logger("runbookd.pagerduty")
+MAX_BODY = 1024 * 1024
+PREFIX = "runbookd-"
+EVENTS = {"incident.acknowledged": acknowledge, "incident.resolved": resolve_manually}
+
+
+def signature_ok(body: bytes, header: str | None, secret: str) -> bool:
+    """Whether one of the ``v1=`` signatures in ``header`` is the HMAC-SHA256 of ``body`` with ``secret``."""
+    if not header:
+        return False
+    want = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    for part in header.split(","):
+        version, _, sig = part.strip().partition("=")
+        if version == "v1" and hmac.compare_digest(sig.strip(), want):
+            return True
+    return False
+
+
+class PagerDutyWebhook:
+    """Handler of PagerDuty v3 webhook deliveries; ``secret`` unset means every request is 401."""
+
+    def __init__(self, store: Store, secret: str | None, clock: Any, rules: Callable[[], Any],
+                 wake: Callable[[], None]) -> None:
+        self.store = store
+        self.secret = secret
+        self.clock = clock
+        self.rules = rules
+        self.wake = wake
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Verify, then apply acknowledged / resolved events to runbookd's incident."""
+        body = await request.content.read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            return error_response(413, "webhook body too large")
+        if not self.secret or not signature_ok(body, request.headers.get("X-PagerDuty-Signature"), self.secret):
+            return error_response(401, "invalid or missing X-PagerDuty-Signature")
+        try:
+            event = json.loads(body)["event"]
+            event_type = event["event_type"]
+            data = event.get("data") or {}
+        except (KeyError, ValueError, TypeError):
+            return error_response(400, "not a PagerDuty v3 webhook event", "event")
+        fn = EVENTS.get(event_type)
+        key = str(data.get("incident_key") or "")
+        if fn is None or not key.startswith(PREFIX):
+            return web.json_response({"status": "ignored"})
+        agent = event.get("agent") or {}
+        who = str(agent.get("summary") or agent.get("id") or "PagerDuty")
+        now = self.clock.now()
+        rules = self.rules()
+        change = await self.store.transaction(
+            lambda tx: fn(tx, key[len(PREFIX):], by=who, via="pagerduty", now=now, rules=rules))
+        if not change.ok:
+            return error_response(change.status, change.reason, "event.data.incident_key")
+        self.wake()
+        log.info("pagerduty webhook", event_type=event_type, incident=key, by=who)
+        return web.json_response({"status": "ok"})

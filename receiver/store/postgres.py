@@ -1,0 +1,407 @@
+"""PostgreSQL store for several replicas: psycopg 3 (sync) on a worker-thread pool, group-committed ingest.
+
+Storage URL: ``postgresql://user[:password]@host[:port]/database[?schema=name&<libpq parameters>]``.
+``schema`` (optional, an SQL identifier) selects the schema runbookd's tables live in; it is created
+on ``open()`` and set as the connections' ``search_path``, so several deployments (or tests) can share
+one database. Without it the server's default ``search_path`` (normally ``public``) is used. Every
+other query parameter is a libpq connection parameter (``sslmode``, ``connect_timeout``, …).
+
+Why the synchronous API on threads: units of work (``fn(tx)``) are synchronous by the ``Store``
+contract, so each runs on a worker thread holding one pooled connection for one transaction. Ingest
+batches concurrent webhook requests into one transaction and one ``executemany`` (group commit, as
+``sqlite.py``), so a burst of webhooks costs one WAL flush, not one per request.
+
+Coordination between replicas is PostgreSQL's alone:
+
+- ``open()`` migrates under ``pg_advisory_xact_lock`` so replicas starting together are safe.
+- Work rows and pending alerts are claimed with ``FOR UPDATE SKIP LOCKED`` (``sql.py``); the unique
+  partial index ``incidents_open_identity`` refuses a second open incident (``StoreConflict``).
+- A transaction that enqueued work or committed new alert states sends ``NOTIFY runbookd_work``
+  (payload: the schema) at commit; ``on_work(callback)`` LISTENs on a dedicated connection and calls
+  ``callback`` for each, so idle replicas wake at once (the dispatcher's poll tick stays as fallback).
+
+Errors: connection failures, pool time-outs and other operational errors raise ``StoreUnavailable``;
+a uniqueness or foreign-key violation, a deadlock or a serialization failure raise ``StoreConflict``
+(another writer won: retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import structlog
+from psycopg import errors as pgerrors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool
+
+from receiver.errors import StoreConflict, StoreError, StoreUnavailable
+from receiver.model import AlertRecord
+from receiver.store.schema import migrations
+from receiver.store.sql import UPSERT_ALERT, SqlTx, alert_row
+
+T = TypeVar("T")
+log = structlog.get_logger("runbookd.store")
+
+#: The channel replicas LISTEN on; the payload is the schema whose work changed.
+CHANNEL = "runbookd_work"
+#: Connections per replica (and worker threads running units of work).
+POOL_SIZE = 10
+#: Seconds a unit of work waits for a pooled connection before ``StoreUnavailable``.
+ACQUIRE_TIMEOUT = 3.0
+#: First argument of the two-key advisory lock taken while migrating ("rbkd").
+LOCK_CLASS = 0x72626B64
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_CONN_DEFAULTS = {
+    "connect_timeout": "5",
+    "application_name": "runbookd",
+    # A database host that vanishes (no RST) is noticed in ~25 s instead of the kernel's 2 hours.
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+}
+_INGEST_RETRIES = 3
+
+
+def parse_postgres_url(url: str) -> tuple[str, str | None]:
+    """Split a storage URL into (libpq conninfo, schema or ``None``).
+
+    The conninfo carries runbookd's defaults (``connect_timeout=5``, TCP keepalives,
+    ``application_name=runbookd``) unless the URL sets them, and ``-csearch_path=<schema>`` in
+    ``options`` when a schema is given. Raises ``StoreError`` for a malformed URL or schema name.
+    """
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise StoreError(f"storage: not a postgresql URL: {url.split('@')[-1]!r}")
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = [(k, v) for k, v in query if k != "schema"]
+    if schema is not None and not _IDENT.match(schema):
+        raise StoreError(f"storage: schema {schema!r} is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*)")
+    try:
+        params = conninfo_to_dict(urlunsplit(parts._replace(query=urlencode(rest))))
+    except psycopg.ProgrammingError as e:
+        raise StoreError(f"storage: invalid postgresql URL: {e}") from None
+    for k, v in _CONN_DEFAULTS.items():
+        params.setdefault(k, v)
+    if schema is not None:
+        params["options"] = f"{params.get('options') or ''} -csearch_path={schema}".strip()
+    return make_conninfo(**params), schema
+
+
+def migration_lock_key(schema: str | None) -> tuple[int, int]:
+    """The ``pg_advisory_xact_lock(int, int)`` key held while migrating ``schema`` (a signed int32 pair)."""
+    h = zlib.crc32(f"runbookd:{schema or ''}".encode())
+    return LOCK_CLASS, h - (1 << 32) if h >= 1 << 31 else h
+
+
+class PgTx(SqlTx):
+    """``SqlTx`` on PostgreSQL that remembers whether the transaction made work for other replicas."""
+
+    def __init__(self, cur: Any, *, read_only: bool = False) -> None:
+        super().__init__(cur, "postgresql")
+        if read_only:  # a snapshot locks nothing (and PostgreSQL refuses FOR UPDATE in a read-only one)
+            self._lock = self._row_lock = ""
+        #: Set when a work row was added or an alert state changed: commit then NOTIFYs.
+        self.made_work = False
+
+    def enqueue(self, key: str, kind: str, incident_id: str, payload: dict[str, Any],
+                due_at: float, now: float) -> bool:
+        """Add a pending work row unless ``key`` exists (see ``SqlTx.enqueue``); notes it for NOTIFY."""
+        added = super().enqueue(key, kind, incident_id, payload, due_at, now)
+        self.made_work = self.made_work or added
+        return added
+
+    def upsert_alerts(self, alerts: Sequence[AlertRecord], now: float) -> int:
+        """Insert new alerts and apply firing→resolved (see ``SqlTx``); notes changes for NOTIFY."""
+        changed = super().upsert_alerts(alerts, now)
+        self.made_work = self.made_work or changed > 0
+        return changed
+
+
+def _translate(e: Exception, what: str) -> StoreError:
+    """Map a psycopg exception to runbookd's store errors."""
+    if isinstance(e, psycopg.IntegrityError | pgerrors.TransactionRollback):
+        return StoreConflict(f"postgresql {what}: {e}")
+    if isinstance(e, psycopg.OperationalError | psycopg.InterfaceError):
+        return StoreUnavailable(f"postgresql {what} failed: {e}")
+    return StoreError(f"postgresql {what} failed: {e}")
+
+
+class PostgresStore:
+    """The ``Store`` protocol on PostgreSQL; safe to share between several runbookd processes."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, acquire_timeout: float = ACQUIRE_TIMEOUT) -> None:
+        """Prepare (not connect) a store for ``url``. Raises ``StoreError`` for a malformed URL."""
+        self.conninfo, self.schema = parse_postgres_url(url)
+        self.pool_size = pool_size
+        self.acquire_timeout = acquire_timeout
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._threads = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="postgres")
+        self._batch: list[tuple[Sequence[AlertRecord], float, asyncio.Future[int]]] = []
+        self._flushing = False
+        self._checking = False
+        self._listener: asyncio.Task[None] | None = None
+        self._callbacks: list[Callable[[], None]] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def _migrate_sync(self) -> None:
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute("BEGIN")
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", migration_lock_key(self.schema))
+            if self.schema is not None:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = (row[0] if row else None) or 0
+            for version, stmts in enumerate(migrations("postgresql"), start=1):
+                if version <= current:
+                    continue
+                for stmt in stmts:
+                    conn.execute(stmt)
+                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+                log.info("schema migrated", version=version, schema=self.schema or "default")
+            conn.execute("COMMIT")
+
+    def _open_sync(self) -> None:
+        self._migrate_sync()
+        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            self.conninfo, kwargs={"autocommit": True}, min_size=2, max_size=self.pool_size, open=False,
+            timeout=self.acquire_timeout, name="runbookd",
+            # Give up a reconnect series quickly: the next request starts a fresh one (1 s, 2 s, …)
+            # instead of waiting out a long exponential delay after the database came back.
+            reconnect_timeout=10.0,
+        )
+        pool.open(wait=True, timeout=10.0)
+        self._pool = pool
+
+    async def open(self) -> None:
+        """Create the schema if needed, migrate it under an advisory lock, and open the pool.
+
+        Raises ``StoreUnavailable`` when the database cannot be reached or migrated.
+        """
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._threads, self._open_sync)
+        except psycopg.Error as e:
+            raise StoreUnavailable(f"cannot open postgresql store: {e}") from e
+
+    async def close(self) -> None:
+        """Stop listening, close every connection and stop the worker threads."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.get_running_loop().run_in_executor(self._threads, pool.close)
+        self._threads.shutdown(wait=True)
+
+    def _require(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        if self._pool is None:
+            raise StoreUnavailable("store is not open")
+        return self._pool
+
+    def _recheck(self) -> None:
+        """After a connection error, test the idle connections in the background and drop dead ones.
+
+        A database restart leaves every pooled connection broken; without this each would fail
+        once before being replaced.
+        """
+        if self._checking or self._pool is None:
+            return
+        self._checking = True
+
+        def check(pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+            try:
+                pool.check()
+            except psycopg.Error:
+                pass
+            finally:
+                self._checking = False
+
+        try:
+            self._threads.submit(check, self._pool)
+        except RuntimeError:  # shutting down
+            self._checking = False
+
+    def _notify(self, cur: Any) -> None:
+        cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.schema or ""))
+
+    # -- ingest (group commit) ----------------------------------------------------------------
+    async def ingest(self, alerts: Sequence[AlertRecord], now: float) -> int:
+        """Commit ``alerts`` in the next group commit; returns rows changed. Raises ``StoreUnavailable``."""
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._batch.append((alerts, now, fut))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                try:
+                    counts = await loop.run_in_executor(self._threads, self._ingest_retrying, batch)
+                except (psycopg.Error, StoreError, OSError) as e:
+                    if isinstance(e, psycopg.OperationalError | StoreUnavailable):
+                        self._recheck()
+                    err = StoreUnavailable(f"postgresql commit failed: {e}")
+                    for _, _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(err)
+                    continue
+                for (_, _, fut), n in zip(batch, counts, strict=True):
+                    if not fut.done():
+                        fut.set_result(n)
+        finally:
+            self._flushing = False
+
+    def _ingest_retrying(self, batch: list[tuple[Sequence[AlertRecord], float, Any]]) -> list[int]:
+        for attempt in range(_INGEST_RETRIES):
+            try:
+                return self._ingest_sync(batch)
+            except pgerrors.TransactionRollback:  # a deadlock or serialization failure: upserts are idempotent
+                if attempt == _INGEST_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _ingest_sync(self, batch: list[tuple[Sequence[AlertRecord], float, Any]]) -> list[int]:
+        # Rows in (fingerprint, startsAt) order: every replica locks alert rows in the same order, so
+        # two batches carrying the same alerts (an Alertmanager HA pair) queue instead of deadlocking.
+        # The sort is stable, so a firing and its resolve in one batch keep their arrival order.
+        rows = sorted(
+            ((i, a.fingerprint, a.starts_at, alert_row(a, now)) for i, (alerts, now, _) in enumerate(batch)
+             for a in alerts),
+            key=lambda r: (r[1], r[2]),
+        )
+        counts = [0] * len(batch)
+        if not rows:
+            return counts
+        with self._require().connection() as conn, conn.cursor() as cur:
+            cur.execute("BEGIN")
+            try:
+                cur.executemany(UPSERT_ALERT.replace("?", "%s") + " RETURNING 1", [r[3] for r in rows],
+                                returning=True)
+                for n, (i, *_rest) in enumerate(rows):
+                    if n:
+                        cur.nextset()
+                    counts[i] += cur.rowcount
+                if any(counts):
+                    self._notify(cur)
+                cur.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):
+                    conn.rollback()
+                raise
+        return counts
+
+    # -- units of work ------------------------------------------------------------------------
+    def _tx_sync(self, fn: Callable[[PgTx], T]) -> T:
+        with self._require().connection() as conn, conn.cursor() as cur:
+            cur.execute("BEGIN")
+            try:
+                tx = PgTx(cur)
+                result = fn(tx)
+                if tx.made_work:
+                    self._notify(cur)
+                cur.execute("COMMIT")
+                return result
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):
+                    conn.rollback()
+                raise
+
+    async def transaction(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(tx)`` in one transaction on a worker thread and return its result.
+
+        Raises ``StoreConflict`` (uniqueness, deadlock, serialization: retry), ``StoreUnavailable``
+        (no connection, connection lost) or ``StoreError``; the transaction is then rolled back.
+        """
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, self._tx_sync, fn)
+        except psycopg.Error as e:
+            err = _translate(e, "transaction")
+            if isinstance(err, StoreUnavailable):
+                self._recheck()
+            raise err from e
+
+    def _read_sync(self, fn: Callable[[PgTx], T]) -> T:
+        with self._require().connection() as conn, conn.cursor() as cur:
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                return fn(PgTx(cur, read_only=True))
+            finally:
+                with contextlib.suppress(psycopg.Error):
+                    conn.rollback()
+
+    async def read(self, fn: Callable[[Any], T]) -> T:
+        """Run read-only ``fn(tx)`` in one snapshot (``REPEATABLE READ READ ONLY``) on a worker thread.
+
+        Raises ``StoreUnavailable`` or ``StoreError`` as ``transaction`` does.
+        """
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, self._read_sync, fn)
+        except psycopg.Error as e:
+            err = _translate(e, "read")
+            if isinstance(err, StoreUnavailable):
+                self._recheck()
+            raise err from e
+
+    async def ping(self) -> bool:
+        """Return whether ``SELECT 1`` answers; one retry, so a connection left broken by a restart is
+        replaced instead of reporting the store down."""
+        for _ in range(2):
+            try:
+                return bool(await self.read(lambda tx: tx._x("SELECT 1").fetchone()[0] == 1))
+            except StoreUnavailable:
+                continue
+        return False
+
+    # -- wake-up across replicas ---------------------------------------------------------------
+    def on_work(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (on the event loop) whenever any replica commits new work or alert states.
+
+        Starts a listener task holding one dedicated connection (``LISTEN runbookd_work``); it
+        reconnects by itself after a connection loss and calls ``callback`` once on each (re)connect,
+        since notifications sent while it was away are lost. Must be called on the running loop.
+        """
+        self._callbacks.append(callback)
+        if self._listener is None:
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    def _fire(self) -> None:
+        for cb in self._callbacks:
+            try:
+                cb()
+            except Exception:  # a broken callback must not stop the listener
+                log.exception("work callback failed")
+
+    async def _listen(self) -> None:
+        delay = 0.5
+        mine = self.schema or ""
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    delay = 0.5
+                    self._fire()
+                    async for n in conn.notifies():
+                        if n.payload == mine:
+                            self._fire()
+            except psycopg.Error as e:
+                log.warning("listener lost its connection; reconnecting", error=str(e), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(5.0, delay * 2)
