@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from receiver.auth import bearer_ok
-from receiver.incidents.lifecycle import Change, acknowledge, resolve_manually
 from receiver.errors import StoreUnavailable
+from receiver.incidents.lifecycle import Change, acknowledge, resolve_manually
 from receiver.ingest.handler import error_response
 from receiver.store.base import Store
 

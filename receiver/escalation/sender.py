@@ -14,9 +14,9 @@ from typing import Any
 
 import structlog
 
+from receiver.durations import format_duration
 from receiver.errors import DeliveryError
 from receiver.escalation.messages import build_message, page_in_flight
-from receiver.durations import format_duration
 from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
 from receiver.metrics import Metrics
 from receiver.model import Job, TimelineEvent

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from receiver.errors import StoreConflict, StoreError
-from receiver.incidents.processor import ProcessResult, Processor
+from receiver.incidents.processor import Processor, ProcessResult
 from receiver.metrics import Metrics
 from receiver.model import Job
 from receiver.store.base import Store
