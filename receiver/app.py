@@ -24,6 +24,7 @@ from receiver.api.slack import SlackInteractions
 from receiver.clock import Clock, SystemClock
 from receiver.errors import StoreUnavailable
 from receiver.escalation.sender import Sender
+from receiver.escalation.timers import plan_deadman, plan_digests
 from receiver.incidents.dispatcher import Dispatcher
 from receiver.incidents.processor import Processor
 from receiver.ingest.handler import WebhookHandler
@@ -35,6 +36,8 @@ from receiver.settings import Settings
 from receiver.store import Store, open_store, redact_url
 
 log = structlog.get_logger("runbookd")
+#: Seconds between two plannings of the digests and the dead man's switch (by the injected clock).
+MAINTENANCE_EVERY = 5.0
 
 
 class RulesHolder:
@@ -105,15 +108,32 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
     actions = build_actions(http_client=http, alpaca=s.alpaca)
     notifiers = build_notifiers(slack=s.slack, pagerduty=s.pagerduty)
     sender = Sender(c.store, notifiers, c.rules.get, c.metrics, c.clock, dry_run=s.dry_run,
-                    external_url=s.external_url)
+                    external_url=s.external_url, heartbeat=s.heartbeat)
     runner = PlaybookRunner(
         c.store, actions,
         RunnerConfig(dry_run=s.dry_run, vars=s.vars, secrets=s.secrets, secret_values=s.secret_values(),
                      external_url=s.external_url),
         c.metrics, c.clock, on_playbook_done=sender.enqueue_refresh)
+    last_maintenance = [float("-inf")]
+
+    async def maintenance() -> None:
+        now = c.clock.now()
+        if now - last_maintenance[0] < MAINTENANCE_EVERY:
+            return
+        last_maintenance[0] = now
+        policies = c.rules.get().escalation_policies
+
+        def plan(tx: Any) -> None:
+            plan_digests(tx, policies, now)
+            if s.heartbeat.alertname:
+                plan_deadman(tx, now, s.heartbeat.timeout)
+
+        await c.store.transaction(plan)
+
     return Dispatcher(
-        c.store, lambda: Processor(c.rules.get(), reopen_window=s.reopen_window), runner, sender, c.metrics,
-        c.clock, lease=s.lease, poll_interval=s.poll_interval)
+        c.store,
+        lambda: Processor(c.rules.get(), reopen_window=s.reopen_window, heartbeat_alertname=s.heartbeat.alertname),
+        runner, sender, c.metrics, c.clock, lease=s.lease, poll_interval=s.poll_interval, maintenance=maintenance)
 
 
 def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
@@ -124,7 +144,8 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
     pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c))
     app = web.Application(middlewares=[admin.auth], client_max_size=s.webhook.max_body_bytes + 1024)
     app[COMPONENTS] = c
-    webhook = WebhookHandler(s.webhook, c.store, c.metrics, c.clock, on_committed=lambda: _wake(c))
+    webhook = WebhookHandler(s.webhook, c.store, c.metrics, c.clock, on_committed=lambda: _wake(c),
+                             heartbeat_alertname=s.heartbeat.alertname)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await c.store.open()

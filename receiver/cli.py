@@ -40,8 +40,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                               routing_keys=list(s.pagerduty.routing_keys))
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    for e in report.errors:
-        print(f"error: {e}", file=sys.stderr)
+    for err in report.errors:
+        print(f"error: {err}", file=sys.stderr)
     if report.errors:
         print(f"FAILED: {len(report.errors)} error(s)", file=sys.stderr)
         return 1

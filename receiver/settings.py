@@ -146,6 +146,20 @@ class SmtpConfig(_Strict):
     sender: str = "runbookd@localhost"
 
 
+class HeartbeatConfig(_Strict):
+    """``heartbeat:`` — the dead man's switch on Alertmanager's always-firing alert.
+
+    Alerts named ``alertname`` are recorded as heartbeats (they open no incident). When none has
+    arrived for ``timeout`` seconds after the first one, runbookd triggers PagerDuty directly with
+    the routing key named ``routing_key``, and resolves that page when heartbeats come back.
+    ``alertname`` empty turns the switch off.
+    """
+
+    alertname: str = "Watchdog"
+    timeout: Seconds = 600.0
+    routing_key: str = "default"
+
+
 class Settings(_Strict):
     """The whole of ``runbookd.yml``. Durations are seconds after loading."""
 
@@ -164,6 +178,8 @@ class Settings(_Strict):
     pagerduty: PagerDutyConfig = PagerDutyConfig()
     alpaca: AlpacaConfig = AlpacaConfig()
     smtp: SmtpConfig = SmtpConfig()
+    heartbeat: HeartbeatConfig = HeartbeatConfig()
+    templates_dir: str | None = None
     vars: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, Secret] = Field(default_factory=dict)
     log_format: str = Field(default="json", pattern=r"^(json|console)$")

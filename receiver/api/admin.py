@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from receiver.auth import bearer_ok
 from receiver.errors import StoreUnavailable
@@ -37,7 +38,7 @@ class AdminApi:
         self.wake = wake or (lambda: None)
 
     @web.middleware
-    async def auth(self, request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    async def auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Refuse ``/api/`` requests without the admin bearer token (401)."""
         if request.path.startswith("/api/") and not (
             self.token and bearer_ok(request.headers.get("Authorization"), self.token)

@@ -14,14 +14,17 @@ from typing import Any
 
 import structlog
 
+from receiver.clock import iso
 from receiver.durations import format_duration
 from receiver.errors import DeliveryError
 from receiver.escalation.messages import build_message, page_in_flight
 from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
 from receiver.metrics import Metrics
 from receiver.model import Job, TimelineEvent
-from receiver.notify.base import Notifier
+from receiver.notify.base import Message, Notifier
 from receiver.rules import RuleSet
+from receiver.rules.model import PagerDutyTarget
+from receiver.settings import HeartbeatConfig
 from receiver.store.base import Store
 
 MAX_ATTEMPTS = 5
@@ -33,7 +36,9 @@ class Sender:
     """Executes notification rows against the configured notifiers."""
 
     def __init__(self, store: Store, notifiers: Mapping[str, Notifier], rules: Callable[[], RuleSet],
-                 metrics: Metrics, clock: Any, *, dry_run: bool, external_url: str) -> None:
+                 metrics: Metrics, clock: Any, *, dry_run: bool, external_url: str,
+                 heartbeat: HeartbeatConfig | None = None) -> None:
+        self.heartbeat = heartbeat or HeartbeatConfig()
         self.store = store
         self.notifiers = notifiers
         self.rules = rules
@@ -58,6 +63,12 @@ class Sender:
 
     async def run(self, job: Job) -> None:
         """Deliver the notification of ``job`` (claimed, ``running``) and commit the outcome."""
+        if job.kind == "digest":
+            await self._digest(job)
+            return
+        if job.kind in ("deadman", "deadman_resolve"):
+            await self._deadman(job)
+            return
         def load(tx: Any) -> tuple[Any, Any, Any, Any]:
             inc = tx.get_incident(job.incident_id)
             return inc, tx.timeline(job.incident_id), tx.jobs_of(job.incident_id), None
@@ -198,6 +209,75 @@ class Sender:
             if rcv is not None and rcv.kind == "slack":
                 await self._deliver(job, r, incident, timeline, jobs, finish=False)
         await self.store.transaction(lambda tx: tx.finish_job(job.id, "done", now, {}))
+
+    async def _digest(self, job: Job) -> None:
+        """Send one digest of the incidents of a severity that started in the past day."""
+        p = job.payload
+        sev, since, until = p["severity"], float(p["since"]), float(p["until"])
+        incidents = await self.store.read(lambda tx: tx.incidents_started_between(sev, since, until))
+        policy = self.rules().escalation_policies.get(sev)
+        now = self.clock.now()
+        lines = [f"Daily digest: {len(incidents)} {sev} incident(s) from {iso(since)} to {iso(until)}", ""]
+        for i in incidents:
+            lines.append(f"- [{i.status.upper()}] {i.title} (rule {i.rule}) started {iso(i.started_at)}"
+                         + (f", resolved {iso(i.resolved_at)}" if i.resolved_at else "")
+                         + f" — {self.external_url.rstrip('/')}/api/v1/incidents/{i.id}")
+        if not incidents:
+            lines.append("No incidents.")
+        msg = Message(kind="update", incident_id="", dedup_key=f"runbookd-digest-{sev}-{int(until)}", severity=sev,
+                      status="digest", title=f"Daily digest: {len(incidents)} {sev} incident(s)",
+                      text="\n".join(lines), started_at=since, dry_run=self.dry_run)
+        for r in (policy.digest.notify if policy and policy.digest else []):
+            await self._send_plain(r, msg)
+        await self.store.transaction(lambda tx: tx.finish_job(job.id, "done", now, {"incidents": len(incidents)}))
+
+    async def _deadman(self, job: Job) -> None:
+        """Page PagerDuty directly that the alerting pipeline is broken (or resolve that page)."""
+        last = float(job.payload.get("last_seen", 0.0))
+        name = self.heartbeat.alertname
+        title = (f"Alerting pipeline broken: no {name} heartbeat since {iso(last)}"
+                 if job.kind == "deadman" else f"Alerting pipeline restored: {name} heartbeat is back")
+        msg = Message(kind="page" if job.kind == "deadman" else "resolve", incident_id="deadman",
+                      dedup_key=f"runbookd-deadman-{int(last)}", severity="P0", status="firing", title=title,
+                      summary=f"runbookd has not received the {name} alert from Alertmanager for longer than "
+                              f"{format_duration(self.heartbeat.timeout)}: alerts may not be reaching anyone.",
+                      labels={"alertname": f"{name}Missing"}, started_at=last, dry_run=self.dry_run)
+        notifier = self.notifiers.get("pagerduty")
+        target = PagerDutyTarget(routing_key=self.heartbeat.routing_key, severity="critical")
+        now = self.clock.now()
+        try:
+            if notifier is None:
+                raise DeliveryError("pagerduty notifier not available", retryable=False)
+            d = await notifier.send(target, msg)
+        except DeliveryError as e:
+            reason, retryable = e.reason, e.retryable
+            if retryable and job.attempts < MAX_ATTEMPTS:
+                await self.store.transaction(
+                    lambda tx: tx.retry_job(job.id, now + min(60.0, 2.0 ** job.attempts), now, {"error": reason}))
+                return
+            log.error("dead man's switch page failed", error=reason)
+            self.metrics.notifications.labels(receiver="deadman", outcome="failed").inc()
+            await self.store.transaction(lambda tx: tx.finish_job(job.id, "failed", now, {"error": reason}))
+            return
+        outcome = "skipped" if d.data.get("skipped") else "ok"
+        log.warning(title, outcome=outcome, dedup_key=msg.dedup_key)
+        self.metrics.notifications.labels(receiver="deadman", outcome=outcome).inc()
+        await self.store.transaction(lambda tx: tx.finish_job(job.id, "done", now, {"ref": d.ref, **d.data}))
+
+    async def _send_plain(self, name: str, msg: Message) -> None:
+        """Send a message that belongs to no incident to receiver ``name``; failures are logged and counted."""
+        rcv = self.rules().receivers.get(name)
+        notifier = self.notifiers.get(rcv.kind) if rcv else None
+        if rcv is None or notifier is None:
+            log.warning("digest receiver not available", receiver=name)
+            return
+        try:
+            d = await notifier.send(getattr(rcv, rcv.kind), msg)
+            outcome = "skipped" if d.data.get("skipped") else "ok"
+        except DeliveryError as e:
+            log.warning("digest delivery failed", receiver=name, error=e.reason)
+            outcome = "failed"
+        self.metrics.notifications.labels(receiver=name, outcome=outcome).inc()
 
     async def _retry(self, job: Job, due: float, events: list[TimelineEvent], reason: str) -> None:
         now = self.clock.now()

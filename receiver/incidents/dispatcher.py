@@ -15,7 +15,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -37,9 +37,10 @@ class Dispatcher:
     def __init__(
         self, store: Store, processor: Callable[[], Processor], runner: Any, sender: Any, metrics: Metrics,
         clock: Any, *, lease: float = 30.0, poll_interval: float = 1.0, concurrency: int = 16,
-        claimer: str | None = None,
+        claimer: str | None = None, maintenance: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
+        self.maintenance = maintenance
         self.processor = processor
         self.runner = runner
         self.sender = sender
@@ -143,6 +144,8 @@ class Dispatcher:
         """
         ran = 0
         while True:
+            if self.maintenance is not None:
+                await self.maintenance()
             await self.process_alerts()
             jobs = await self._claim(self.concurrency)
             if not jobs:
@@ -157,6 +160,8 @@ class Dispatcher:
             while True:
                 self._wake.clear()
                 try:
+                    if self.maintenance is not None:
+                        await self.maintenance()
                     await self.process_alerts()
                     self._start(await self._claim(self.concurrency - len(self._inflight)))
                     await self.refresh_gauges()

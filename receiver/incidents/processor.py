@@ -49,15 +49,18 @@ def _alert_data(a: AlertRecord) -> dict[str, Any]:
 class Processor:
     """Applies alert state changes to incidents under one rule set (pure logic over a ``Tx``)."""
 
-    def __init__(self, rules: RuleSet, *, reopen_window: float) -> None:
+    def __init__(self, rules: RuleSet, *, reopen_window: float, heartbeat_alertname: str = "") -> None:
         self.rules = rules
         self.reopen_window = reopen_window
+        self.heartbeat_alertname = heartbeat_alertname
 
     def process_pending(self, tx: Any, now: float, limit: int = 500) -> ProcessResult:
         """Claim up to ``limit`` pending alerts and apply them; runs inside ``Store.transaction``."""
         res = ProcessResult()
         alerts = tx.claim_pending_alerts(limit)
         for a in alerts:
+            if self.heartbeat_alertname and a.labels.get("alertname") == self.heartbeat_alertname:
+                continue  # the dead man's switch's heartbeat: recorded at ingest, never an incident
             for rule in self.rules.match(a.labels):
                 res.rule_hits[rule.name] += 1
                 if a.status == "firing":

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from receiver.auth import basic_ok, bearer_ok
 from receiver.errors import PayloadError, StoreUnavailable
+from receiver.escalation.timers import record_heartbeat
 from receiver.ingest.payload import parse_payload, to_records
 from receiver.metrics import Metrics
 from receiver.settings import WebhookConfig
@@ -35,7 +36,8 @@ class WebhookHandler:
     """The aiohttp handler of Alertmanager's webhook."""
 
     def __init__(self, config: WebhookConfig, store: Store, metrics: Metrics, clock: Any,
-                 on_committed: Callable[[], None]) -> None:
+                 on_committed: Callable[[], None], heartbeat_alertname: str = "") -> None:
+        self.heartbeat_alertname = heartbeat_alertname
         self.config = config
         self.store = store
         self.metrics = metrics
@@ -84,8 +86,12 @@ class WebhookHandler:
             log.info("webhook rejected", error=e.message, field=e.field, remote=request.remote)
             return error_response(400, e.message, e.field)
         records = to_records(payload)
+        now = self.clock.now()
+        hb = self.heartbeat_alertname
         try:
-            changed = await self.store.ingest(records, self.clock.now())
+            changed = await self.store.ingest(records, now)
+            if hb and any(r.status == "firing" and r.labels.get("alertname") == hb for r in records):
+                await self.store.transaction(lambda tx: record_heartbeat(tx, now))
         except StoreUnavailable as e:
             log.error("store cannot commit; answering 503", error=str(e))
             return error_response(503, "store unavailable, retry later")

@@ -8,16 +8,31 @@ built and answers ``Delivery(None, {"skipped": why})`` without sending anything.
 from __future__ import annotations
 
 from receiver.notify.base import Delivery, Message, Notifier
+from receiver.notify.email import EmailNotifier, MessageRenderer
 from receiver.notify.pagerduty import PagerDutyNotifier
 from receiver.notify.slack import SlackNotifier
-from receiver.settings import PagerDutyConfig, SlackConfig
+from receiver.settings import PagerDutyConfig, SlackConfig, SmtpConfig
 
-__all__ = ["Delivery", "Message", "Notifier", "build_notifiers"]
+__all__ = ["Delivery", "Message", "MessageRenderer", "Notifier", "build_notifiers"]
 
 
-def build_notifiers(*, slack: SlackConfig, pagerduty: PagerDutyConfig) -> dict[str, Notifier]:
-    """The notifiers by receiver kind: ``"slack"`` and ``"pagerduty"`` (email comes later)."""
-    return {
+def build_notifiers(*, slack: SlackConfig, pagerduty: PagerDutyConfig, smtp: SmtpConfig | None = None,
+                    templates: MessageRenderer | None = None) -> dict[str, Notifier]:
+    """The notifiers by receiver kind: ``"slack"``, ``"pagerduty"`` and, when ``smtp`` is given, ``"email"``.
+
+    ``templates`` renders the email bodies (``receiver.escalation.templates.Templates``, built with
+    the operator's ``templates_dir``); without it the shipped default templates are used.
+    """
+    notifiers: dict[str, Notifier] = {
         "slack": SlackNotifier(slack),
         "pagerduty": PagerDutyNotifier(pagerduty),
     }
+    if smtp is not None:
+        if templates is None:
+            # Imported here, not at the top: the channel itself depends only on the MessageRenderer
+            # protocol; only this default reaches up to the escalation layer that owns the templates.
+            from receiver.escalation.templates import Templates
+
+            templates = Templates()
+        notifiers["email"] = EmailNotifier(smtp, templates)
+    return notifiers

@@ -11,6 +11,7 @@ import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from jinja2 import TemplateSyntaxError
@@ -208,6 +209,13 @@ def _check_policy(
         targets += [(("steps", i, "notify", j), r) for j, r in enumerate(step.notify)]
     if policy.updates is not None:
         targets += [(("updates", "notify", j), r) for j, r in enumerate(policy.updates.notify)]
+    if policy.digest is not None:
+        targets += [(("digest", "notify", j), r) for j, r in enumerate(policy.digest.notify)]
+        try:
+            ZoneInfo(policy.digest.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors.append(f.error(item, ("digest", "timezone"), severity,
+                                  f"unknown time zone '{policy.digest.timezone}'"))
     for path, name in targets:
         if name not in receivers:
             errors.append(f.error(item, path, severity, f"unknown receiver '{name}'"))

@@ -136,11 +136,20 @@ class StatusUpdates(_Strict):
     notify: list[Name] = Field(min_length=1)
 
 
+class DailyDigest(_Strict):
+    """Once a day at ``at`` (``HH:MM`` in ``timezone``), send ``notify`` one digest of the day's incidents."""
+
+    at: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    timezone: str = "UTC"
+    notify: list[Name] = Field(min_length=1)
+
+
 class EscalationPolicy(_Strict):
     """One entry of ``escalation_policies:`` (keyed by severity)."""
 
     steps: list[EscalationStep] = Field(default_factory=list)
     updates: StatusUpdates | None = None
+    digest: DailyDigest | None = None
 
 
 class RuleFile(_Strict):

@@ -100,6 +100,30 @@ class Tx(Protocol):
         """Number of unresolved incidents by severity."""
         ...
 
+    def renew_leases(self, job_ids: Sequence[int], claimer: str, until: float) -> None:
+        """Extend the lease of rows ``claimer`` still runs to ``until`` (epoch seconds)."""
+        ...
+
+    def incidents_started_between(self, severity: str, since: float, until: float) -> list[Incident]:
+        """Incidents of ``severity`` that started in ``[since, until)``, oldest first."""
+        ...
+
+    def get_state(self, key: str) -> str | None:
+        """Return a runtime state value, or ``None``."""
+        ...
+
+    def set_state(self, key: str, value: str | None) -> None:
+        """Set (``None``: delete) a runtime state value."""
+        ...
+
+    def next_due(self) -> float | None:
+        """The earliest ``due_at`` of pending rows, or ``None``."""
+        ...
+
+    def queue_depth(self) -> dict[str, int]:
+        """Pending and running rows by kind."""
+        ...
+
 
 class Store(Protocol):
     """A durable store backend."""

@@ -88,7 +88,14 @@ def _v1(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = (_v1,)
+def _v2(d: Dialect) -> list[str]:
+    return [
+        "CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE INDEX incidents_severity_started ON incidents (severity, started_at)",
+    ]
+
+
+MIGRATIONS = (_v1, _v2)
 """Each entry returns the statements of one schema version for a dialect; append, never edit."""
 
 

@@ -270,6 +270,31 @@ class SqlTx:
                 (until, jid, claimer),
             )
 
+    def incidents_started_between(self, severity: str, since: float, until: float) -> list[Incident]:
+        """Incidents of ``severity`` that started in ``[since, until)``, oldest first (for digests)."""
+        rows = self._x(
+            f"SELECT {_INCIDENT_COLS} FROM incidents WHERE severity = ? AND started_at >= ? AND started_at < ? "
+            "ORDER BY started_at, id",
+            (severity, since, until),
+        ).fetchall()
+        return [self._incident(r) for r in rows]
+
+    # -- state --------------------------------------------------------------------------------
+    def get_state(self, key: str) -> str | None:
+        """Return the value of a runtime state key (heartbeat, automation pause …), or ``None``."""
+        row = self._x("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, key: str, value: str | None) -> None:
+        """Set (or, with ``None``, delete) a runtime state key."""
+        if value is None:
+            self._x("DELETE FROM state WHERE key = ?", (key,))
+            return
+        self._x(
+            "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
     # -- pages --------------------------------------------------------------------------------
     def set_page_ref(self, incident_id: str, receiver: str, ref: str) -> None:
         """Remember the provider reference of the page sent to ``receiver``."""
