@@ -30,6 +30,7 @@ from receiver.incidents.processor import Processor
 from receiver.ingest.handler import WebhookHandler
 from receiver.metrics import Metrics
 from receiver.notify import build_notifiers
+from receiver.playbooks.gates import BrokerReads
 from receiver.playbooks.runner import PlaybookRunner, RunnerConfig
 from receiver.rules import RuleSet, RuleSetError, load_rule_files
 from receiver.settings import Settings
@@ -109,11 +110,12 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
     notifiers = build_notifiers(slack=s.slack, pagerduty=s.pagerduty)
     sender = Sender(c.store, notifiers, c.rules.get, c.metrics, c.clock, dry_run=s.dry_run,
                     external_url=s.external_url, heartbeat=s.heartbeat)
+    reads = BrokerReads(in_interval=lambda name, at: c.rules.get().in_interval(name, at))
     runner = PlaybookRunner(
         c.store, actions,
         RunnerConfig(dry_run=s.dry_run, vars=s.vars, secrets=s.secrets, secret_values=s.secret_values(),
-                     external_url=s.external_url),
-        c.metrics, c.clock, on_playbook_done=sender.enqueue_refresh)
+                     external_url=s.external_url, budget=s.automation.destructive_budget, reads=reads),
+        c.metrics, c.clock, on_playbook_done=sender.enqueue_refresh, rules=c.rules.get)
     last_maintenance = [float("-inf")]
 
     async def maintenance() -> None:
@@ -189,6 +191,7 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
     app.router.add_routes([
         web.post("/webhook/alertmanager", webhook.handle),
         web.post("/slack/interactions", slack.handle),
+        web.post("/slack/commands", slack.command),
         web.post("/webhook/pagerduty", pagerduty.handle),
         web.get("/metrics", metrics),
         web.get("/-/healthy", healthy),

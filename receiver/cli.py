@@ -1,4 +1,4 @@
-"""The ``runbookd`` command line: ``serve``, ``check``, ``migrate``.
+"""The ``runbookd`` command line: ``serve``, ``check``, ``migrate``, ``test``, ``simulate``.
 
 Exit codes: 0 success; 1 invalid config or rules (each error printed as
 ``file:line: rule 'x': what is wrong``, like ``promtool check rules``); 2 usage errors.
@@ -9,14 +9,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import re
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
 
 import structlog
 from aiohttp import web
 
 from receiver import __version__
+from receiver.durations import parse_duration
 from receiver.errors import ConfigError, RunbookdError
 from receiver.logs import configure_logging
 from receiver.rules import check_rule_files
@@ -121,6 +126,80 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    """Run rule unit-test files (``promtool test rules`` style); exit 1 when any case fails."""
+    from receiver.simulate.unittests import run_test_file
+
+    try:
+        run = re.compile(args.run) if args.run else None
+    except re.error as e:
+        print(f"error: --run: bad regex: {e}", file=sys.stderr)
+        return 2
+    ok = True
+    for path in args.files:
+        result = run_test_file(path, run=run)
+        for line in result.lines():
+            print(line)
+        ok = ok and result.ok
+    return 0 if ok else 1
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _timestamp(text: str) -> float:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r} (e.g. 2026-01-05T15:00:00Z)") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"time {text!r} has no time zone (add Z or +hh:mm)")
+    return when.timestamp()
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Print what runbookd would do with one Alertmanager webhook payload; no side effects."""
+    from receiver.errors import PayloadError
+    from receiver.ingest.payload import parse_payload
+    from receiver.simulate import Deployment, alerts_from_payload, default_until, plan, render_text
+
+    try:
+        s = _settings(args.config)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    report = check_rule_files(s.rule_files, s.base_dir, default_severity=s.default_severity,
+                              routing_keys=list(s.pagerduty.routing_keys))
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if report.ruleset is None:
+        for err in report.errors:
+            print(f"error: {err}", file=sys.stderr)
+        return 1
+    try:
+        body = sys.stdin.buffer.read() if args.payload == "-" else Path(args.payload).read_bytes()
+        payload = parse_payload(body)
+    except OSError as e:
+        print(f"error: {args.payload}: cannot read: {e.strerror}", file=sys.stderr)
+        return 1
+    except PayloadError as e:
+        print(f"error: {args.payload}: {e}", file=sys.stderr)
+        return 1
+    alerts, start = alerts_from_payload(payload, args.at)
+    ack_at = start + args.ack_at if args.ack_at is not None else None
+    until = start + args.until if args.until is not None else default_until(report.ruleset, alerts, ack_at)
+    result = plan(report.ruleset, alerts, until=until, ack_at=ack_at, start=start,
+                  deployment=Deployment.from_settings(s))
+    print(json.dumps(result, indent=2, ensure_ascii=False) if args.format == "json" else render_text(result), end="")
+    if args.format == "json":
+        print()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``runbookd``."""
     p = argparse.ArgumentParser(prog="runbookd", description="Alertmanager webhook receiver and auto-responder.")
@@ -141,6 +220,21 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("migrate", help="create or migrate the database schema")
     with_config(sp)
     sp.set_defaults(fn=cmd_migrate)
+    sp = sub.add_parser("test", help="run rule unit-test files (like promtool test rules)")
+    sp.add_argument("files", nargs="+", metavar="FILE", help="rule unit-test file (YAML)")
+    sp.add_argument("--run", default=None, metavar="REGEX", help="run only the cases whose name matches")
+    sp.set_defaults(fn=cmd_test, config=None)
+    sp = sub.add_parser("simulate", help="print what would happen with one Alertmanager payload")
+    with_config(sp)
+    sp.add_argument("payload", metavar="PAYLOAD.json", help="webhook payload version 4 ('-' reads stdin)")
+    sp.add_argument("--at", type=_timestamp, default=None, metavar="TIME",
+                    help="RFC 3339 time the payload arrives (default: its latest startsAt/endsAt)")
+    sp.add_argument("--ack-at", type=_duration, default=None, metavar="OFFSET",
+                    help="acknowledge the incidents this long after the start (e.g. 2m)")
+    sp.add_argument("--until", type=_duration, default=None, metavar="DURATION",
+                    help="how far to plan (default: every escalation step and the first updates)")
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    sp.set_defaults(fn=cmd_simulate)
     return p
 
 

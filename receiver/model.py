@@ -17,7 +17,7 @@ JobState = Literal["pending", "running", "done", "failed", "cancelled", "unknown
 #: the dead man's switch page (``deadman``) and its resolve (``deadman_resolve``).
 JobKind = Literal[
     "step", "page", "update", "refresh", "resolve", "ack", "notice", "postmortem", "digest", "deadman",
-    "deadman_resolve",
+    "deadman_resolve", "approval",
 ]
 
 

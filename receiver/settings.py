@@ -160,6 +160,24 @@ class HeartbeatConfig(_Strict):
     routing_key: str = "default"
 
 
+class Budget(_Strict):
+    """At most ``max`` executions per ``per`` seconds (sliding window)."""
+
+    max: int = Field(ge=0)
+    per: Seconds = Field(gt=0)
+
+
+class AutomationConfig(_Strict):
+    """``automation:`` — global safety limits of playbook execution.
+
+    ``destructive_budget``: at most this many destructive steps (cancel, close, flatten, commands,
+    steps marked ``destructive: true``) across all rules per window; over it, steps are skipped and
+    the incident is paged. ``None`` removes the budget.
+    """
+
+    destructive_budget: Budget | None = Budget(max=5, per=3600.0)
+
+
 class Settings(_Strict):
     """The whole of ``runbookd.yml``. Durations are seconds after loading."""
 
@@ -179,6 +197,7 @@ class Settings(_Strict):
     alpaca: AlpacaConfig = AlpacaConfig()
     smtp: SmtpConfig = SmtpConfig()
     heartbeat: HeartbeatConfig = HeartbeatConfig()
+    automation: AutomationConfig = AutomationConfig()
     templates_dir: str | None = None
     vars: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, Secret] = Field(default_factory=dict)

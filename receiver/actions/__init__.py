@@ -1,31 +1,45 @@
 """Playbook action plugins and their registry (one line per action name, no decorators).
 
 Each plugin implements ``receiver.actions.base.Action``; ``build_actions`` is called once by
-``receiver.app`` with the shared HTTP client and the integrations' config.
+``receiver.app`` with the shared HTTP client and the integrations' config. This package imports
+``receiver.settings`` for annotations only, so ``receiver.settings`` may import
+``receiver.actions.command_config``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 
-from receiver.actions.alpaca import AlpacaCancelAllOrders, AlpacaCloseAllPositions
+from receiver.actions.alpaca import AlpacaCancelAllOrders, AlpacaCloseAllPositions, AlpacaClosePosition, AlpacaGetClock
 from receiver.actions.base import Action, ActionResult
+from receiver.actions.command import CommandAction
+from receiver.actions.command_config import CommandConfig
 from receiver.actions.http import HttpAction
 from receiver.actions.log import LogAction
-from receiver.settings import AlpacaConfig
 
-__all__ = ["Action", "ActionResult", "build_actions"]
+if TYPE_CHECKING:
+    from receiver.settings import AlpacaConfig
+
+__all__ = ["Action", "ActionResult", "CommandConfig", "build_actions"]
 
 
-def build_actions(*, http_client: httpx.AsyncClient, alpaca: AlpacaConfig) -> dict[str, Action]:
+def build_actions(
+    *, http_client: httpx.AsyncClient, alpaca: AlpacaConfig, command: CommandConfig | None = None
+) -> dict[str, Action]:
     """The action plugins by the ``action:`` name a playbook step uses.
 
     ``http_client`` is shared (owned and closed by the caller); an Alpaca config without keys still
-    yields the Alpaca actions, which then answer ``skipped``.
+    yields the Alpaca actions, which then answer ``skipped``. ``command`` is ``settings.command``;
+    None (or its default) allows no executable, so every ``command`` step is refused.
     """
     return {
         "http": HttpAction(http_client),
         "alpaca.cancel_all_orders": AlpacaCancelAllOrders(alpaca),
         "alpaca.close_all_positions": AlpacaCloseAllPositions(alpaca),
+        "alpaca.close_position": AlpacaClosePosition(alpaca),
+        "alpaca.get_clock": AlpacaGetClock(alpaca),
+        "command": CommandAction(command if command is not None else CommandConfig()),
         "log": LogAction(),
     }

@@ -4,8 +4,11 @@
 ``?alertname=``, ``?limit=`` (default 100, at most 1000). ``GET /api/v1/incidents/{id}`` — the same
 fields plus ``timeline`` (oldest first). ``POST /api/v1/incidents/{id}/ack`` and ``/resolve`` — optional
 JSON body ``{"by": "alice"}`` (default ``"api"``); answer the incident; 404 unknown, 409 acknowledging a
-resolved incident; both idempotent. With no admin token configured the admin API answers 401: it is
-never open by accident.
+resolved incident; both idempotent. ``POST /api/v1/incidents/{id}/approve`` and ``/reject`` with
+``{"step": <name or index>, "by": …}`` answer a waiting approval (409 once answered, 403 for a
+non-approver). ``GET /api/v1/automation``, ``POST /api/v1/automation/pause`` and ``/resume``
+(optional ``{"by", "reason"}``) answer ``{"paused": bool, "by", "at", "reason"}``. With no admin
+token configured the admin API answers 401: it is never open by accident.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -21,9 +25,26 @@ from receiver.auth import bearer_ok
 from receiver.errors import StoreUnavailable
 from receiver.incidents.lifecycle import Change, acknowledge, resolve_manually
 from receiver.ingest.handler import error_response
+from receiver.playbooks import approvals
+from receiver.playbooks.gates import paused, set_paused
 from receiver.store.base import Store
 
 _STATUSES = ("firing", "acknowledged", "resolved")
+
+
+def automation_json(state: dict[str, Any] | None) -> dict[str, Any]:
+    """The automation state as the API answers it."""
+    return {"paused": state is not None, **(state or {})}
+
+
+async def set_pause(store: Store, pause: bool, *, by: str, reason: str, via: str,
+                    now: float) -> dict[str, Any] | None:
+    """Pause or resume automation for every replica; returns the new state (``None`` when running)."""
+    state = {"by": by, "at": now, "reason": reason, "via": via} if pause else None
+    await store.transaction(lambda tx: set_paused(tx, state))
+    structlog.get_logger("runbookd.automation").warning("automation paused" if pause else "automation resumed",
+                                                        by=by, via=via, reason=reason)
+    return state
 
 
 class AdminApi:
@@ -57,7 +78,74 @@ class AdminApi:
             web.get("/api/v1/incidents/{id}", self.get_incident),
             web.post("/api/v1/incidents/{id}/ack", self.ack),
             web.post("/api/v1/incidents/{id}/resolve", self.resolve),
+            web.post("/api/v1/incidents/{id}/approve", self.approve),
+            web.post("/api/v1/incidents/{id}/reject", self.reject),
+            web.get("/api/v1/automation", self.automation),
+            web.post("/api/v1/automation/pause", self.pause),
+            web.post("/api/v1/automation/resume", self.resume),
         ]
+
+    async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        raw = await request.read()
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return error_response(400, "body must be JSON (or empty)")
+        if not isinstance(body, dict):
+            return error_response(400, "body must be a JSON object")
+        return body
+
+    async def _answer(self, request: web.Request, decision: str) -> web.Response:
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        step = body.get("step")
+        if not isinstance(step, str | int) or isinstance(step, bool):
+            return error_response(400, "step (name or index) is required", "step")
+        by = body.get("by", "api")
+        if not isinstance(by, str) or not by.strip():
+            return error_response(400, "by must be a non-empty string", "by")
+        iid, now = request.match_info["id"], self.clock.now()
+        change = await self.store.transaction(
+            lambda tx: approvals.answer(tx, iid, step=step, decision=decision, by=by, via="api", now=now))
+        if not change.ok:
+            return error_response(change.status, change.reason, "step" if change.status != 404 else "id")
+        self.wake()
+        assert change.incident is not None
+        return web.json_response(change.incident.to_json())
+
+    async def approve(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/incidents/{id}/approve`` ``{"step": name|index, "by"}``: approve a waiting step."""
+        return await self._answer(request, "approve")
+
+    async def reject(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/incidents/{id}/reject`` ``{"step": name|index, "by"}``: reject a waiting step."""
+        return await self._answer(request, "reject")
+
+    async def automation(self, _: web.Request) -> web.Response:
+        """``GET /api/v1/automation``: ``{"paused": bool, "by", "at", "reason"}``."""
+        state = await self.store.read(paused)
+        return web.json_response(automation_json(state))
+
+    async def pause(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/automation/pause``: every replica stops executing steps (they are skipped and paged)."""
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        state = await set_pause(self.store, True, by=str(body.get("by") or "api"), reason=str(body.get("reason") or ""),
+                                via="api", now=self.clock.now())
+        return web.json_response(automation_json(state))
+
+    async def resume(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/automation/resume``: automation runs again for new steps."""
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        state = await set_pause(self.store, False, by=str(body.get("by") or "api"), reason="", via="api",
+                                now=self.clock.now())
+        return web.json_response(automation_json(state))
 
     async def _by(self, request: web.Request) -> str | web.Response:
         raw = await request.read()

@@ -3,7 +3,10 @@
 Follows Slack's interactivity protocol (https://api.slack.com/interactivity/handling): a
 form-encoded ``payload`` of type ``block_actions``, signed with the app's signing secret
 (``X-Slack-Signature`` over ``v0:<timestamp>:<body>``, verified by slack-sdk's
-``SignatureVerifier`` with our clock; timestamps older than 5 minutes are refused). A bad
+``SignatureVerifier`` with our clock; timestamps older than 5 minutes are refused). Buttons:
+``incident_ack`` / ``incident_resolve`` (value: incident id) and ``step_approve`` / ``step_reject``
+(value: ``<incident id>|<step index>``; only the step's approvers may answer). ``POST /slack/commands``
+takes the slash command ``/runbookd pause [reason] | resume | status`` (same signature check). A bad
 signature or stale timestamp is 401 and changes nothing; an unknown incident is 404. The page is
 then edited in place (``chat.update``) by the ``ack`` / ``resolve`` rows the change enqueues.
 """
@@ -19,8 +22,11 @@ import structlog
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
+from receiver.api.admin import set_pause
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
 from receiver.ingest.handler import error_response
+from receiver.playbooks import approvals
+from receiver.playbooks.gates import paused
 from receiver.store.base import Store
 
 log = structlog.get_logger("runbookd.slack")
@@ -61,18 +67,50 @@ class SlackInteractions:
             user = payload.get("user") or {}
         except (KeyError, IndexError, ValueError, TypeError, UnicodeDecodeError):
             return error_response(400, "not a Slack block_actions payload", "payload")
-        fn = ACTIONS.get(action_id)
-        if fn is None:
-            return error_response(400, f"unknown action {action_id!r}", "actions[0].action_id")
         who = str(user.get("username") or user.get("name") or user.get("id") or "someone on Slack")
+        ids = tuple(str(x) for x in (user.get("id"), user.get("username"), user.get("name")) if x)
         if user.get("id"):
             who = f"{who} ({user['id']})" if who != user["id"] else who
         now = self.clock.now()
         rules = self.rules()
-        change = await self.store.transaction(
-            lambda tx: fn(tx, str(incident_id), by=who, via="slack", now=now, rules=rules))
+        if action_id in ("step_approve", "step_reject"):
+            iid, _, index = str(incident_id).partition("|")
+            decision = "approve" if action_id == "step_approve" else "reject"
+            step: str | int = int(index) if index.isdigit() else index
+            change = await self.store.transaction(lambda tx: approvals.answer(
+                tx, iid, step=step, decision=decision, by=who, via="slack", now=now, user_ids=ids))
+        else:
+            fn = ACTIONS.get(action_id)
+            if fn is None:
+                return error_response(400, f"unknown action {action_id!r}", "actions[0].action_id")
+            change = await self.store.transaction(
+                lambda tx: fn(tx, str(incident_id), by=who, via="slack", now=now, rules=rules))
         if not change.ok:
             return error_response(change.status, change.reason, "actions[0].value")
         self.wake()
         log.info("slack interaction", action=action_id, incident=incident_id, by=who)
         return web.Response(status=200)
+
+    async def command(self, request: web.Request) -> web.Response:
+        """``POST /slack/commands``: the ``/runbookd pause [reason]``, ``resume`` and ``status`` slash command."""
+        body = await request.content.read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            return error_response(413, "command payload too large")
+        if not self._verified(body, request.headers):
+            return error_response(401, "invalid Slack signature or stale timestamp")
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        words = form.get("text", "").strip().split(maxsplit=1)
+        verb = words[0].lower() if words else "status"
+        who = form.get("user_name") or form.get("user_id") or "someone on Slack"
+        now = self.clock.now()
+        if verb in ("pause", "resume"):
+            state = await set_pause(self.store, verb == "pause", by=who,
+                                    reason=words[1] if len(words) > 1 else "", via="slack", now=now)
+        elif verb == "status":
+            state = await self.store.read(paused)
+        else:
+            return web.json_response({"response_type": "ephemeral",
+                                      "text": "usage: /runbookd pause [reason] | resume | status"})
+        text = (f"Automation is PAUSED (by {state.get('by')}): playbook steps are skipped and incidents paged."
+                if state else "Automation is running.")
+        return web.json_response({"response_type": "in_channel", "text": text})

@@ -56,7 +56,9 @@ def _urls(incident_url: str, severity: str) -> dict[str, str]:
 def message_context(message: Message, *, now: float | None = None) -> dict[str, Any]:
     """The variables of ``alert``/``update``/``resolved`` (and of digest/deadman messages) for one message.
 
-    Besides the shared names: ``ref`` (provider reference of the page), ``dedup_key``. ``duration``
+    Besides the shared names: ``ref`` (provider reference of the page), ``dedup_key``, ``approval``
+    (an approval request: ``step``, ``action``, ``params``, ``approvers``, ``deadline`` in epoch
+    seconds, ``on_timeout``; ``{}`` otherwise). ``duration``
     runs to ``resolved_at``, else to ``now`` when given, else is ``""``.
     """
     end = message.resolved_at if message.resolved_at is not None else now
@@ -86,6 +88,7 @@ def message_context(message: Message, *, now: float | None = None) -> dict[str, 
         "dry_run": message.dry_run,
         "text": message.text or "",
         "ref": message.ref or "",
+        "approval": dict(getattr(message, "approval", None) or {}),
         "now": format_time(now),
     }
 

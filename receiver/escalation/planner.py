@@ -25,8 +25,12 @@ class PlannedJob:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-def plan_pages(incident_id: str, epoch: int, start: float, policy: EscalationPolicy | None) -> list[PlannedJob]:
-    """Rows for every escalation step of ``policy`` (``after`` seconds from ``start``) and the first update."""
+def plan_pages(incident_id: str, epoch: int, start: float, policy: EscalationPolicy | None,
+               tag: str = "") -> list[PlannedJob]:
+    """Rows for every escalation step of ``policy`` (``after`` seconds from ``start``) and the first update.
+
+    ``tag`` distinguishes a second plan in the same epoch (a raised severity's policy).
+    """
     if policy is None:
         return []
     jobs = []
@@ -34,13 +38,13 @@ def plan_pages(incident_id: str, epoch: int, start: float, policy: EscalationPol
         for receiver in step.notify:
             jobs.append(
                 PlannedJob(
-                    key=f"page:{incident_id}:{epoch}:{i}:{receiver}",
+                    key=f"page:{incident_id}:{epoch}{tag}:{i}:{receiver}",
                     kind="page",
                     due_at=start + step.after,
                     payload={"receiver": receiver, "step": i, "epoch": epoch},
                 )
             )
-    if policy.updates is not None:
+    if policy.updates is not None and not tag:
         jobs.append(plan_update(incident_id, epoch, 1, start + policy.updates.every))
     return jobs
 

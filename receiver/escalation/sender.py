@@ -10,6 +10,7 @@ final failures go on the timeline and into ``runbookd_notifications_total{outcom
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -147,7 +148,15 @@ class Sender:
         text = self._text(job, incident, now)
         msg = build_message(kind, incident, timeline, ref=ref, dry_run=self.dry_run,
                             external_url=self.external_url, text=text)
+        if job.kind == "approval":
+            msg = replace(msg, approval=dict(job.payload))
         bound = log.bind(incident=incident.id, receiver=rcv.name, kind=kind)
+        if job.payload.get("mode") == "shadow":
+            await self._done(job, "done", [TimelineEvent(
+                now, "notify.shadow", f"would send {kind} to {rcv.name} ({rcv.kind}); rule is in shadow mode",
+                {"receiver": rcv.name, "kind": kind})], {"shadow": True}, finish)
+            self.metrics.notifications.labels(receiver=rcv.name, outcome="shadow").inc()
+            return
         if notifier is None:
             await self._done(job, "done", [TimelineEvent(
                 now, "notify.skipped", f"{kind} to {rcv.name} skipped: {rcv.kind} is not available",
@@ -181,6 +190,12 @@ class Sender:
 
     def _text(self, job: Job, incident: Any, now: float) -> str | None:
         """The free text of a thread reply (updates, escalations, notices, the post-mortem link)."""
+        if job.payload.get("text"):
+            return str(job.payload["text"])
+        if job.kind == "approval":
+            p = job.payload
+            return (f"APPROVAL NEEDED: step '{p.get('step')}' ({p.get('action')}) of {incident.title}; "
+                    f"without an answer: {p.get('on_timeout')}")
         if job.kind == "update":
             return (f"INCIDENT UPDATE: {incident.title} is {incident.status.upper()}, open for "
                     f"{format_duration(now - incident.started_at)}"

@@ -83,6 +83,13 @@ def _code(value: Any) -> str:
     return f"`` {text} ``"
 
 
+def _utc(value: Any) -> str:
+    """Epoch seconds as ``2026-01-05 14:30:00 UTC``; text passes through; anything else is ``""``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_time(value)
+    return value if isinstance(value, str) else ""
+
+
 def _autoescape(name: str | None) -> bool:
     """Escape HTML only in templates an operator names ``*.html.j2``; text and Markdown are verbatim."""
     return bool(name and name.endswith((".html.j2", ".html")))
@@ -97,7 +104,7 @@ def _environment(loader: BaseLoader) -> SandboxedEnvironment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["utc"] = lambda v: format_time(v) if isinstance(v, int | float) else ""
+    env.filters["utc"] = _utc
     env.filters["duration"] = lambda v: format_duration(v) if isinstance(v, int | float) else ""
     env.filters["cell"] = _cell
     env.filters["code"] = _code

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from receiver.escalation.planner import paged_receivers, plan_resolve
 from receiver.model import Incident, TimelineEvent
+from receiver.playbooks.payload import playbook_payload
 
 #: Where a person acted: the admin API, a Slack button, a PagerDuty webhook.
 Via = Literal["api", "slack", "pagerduty", "alerts"]
@@ -78,7 +79,25 @@ def resolve(tx: Any, inc: Incident, *, now: float, by: str | None, via: Via, rul
         tx.enqueue(j.key, j.kind, inc.id, j.payload, j.due_at, now)
     if inc.severity in ("P0", "P1"):
         tx.enqueue(f"postmortem:{inc.id}:{inc.epoch}", "postmortem", inc.id, {"epoch": inc.epoch}, now, now)
+    _on_resolved(tx, inc, now, rules)
     return inc
+
+
+def _on_resolved(tx: Any, inc: Incident, now: float, rules: Any) -> None:
+    """Carry out the playbook's ``on_resolved``: resolved is not undo, it only notifies or runs its steps."""
+    playbook = rules.playbooks.get(inc.playbook) if rules is not None and inc.playbook else None
+    if playbook is None:
+        return
+    on = playbook.on_resolved
+    text = (f"{inc.title} resolved. Protective actions of playbook '{inc.playbook}' stay in force "
+            "(halts, cancels, flattening are not undone): re-arm the system by hand when it is safe.")
+    for r in on.notify:
+        tx.enqueue(f"notice:{inc.id}:{inc.epoch}:resolved:{r}", "notice", inc.id, {"receiver": r, "text": text},
+                   now, now)
+    rule = rules.rule(inc.rule)
+    if on.steps and rule is not None:
+        tx.enqueue(f"rstep:{inc.id}:{inc.epoch}:0", "step", inc.id,
+                   playbook_payload(rules, rule, inc, on.steps, "resolved", inc.epoch), now, now)
 
 
 def resolve_manually(tx: Any, incident_id: str, *, by: str, via: Via, now: float, rules: Any) -> Change:

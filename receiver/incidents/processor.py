@@ -15,6 +15,7 @@ from typing import Any
 from receiver.escalation.planner import PlannedJob, paged_receivers, plan_pages
 from receiver.incidents.lifecycle import notify_joined, resolve
 from receiver.model import AlertRecord, Incident, IncidentAlert, TimelineEvent, new_incident_id
+from receiver.playbooks.payload import playbook_payload
 from receiver.rules import CompiledRule, RuleSet
 
 
@@ -85,9 +86,10 @@ class Processor:
         self._open(tx, rule, a, now, res)
 
     def _open(self, tx: Any, rule: CompiledRule, a: AlertRecord, now: float, res: ProcessResult) -> None:
+        severity = self.rules.severity_at(rule, now)
         inc = Incident(
             id=new_incident_id(now), identity=rule.identity_key(a.labels), rule=rule.name,
-            severity=rule.severity, status="firing", labels=rule.identity(a.labels),
+            severity=severity, status="firing", labels=rule.identity(a.labels),
             title=_title(rule, a.labels), playbook=rule.playbook, rules_version=self.rules.version,
             started_at=now, updated_at=now,
         )
@@ -105,14 +107,15 @@ class Processor:
         jobs: list[PlannedJob] = []
         playbook = self.rules.playbooks.get(rule.playbook) if rule.playbook else None
         if playbook is not None:
-            steps = [s.model_dump(mode="json", by_alias=True) for s in playbook.steps]
-            jobs.append(PlannedJob(
-                key=f"step:{inc.id}:0", kind="step", due_at=now,
-                payload={"playbook": rule.playbook, "index": 0, "steps": steps,
-                         "rules_version": self.rules.version}))
-        jobs += plan_pages(inc.id, 0, now, self.rules.escalation_policies.get(rule.severity))
+            jobs.append(PlannedJob(key=f"step:{inc.id}:0", kind="step", due_at=now,
+                                   payload=playbook_payload(self.rules, rule, inc, playbook.steps, "main")))
+        if rule.mode == "shadow":
+            ev(inc.id, TimelineEvent(now, "rule.shadow", f"rule '{rule.name}' is in shadow mode: everything is "
+                                     "recorded, nothing is executed or sent", {"rule": rule.name}))
+        jobs += [PlannedJob(j.key, j.kind, j.due_at, {**j.payload, "mode": rule.mode})
+                 for j in plan_pages(inc.id, 0, now, self.rules.escalation_policies.get(severity))]
         res.enqueued += _enqueue(tx, inc.id, jobs, now)
-        res.opened[rule.severity] += 1
+        res.opened[severity] += 1
         res.incidents.append(inc.id)
         res.changes.append(("incident opened", inc.id, inc.rule, inc.severity, inc.title))
 

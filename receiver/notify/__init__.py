@@ -8,8 +8,9 @@ built and answers ``Delivery(None, {"skipped": why})`` without sending anything.
 from __future__ import annotations
 
 from receiver.notify.base import Delivery, Message, Notifier
-from receiver.notify.email import EmailNotifier, MessageRenderer
+from receiver.notify.email import EmailNotifier
 from receiver.notify.pagerduty import PagerDutyNotifier
+from receiver.notify.render import MessageRenderer
 from receiver.notify.slack import SlackNotifier
 from receiver.settings import PagerDutyConfig, SlackConfig, SmtpConfig
 
@@ -20,11 +21,12 @@ def build_notifiers(*, slack: SlackConfig, pagerduty: PagerDutyConfig, smtp: Smt
                     templates: MessageRenderer | None = None) -> dict[str, Notifier]:
     """The notifiers by receiver kind: ``"slack"``, ``"pagerduty"`` and, when ``smtp`` is given, ``"email"``.
 
-    ``templates`` renders the email bodies (``receiver.escalation.templates.Templates``, built with
-    the operator's ``templates_dir``); without it the shipped default templates are used.
+    ``templates`` (``receiver.escalation.templates.Templates`` built with the operator's
+    ``templates_dir``) renders the email bodies and Slack's update and resolution thread replies.
+    Without it, email uses the shipped default templates and Slack its built-in short texts.
     """
     notifiers: dict[str, Notifier] = {
-        "slack": SlackNotifier(slack),
+        "slack": SlackNotifier(slack, templates=templates),
         "pagerduty": PagerDutyNotifier(pagerduty),
     }
     if smtp is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-MessageKind = Literal["page", "update", "refresh", "resolve", "ack"]
+MessageKind = Literal["page", "update", "refresh", "resolve", "ack", "approval"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class Message:
       - ``resolve``: the incident resolved (Slack: a thread reply and an edit of the page;
         PagerDuty: a resolve event for ``dedup_key``).
       - ``ack``: the incident was acknowledged (Slack: edit of the page; PagerDuty: acknowledge).
+      - ``approval``: a playbook step asks for approval (Slack: Approve / Reject buttons in the
+        page's thread; ``approval`` holds step, action, params, approvers, deadline, on_timeout).
     ``ref``: the provider reference returned by the ``page`` delivery on the same target
     (Slack: ``"<channel id>:<ts>"``), or ``None`` when there is none yet.
     ``actions``: one line per playbook step so far, e.g. ``"stop-trading (http): ok — 200"``.
@@ -49,6 +51,7 @@ class Message:
     dry_run: bool = False
     ref: str | None = None
     text: str | None = None
+    approval: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,16 @@ import asyncio
 import re
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
-from typing import Any, Protocol
+from email.utils import formatdate, parseaddr
+from secrets import token_hex
+from typing import Any
 
 import aiosmtplib
 
 from receiver.clock import Clock, SystemClock
 from receiver.errors import DeliveryError
 from receiver.notify.base import Delivery, Message
+from receiver.notify.render import MessageRenderer
 from receiver.rules.model import EmailTarget
 from receiver.settings import SmtpConfig
 
@@ -32,6 +34,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "update": ("update.txt.j2", "UPDATE"),
     "ack": ("update.txt.j2", "ACKNOWLEDGED"),
     "resolve": ("resolved.txt.j2", "RESOLVED"),
+    "approval": ("update.txt.j2", "APPROVAL NEEDED"),
     "digest": ("digest.txt.j2", "Daily digest"),
     "deadman": ("deadman.txt.j2", "ALERTING PIPELINE BROKEN"),
 }
@@ -41,12 +44,9 @@ _SUBJECT_MAX = 200
 _MSGID = re.compile(r"^<[^<>\s]+@[^<>\s]+>$")
 
 
-class MessageRenderer(Protocol):
-    """Renders a named message template over a ``Message`` (``receiver.escalation.templates.Templates``)."""
-
-    def render_message(self, name: str, message: Message, *, now: float | None = None) -> str:
-        """Return template ``name`` rendered for ``message``; ``now`` is epoch seconds (UTC)."""
-        ...
+def kind_of(message: Message) -> str:
+    """The message's kind for email; a message whose ``status`` is ``"digest"`` counts as a digest."""
+    return "digest" if message.status == "digest" else str(message.kind)
 
 
 def subject(message: Message) -> str:
@@ -54,9 +54,10 @@ def subject(message: Message) -> str:
 
     One line, at most 200 characters; ``[DRY-RUN] `` in front of dry-run messages.
     """
-    _, word = KINDS.get(message.kind, KINDS["update"])
+    kind = kind_of(message)
+    _, word = KINDS.get(kind, KINDS["update"])
     title = " ".join(message.title.split())
-    if message.kind == "digest" and title.lower().startswith("daily digest"):
+    if kind == "digest" and title.lower().startswith("daily digest"):
         text = f"[{message.severity}] {title}"
     else:
         text = f"[{message.severity}] {word}: {title}"
@@ -91,9 +92,10 @@ class EmailNotifier:
 
     def compose(self, target: EmailTarget, message: Message) -> EmailMessage:
         """Build the email for ``message``: headers (subject, threading, incident) and the rendered body."""
-        name, _ = KINDS.get(message.kind, KINDS["update"])
+        kind = kind_of(message)
+        name, _ = KINDS.get(kind, KINDS["update"])
         now = self._clock.now()
-        if message.kind in PRE_RENDERED and message.text:
+        if kind in PRE_RENDERED and message.text:
             body = message.text
         else:
             body = self._templates.render_message(name, message, now=now)
@@ -102,16 +104,18 @@ class EmailNotifier:
         email["To"] = ", ".join(target.to)
         email["Subject"] = subject(message)
         email["Date"] = formatdate(now, usegmt=True)
-        ident = re.sub(r"[^A-Za-z0-9.-]", "-", f"runbookd.{message.incident_id}")
-        email["Message-ID"] = make_msgid(idstring=ident, domain=_domain(self._config.sender))
-        if message.kind != "page" and message.ref and _MSGID.match(message.ref):
+        ident = re.sub(r"[^A-Za-z0-9-]", "-", message.incident_id) or "runbookd"
+        message_id = f"<{ident}.{token_hex(6)}@{_domain(self._config.sender)}>"
+        email["Message-ID"] = message_id
+        if kind != "page" and message.ref and _MSGID.match(message.ref):
             email["In-Reply-To"] = message.ref
             email["References"] = message.ref
         email["Auto-Submitted"] = "auto-generated"
-        email["X-Runbookd-Incident"] = message.incident_id
+        if message.incident_id:
+            email["X-Runbookd-Incident"] = message.incident_id
         email["X-Runbookd-Severity"] = message.severity
-        email["X-Runbookd-Kind"] = message.kind
-        if message.severity in ("P0", "P1") and message.kind in ("page", "deadman"):
+        email["X-Runbookd-Kind"] = kind
+        if message.severity in ("P0", "P1") and kind in ("page", "deadman", "approval"):
             email["Importance"] = "high"
         email.set_content(body if body.endswith("\n") else body + "\n", charset="utf-8")
         return email
@@ -121,7 +125,9 @@ class EmailNotifier:
 
         ``page`` → alert template, new thread; ``update`` → update template; ``ack`` → update template
         saying who acknowledged; ``resolve`` → resolved template; ``digest`` / ``deadman`` →
-        ``message.text`` when given, else their templates; ``refresh`` → nothing (``skipped``).
+        ``message.text`` when given, else their templates (a message with ``status == "digest"`` is a
+        digest too); ``approval`` → update template with the step awaiting approval (answered with
+        Slack's buttons); ``refresh`` → nothing (``skipped``).
         Follow-ups reply to ``message.ref`` (the page's Message-ID). Recipients refused while others
         accepted are listed in ``data["refused"]``.
 
@@ -150,10 +156,10 @@ class EmailNotifier:
                 )
         except (aiosmtplib.SMTPException, OSError, ValueError) as e:
             raise _classify(e, self._timeout) from e
-        message_id = str(email["Message-ID"])
+        message_id = str(email["Message-ID"]).strip()
         data: dict[str, Any] = {"message_id": message_id, "to": list(target.to)}
         if "In-Reply-To" in email:
-            data["in_reply_to"] = str(email["In-Reply-To"])
+            data["in_reply_to"] = str(email["In-Reply-To"]).strip()
         if refused:
             data["refused"] = {addr: f"{r.code} {r.message}" for addr, r in refused.items()}
         if message.dry_run:

@@ -15,8 +15,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from receiver.errors import DeliveryError, classify_status
+from receiver.notify import slack_approval as fmt_approval
 from receiver.notify import slack_blocks as fmt
 from receiver.notify.base import Delivery, Message
+from receiver.notify.render import MessageRenderer
 from receiver.rules.model import SlackTarget
 from receiver.settings import SlackConfig
 
@@ -40,11 +42,14 @@ class SlackNotifier:
     integration is off (no token) it sends nothing and returns ``Delivery(None, {"skipped": why})``;
     the caller records that as skipped. ``timeout`` bounds each Web API call, in seconds. slack-sdk's
     own retry handlers are disabled: the escalation layer retries by ``DeliveryError.retryable``.
+    With ``templates``, thread replies for updates and resolutions are the seed 004 formats rendered
+    from ``update.txt.j2`` / ``resolved.txt.j2`` (escaped); without, the built-in short texts.
     """
 
-    def __init__(self, config: SlackConfig, *, timeout: float = 10.0) -> None:
+    def __init__(self, config: SlackConfig, *, timeout: float = 10.0, templates: MessageRenderer | None = None) -> None:
         self._config = config
         self._timeout = timeout
+        self._templates = templates
         self._client: AsyncWebClient | None = None
         if config.enabled:
             self._client = AsyncWebClient(
@@ -71,7 +76,8 @@ class SlackNotifier:
             case "page":
                 return await self._post(target.channel, message, fmt.page_text(message), fmt.page_blocks(message))
             case "update":
-                return await self._reply(target, message, fmt.update_text(message))
+                text = self._render("update.txt.j2", message) or fmt.update_text(message)
+                return await self._reply(target, message, text)
             case "refresh" | "ack":
                 if message.ref is None:
                     return Delivery(None, {"skipped": "no page to update"})
@@ -79,7 +85,13 @@ class SlackNotifier:
             case "resolve":
                 if message.ref is not None:
                     await self._update(message)
-                return await self._reply(target, message, fmt.resolved_text(message))
+                text = self._render("resolved.txt.j2", message) or fmt.resolved_text(message)
+                return await self._reply(target, message, text)
+            case "approval":
+                thread = fmt_approval.approval_text(message)
+                blocks = fmt_approval.approval_blocks(message)
+                ts = self._split(message.ref)[1] if message.ref else None
+                return await self._post(target.channel, message, thread, blocks, thread_ts=ts)
             case _:
                 assert_never(message.kind)
 
@@ -121,6 +133,16 @@ class SlackNotifier:
         }
         await self._call("chat.update", self._api().chat_update, kwargs)
         return Delivery(message.ref, {"channel": channel, "ts": ts, "updated": True})
+
+    def _render(self, name: str, message: Message) -> str | None:
+        """The template's text as escaped mrkdwn, or ``None`` (no templates, or it failed: use the built-in text)."""
+        if self._templates is None:
+            return None
+        try:
+            rendered = self._templates.render_message(name, message)
+        except Exception:  # a broken template must not stop the reply; the built-in text goes instead
+            return None
+        return fmt.template_text(rendered) or None
 
     @staticmethod
     def _split(ref: str) -> tuple[str, str]:

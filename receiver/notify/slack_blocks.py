@@ -78,6 +78,11 @@ def update_text(message: Message) -> str:
     return _cut("\n".join(lines), _SECTION_MAX)
 
 
+def template_text(rendered: str) -> str:
+    """A rendered message template as a thread reply: surrounding blank lines dropped, escaped, cut to 3000."""
+    return escape(_cut(rendered.strip("\n"), _SECTION_MAX))
+
+
 def resolved_text(message: Message) -> str:
     """The thread reply on resolve: ``✅ RESOLVED — <title> after <duration>``."""
     text = f"✅ RESOLVED — {escape(message.title)}"

@@ -1,43 +1,56 @@
-"""Run one playbook step from its claimed work row, record it, and enqueue the next step.
+"""Run one playbook step from its claimed work row, record it, and enqueue what follows.
 
-Semantics (DESIGN.md): a playbook runs once per incident — its rows have idempotency keys
-``step:<incident>:<index>`` and the next row is enqueued in the same transaction that records the
-step's outcome. The steps are copied into the first row when the incident opens, so a rule reload
-never changes a playbook in flight. A row taken over after a crash (``job.takeover``) is retried
-when its action is idempotent, else recorded as ``outcome unknown``. Retryable failures are retried
-up to ``MAX_ATTEMPTS`` with exponential backoff; a step that fails for good is recorded and the
-playbook goes on with the next step (protective steps must not wait for each other).
+Order of a step (docs/playbooks.md): crash takeover → automation pause → ``when`` preconditions →
+approval → rate limits and budgets (reserved with the record of the execution) → the action. A
+playbook runs once per incident: rows have idempotency keys ``<prefix>:<index>`` and the next row
+is enqueued in the transaction that records the step's outcome. Steps are copied into the first row
+when the incident opens, so a rule reload never changes a playbook in flight. A row taken over after
+a crash is retried when its action is idempotent, else recorded as ``outcome unknown`` and paged.
+A step that fails, is skipped by a limit or the pause, or is rejected applies its ``on_failure``
+(by default: page at once) — limits that bite are paged, never silent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from receiver.actions.base import Action, ActionResult
+from receiver.durations import format_duration
 from receiver.errors import ActionError
 from receiver.metrics import Metrics
-from receiver.model import Job, TimelineEvent
+from receiver.model import Incident, Job, TimelineEvent
+from receiver.playbooks import approvals
+from receiver.playbooks.gates import BrokerReads, Refusal, check_when, paused, reserve
+from receiver.playbooks.outcome import apply_on_failure
 from receiver.playbooks.render import redact, render_value, template_context
+from receiver.rules.safety import OnFailure, Precondition
 from receiver.store.base import Store
 
 MAX_ATTEMPTS = 3
-_PARAM_SKIP = {"name", "action", "timeout"}
+WAIT_POLL = 15.0
+_PARAM_SKIP = {"name", "action", "timeout", "approval", "when", "on_failure", "rate_limit", "destructive",
+               "idempotent"}
+_DEFAULT_ON_FAILURE = OnFailure(page=True)
+#: Payload keys that belong to one step's wait and must not carry over to the next step.
+_PER_STEP = ("wait_started", "approval_wait")
 log = structlog.get_logger("runbookd.playbooks")
 
 
 @dataclass(frozen=True)
 class RunnerConfig:
-    """What the runner needs from settings: dry-run switch, template ``vars``/``secrets``, URLs."""
+    """What the runner needs from settings: dry-run switch, template ``vars``/``secrets``, URLs, budget."""
 
     dry_run: bool
     vars: Mapping[str, str]
     secrets: Mapping[str, str | None]
     secret_values: list[str]
     external_url: str
+    budget: Any = None
+    reads: BrokerReads = field(default_factory=BrokerReads)
 
 
 def backoff(attempt: int) -> float:
@@ -46,11 +59,12 @@ def backoff(attempt: int) -> float:
 
 
 class PlaybookRunner:
-    """Executes ``step`` rows: render, run the action, record, enqueue what follows."""
+    """Executes ``step`` rows: gates, render, run the action, record, enqueue what follows."""
 
     def __init__(
         self, store: Store, actions: Mapping[str, Action], config: RunnerConfig, metrics: Metrics,
         clock: Any, on_playbook_done: Callable[[Any, str, float], int] | None = None,
+        rules: Callable[[], Any] | None = None,
     ) -> None:
         self.store = store
         self.actions = actions
@@ -58,69 +72,134 @@ class PlaybookRunner:
         self.metrics = metrics
         self.clock = clock
         self.on_playbook_done = on_playbook_done
+        self.rules = rules or (lambda: None)
 
     async def run(self, job: Job) -> None:
         """Run the step of ``job`` (claimed, state ``running``) and commit its outcome."""
         p = job.payload
-        index: int = p["index"]
-        step: dict[str, Any] = p["steps"][index]
+        step: dict[str, Any] = p["steps"][p["index"]]
         name, action_name = step["name"], step["action"]
-        incident = await self.store.read(lambda tx: tx.get_incident(job.incident_id))
+        incident, pause = await self.store.read(lambda tx: (tx.get_incident(job.incident_id), paused(tx)))
         if incident is None:
             await self._finish(job, "failed", [], {"error": "incident not found"})
             return
-        bound = log.bind(incident=incident.id, step=name, action=action_name)
         action = self.actions.get(action_name)
+        shadow = p.get("mode") == "shadow"
+        dry = self.config.dry_run or shadow
         events: list[TimelineEvent] = []
         now = self.clock.now()
+        base = {"step": name, "action": action_name}
         if job.takeover:
-            idem = bool(action is not None and action.idempotent)
+            idem = step.get("idempotent")
+            idem = bool(action is not None and action.idempotent) if idem is None else bool(idem)
             events.append(TimelineEvent(
-                now, "step.interrupted",
-                f"step '{name}' was cut off by a crash; "
+                now, "step.interrupted", f"step '{name}' was cut off by a crash; "
                 + ("retrying (the action is idempotent)" if idem else "outcome unknown, not retried"),
-                {"step": name, "action": action_name, "attempt": job.attempts}))
+                {**base, "attempt": job.attempts}))
             if not idem:
                 self.metrics.actions.labels(action=action_name, outcome="unknown").inc()
-                await self._finish(job, "unknown", events, {"outcome": "unknown", "step": name,
-                                                             "action": action_name}, advance=True)
+                await self._refused(job, incident, step, Refusal("unknown", "cut off by a crash: outcome unknown",
+                                                                 limit=True), events, state="unknown")
+                return
+        if pause is not None and not dry:
+            await self._refused(job, incident, step, Refusal(
+                "skipped", f"automation paused by {pause.get('by')}: not run, act manually", limit=True), events)
+            return
+        if step.get("when"):
+            run, why = await check_when(Precondition.model_validate(step["when"]), self.config.reads, now)
+            events.append(TimelineEvent(now, "step.precondition", f"step '{name}': {why}", {**base, "run": run}))
+            if not run:
+                await self._refused(job, incident, step, Refusal("skipped", why), events)
                 return
         alert = incident.alerts[0] if incident.alerts else None
         ctx = template_context(incident, alert, vars=dict(self.config.vars), secrets=dict(self.config.secrets),
                                incident_url=f"{self.config.external_url}/api/v1/incidents/{incident.id}")
-        params_t = {k: v for k, v in step.items() if k not in _PARAM_SKIP}
-        timeout = float(step.get("timeout", 10.0))
+        try:
+            params = render_value({k: v for k, v in step.items() if k not in _PARAM_SKIP}, ctx)
+        except ActionError as e:
+            await self._failed(job, incident, step, e, events)
+            return
+        shown = redact(params, self.config.secret_values)
+        if step.get("approval"):
+            if shadow:
+                events.append(TimelineEvent(now, "approval.shadow", f"step '{name}' would ask for approval", base))
+            else:
+                verdict = await approvals.gate(self, job, incident, step, shown, events, now)
+                if verdict is approvals.WAITING:
+                    return
+                if isinstance(verdict, Refusal):
+                    await self._refused(job, incident, step, verdict, events)
+                    return
+        if action_name in ("wait_for_resolved", "notify"):
+            await self._builtin(job, incident, step, params, events, now, dry)
+            return
+        if not dry:
+            refusal = await self.store.transaction(lambda tx: reserve(
+                tx, now=now, payload=p, step=step, incident_id=incident.id, budget=self.config.budget))
+            if refusal is not None:
+                await self._refused(job, incident, step, refusal, events)
+                return
+        events.append(TimelineEvent(now, "step.started", f"step '{name}' ({action_name}) started",
+                                    {**base, "params": shown, "attempt": job.attempts, "dry_run": dry,
+                                     "shadow": shadow, "rules_version": p.get("rules_version")}))
         try:
             if action is None:
                 raise ActionError(f"unknown action {action_name!r}", retryable=False)
-            params = render_value(params_t, ctx)
-            shown = redact(params, self.config.secret_values)
-            events.append(TimelineEvent(now, "step.started", f"step '{name}' ({action_name}) started",
-                                        {"step": name, "action": action_name, "params": shown,
-                                         "attempt": job.attempts, "dry_run": self.config.dry_run}))
-            result = await action.run(params, dry_run=self.config.dry_run, timeout=timeout)
+            result = await action.run(params, dry_run=dry, timeout=float(step.get("timeout", 10.0)))
         except ActionError as e:
-            await self._failed(job, name, action_name, e, events)
-            bound.warning("step failed", reason=e.reason, retryable=e.retryable)
+            await self._failed(job, incident, step, e, events)
             return
-        await self._succeeded(job, name, action_name, result, events)
-        bound.info("step done", outcome=result.outcome, summary=result.summary)
+        await self._succeeded(job, step, result, events)
 
-    async def _succeeded(self, job: Job, name: str, action: str, r: ActionResult,
-                         events: list[TimelineEvent]) -> None:
+    async def _builtin(self, job: Job, incident: Incident, step: dict[str, Any], params: dict[str, Any],
+                       events: list[TimelineEvent], now: float, dry: bool) -> None:
+        """``wait_for_resolved`` and ``notify``: steps the engine carries out itself."""
+        name, p = step["name"], job.payload
+        if step["action"] == "notify":
+            text = str(params.get("message", ""))
+            receivers = list(params.get("notify", []))
+
+            def notify(tx: Any) -> None:
+                for r in receivers:
+                    tx.enqueue(f"notice:{incident.id}:{incident.epoch}:step-{p['index']}-{name}:{r}", "notice",
+                               incident.id, {"receiver": r, "text": text}, now, now)
+
+            if not (p.get("mode") == "shadow"):
+                await self.store.transaction(notify)
+            await self._succeeded(job, step, ActionResult("ok", f"notified {', '.join(receivers)}: {text}"), events)
+            return
+        if incident.status == "resolved":
+            waited = now - float(p.get("wait_started", now))
+            await self._succeeded(job, step, ActionResult("ok", f"resolved after {format_duration(waited)}"), events)
+            return
+        started = float(p.get("wait_started", now))
+        deadline = started + float(params.get("duration", 0))
+        if now < deadline:
+            due = min(deadline, now + WAIT_POLL)
+            payload = {**p, "wait_started": started}
+            await self.store.transaction(lambda tx: tx.reschedule(job.id, due, now, payload))
+            return
+        await self._refused(job, incident, step, Refusal(
+            "failed", f"not resolved within {format_duration(deadline - started)}"), events, state="failed")
+
+    async def _succeeded(self, job: Job, step: dict[str, Any], r: ActionResult, events: list[TimelineEvent]) -> None:
         now = self.clock.now()
+        name, action = step["name"], step["action"]
         data = redact(dict(r.data), self.config.secret_values)
         events.append(TimelineEvent(now, f"step.{r.outcome}", f"step '{name}' ({action}): {r.outcome} — "
                                     f"{redact(r.summary, self.config.secret_values)}",
                                     {"step": name, "action": action, "outcome": r.outcome, **data}))
         self.metrics.actions.labels(action=action, outcome=r.outcome).inc()
+        log.info("step done", incident=job.incident_id, step=name, outcome=r.outcome, summary=r.summary)
         await self._finish(job, "done", events, {"outcome": r.outcome, "summary": r.summary, "step": name,
                                                   "action": action}, advance=True)
 
-    async def _failed(self, job: Job, name: str, action: str, e: ActionError,
+    async def _failed(self, job: Job, incident: Incident, step: dict[str, Any], e: ActionError,
                       events: list[TimelineEvent]) -> None:
         now = self.clock.now()
+        name, action = step["name"], step["action"]
         reason = redact(e.reason, self.config.secret_values)
+        log.warning("step failed", incident=job.incident_id, step=name, reason=reason, retryable=e.retryable)
         if e.retryable and job.attempts < MAX_ATTEMPTS:
             due = now + backoff(job.attempts)
             events.append(TimelineEvent(now, "step.retry", f"step '{name}' ({action}) failed, retrying in "
@@ -135,32 +214,64 @@ class PlaybookRunner:
 
             await self.store.transaction(retry)
             return
-        events.append(TimelineEvent(now, "step.failed", f"step '{name}' ({action}) failed: {reason}",
-                                    {"step": name, "action": action, "attempt": job.attempts,
-                                     "retryable": e.retryable}))
-        self.metrics.actions.labels(action=action, outcome="failed").inc()
-        await self._finish(job, "failed", events, {"outcome": "failed", "summary": reason, "step": name,
-                                                    "action": action}, advance=True)
+        await self._refused(job, incident, step, Refusal("failed", reason), events, state="failed",
+                            extra={"attempt": job.attempts, "retryable": e.retryable})
+
+    async def _refused(self, job: Job, incident: Incident, step: dict[str, Any], why: Refusal,
+                       events: list[TimelineEvent], *, state: str = "done",
+                       extra: dict[str, Any] | None = None) -> None:
+        """Record a step that did not do its job and apply its ``on_failure`` (paging when a limit bit)."""
+        now = self.clock.now()
+        name, action = step["name"], step["action"]
+        if why.outcome != "unknown":
+            events.append(TimelineEvent(now, f"step.{why.outcome}", f"step '{name}' ({action}) {why.outcome}: "
+                                        f"{why.reason}", {"step": name, "action": action, "outcome": why.outcome,
+                                                          "limit": why.limit, **(extra or {})}))
+            self.metrics.actions.labels(action=action, outcome=why.outcome).inc()
+        declared = OnFailure.model_validate(step["on_failure"]) if step.get("on_failure") else None
+        precondition = why.outcome == "skipped" and not why.limit
+        on_failure = declared or (None if precondition else _DEFAULT_ON_FAILURE)
+        if why.limit and on_failure is not None and not on_failure.page:
+            on_failure = on_failure.model_copy(update={"page": True})
+        rules = self.rules()
+        text = f"ACTION NEEDED: step '{name}' of {incident.title} {why.outcome}: {why.reason}"
+        tag = f"step-{job.payload.get('phase', 'main')}-{job.payload['index']}"
+
+        def after(tx: Any) -> bool:
+            return bool(on_failure and apply_on_failure(tx, incident.id, rules, on_failure, text, tag, now))
+
+        await self._finish(job, state, events, {"outcome": why.outcome, "summary": why.reason, "step": name,
+                                                 "action": action}, advance=True, before_advance=after)
 
     async def _finish(self, job: Job, state: str, events: list[TimelineEvent], result: dict[str, Any],
-                      advance: bool = False) -> None:
+                      advance: bool = False, before_advance: Callable[[Any], bool] | None = None) -> None:
         now = self.clock.now()
         p = job.payload
         nxt = p.get("index", 0) + 1
         last = nxt >= len(p.get("steps", ()))
+        prefix = p.get("key_prefix") or f"step:{job.incident_id}"
 
         def commit(tx: Any) -> None:
             for ev in events:
                 tx.add_event(job.incident_id, ev)
             tx.finish_job(job.id, state, now, result)
+            stop = before_advance(tx) if before_advance is not None else False
             if not advance:
                 return
-            if not last:
-                tx.enqueue(f"step:{job.incident_id}:{nxt}", "step", job.incident_id, {**p, "index": nxt}, now, now)
+            if stop and not last:
+                tx.add_event(job.incident_id, TimelineEvent(
+                    now, "playbook.stopped", f"playbook '{p.get('playbook')}' stopped after step "
+                    f"'{result.get('step')}' (on_failure: stop)", {"playbook": p.get("playbook")}))
+                last_now = True
+            else:
+                last_now = last
+            if not last_now:
+                carried = {k: v for k, v in p.items() if k not in _PER_STEP}
+                tx.enqueue(f"{prefix}:{nxt}", "step", job.incident_id, {**carried, "index": nxt}, now, now)
             else:
                 tx.add_event(job.incident_id, TimelineEvent(
                     now, "playbook.done", f"playbook '{p.get('playbook')}' finished", {"playbook": p.get("playbook")}))
-                if self.on_playbook_done is not None:
+                if self.on_playbook_done is not None and p.get("phase", "main") == "main":
                     self.on_playbook_done(tx, job.incident_id, now)
 
         await self.store.transaction(commit)

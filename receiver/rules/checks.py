@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel
 
@@ -26,6 +26,9 @@ from receiver.rules.yamlpos import Loc, format_path, locate
 
 GROUP_BY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 """A ``group_by`` label name: Prometheus' ``model.LabelName`` (no colon, unlike matcher names)."""
+TEMPLATE_NAMES = frozenset({"alert", "incident", "vars", "secrets"})
+"""The variables step templates see (``receiver.playbooks.render.template_context``); any other name
+is a typo that would render as an empty string."""
 # Step fields that select behaviour rather than carry a rendered parameter.
 _NOT_TEMPLATES = frozenset({"name", "action", "method", "level", "timeout"})
 
@@ -142,6 +145,10 @@ def _check_rule(f: ParsedFile, idx: int, m: Merged, firsts: dict[tuple[str, str]
                 group_by=tuple(rule.group_by),
                 continue_=rule.continue_,
                 source=f.pos(item),
+                mode=rule.mode,
+                severity_during=tuple(rule.severity_during.items()),
+                rate_limit=rule.rate_limit,
+                cooldown=rule.cooldown,
             )
         )
 
@@ -175,10 +182,17 @@ def _check_playbook(
             seen[step.name] = i
         for path, text in _template_strings(step, ()):
             try:
+                unknown = sorted(meta.find_undeclared_variables(env.parse(text)) - TEMPLATE_NAMES - set(env.globals))
                 env.compile(text)
             except TemplateSyntaxError as e:
                 at = f" (line {e.lineno} of the template)" if e.lineno and e.lineno > 1 else ""
                 message = f"template syntax error in step '{step.name}'{at}: {e.message}"
+                errors.append(f.error(item, ("steps", i, *path), name, message))
+                continue
+            if unknown:
+                known = ", ".join(sorted(TEMPLATE_NAMES))
+                message = (f"template of step '{step.name}' uses unknown variable(s) {', '.join(unknown)} "
+                           f"(templates see {known})")
                 errors.append(f.error(item, ("steps", i, *path), name, message))
 
 

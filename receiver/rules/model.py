@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from receiver.durations import parse_duration
+from receiver.rules.safety import Approval, OnFailure, Precondition, RateLimit
 
 Severity = Literal["P0", "P1", "P2", "P3"]
 SEVERITIES: tuple[Severity, ...] = ("P0", "P1", "P2", "P3")
@@ -33,11 +34,23 @@ class Rule(_Strict):
     playbook: Name | None = None
     group_by: list[str] = Field(default_factory=lambda: ["alertname"])
     continue_: bool = Field(default=False, alias="continue")
+    mode: Literal["active", "shadow"] = Field(
+        default="active", description="shadow: match, render and record everything, execute and send nothing")
+    severity_during: dict[Name, Severity] = Field(
+        default_factory=dict, description="time interval name → severity while the incident opens inside it")
+    rate_limit: RateLimit | None = Field(default=None, description="playbook runs of this rule per window")
+    cooldown: Seconds = Field(default=0.0, description="no new playbook run for the same identity within this")
 
 
 class _Step(_Strict):
     name: Name
     timeout: Seconds = 10.0
+    approval: Approval | None = None
+    when: Precondition | None = None
+    on_failure: OnFailure | None = None
+    rate_limit: RateLimit | None = None
+    destructive: bool | None = Field(default=None, description="counts against the global destructive budget")
+    idempotent: bool | None = Field(default=None, description="safe to retry after a crash (default: the action's)")
 
 
 class HttpStep(_Step):
@@ -71,10 +84,40 @@ class LogStep(_Step):
     level: Literal["info", "warning", "error"] = "info"
 
 
+class WaitForResolvedStep(_Step):
+    """``action: wait_for_resolved`` — wait up to ``duration`` for the incident to resolve, else fail.
+
+    Failing feeds escalation (``on_failure``, by default paging at once). Nothing is held while it
+    waits: the step row sleeps in the store.
+    """
+
+    action: Literal["wait_for_resolved"]
+    duration: Seconds
+
+
+class NotifyStep(_Step):
+    """``action: notify`` — send ``message`` (a template) to ``notify`` receivers now."""
+
+    action: Literal["notify"]
+    notify: list[Name] = Field(min_length=1)
+    message: str
+
+
 Step = Annotated[
-    HttpStep | AlpacaCancelAllOrdersStep | AlpacaCloseAllPositionsStep | LogStep,
+    HttpStep | AlpacaCancelAllOrdersStep | AlpacaCloseAllPositionsStep | LogStep | WaitForResolvedStep | NotifyStep,
     Field(discriminator="action"),
 ]
+
+
+class OnResolved(_Strict):
+    """``on_resolved:`` — what resolving does. Resolved is not undo: halts and flattening stay done.
+
+    ``notify``: receivers told that protective actions stay in force until a person re-arms;
+    ``steps``: explicit steps (e.g. a log or a notify), run once per resolution.
+    """
+
+    notify: list[Name] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
 
 
 class Playbook(_Strict):
@@ -82,6 +125,7 @@ class Playbook(_Strict):
 
     description: str = ""
     steps: list[Step] = Field(min_length=1)
+    on_resolved: OnResolved = OnResolved()
 
 
 class SlackTarget(_Strict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from receiver.rules.matchers import Matcher, go_quote
 from receiver.rules.model import EscalationPolicy, Playbook, Receiver
@@ -46,6 +47,11 @@ class CompiledRule:
     group_by: tuple[str, ...]
     continue_: bool
     source: SourcePos | None
+    mode: str = "active"
+    #: ``(time interval name, severity)`` pairs: the first interval containing the time wins.
+    severity_during: tuple[tuple[str, str], ...] = ()
+    rate_limit: Any = None
+    cooldown: float = 0.0
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Whether every matcher holds for ``labels`` (a rule without matchers matches everything)."""
@@ -96,10 +102,12 @@ class RuleSet:
     version: str
     files: tuple[str, ...]
     default_severity: str = "P3"
+    #: Named Alertmanager time intervals; values have ``contains(epoch) -> bool``.
+    time_intervals: Mapping[str, Any] = field(default_factory=dict)
     _catch_all: CompiledRule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("playbooks", "receivers", "escalation_policies"):
+        for name in ("playbooks", "receivers", "escalation_policies", "time_intervals"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         object.__setattr__(self, "rules", tuple(self.rules))
         object.__setattr__(self, "files", tuple(self.files))
@@ -119,6 +127,19 @@ class RuleSet:
                 if not rule.continue_:
                     break
         return out or [self._catch_all]
+
+    def severity_at(self, rule: CompiledRule, epoch: float) -> str:
+        """The rule's severity at ``epoch`` (UTC seconds): ``severity_during`` of the first time interval
+        that contains it, else the rule's ``severity``."""
+        for interval, severity in rule.severity_during:
+            ti = self.time_intervals.get(interval)
+            if ti is not None and ti.contains(epoch):
+                return severity
+        return rule.severity
+
+    def in_interval(self, name: str, epoch: float) -> bool:
+        """Whether the time interval ``name`` contains ``epoch``; ``KeyError`` when it is unknown."""
+        return bool(self.time_intervals[name].contains(epoch))
 
     def catch_all(self) -> CompiledRule:
         """The built-in rule for alerts that no rule matches (name ``CATCH_ALL``, ``default_severity``)."""

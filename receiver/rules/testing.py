@@ -21,6 +21,7 @@ from receiver.errors import RuleFileError
 from receiver.rules.unittest_model import ExpectedIncident, RuleTestCase, RuleTestFile
 from receiver.rules.yamlpos import YamlSyntaxError, describe, duplicate_keys, format_path, locate, parse_yaml
 
+_SHOWN = 5
 NO_NOTIFICATIONS_WATCH = 86400.0
 """How long ``no_notifications_after`` watches when the case gives no ``until`` (seconds: a day)."""
 
@@ -121,7 +122,9 @@ def _compare_incident(exp: ExpectedIncident, inc: dict[str, Any]) -> list[str]:
         late = sorted((n["seconds"], n["kind"], n["receiver"]) for n in sent
                       if n["seconds"] > exp.no_notifications_after)
         if late:
-            out.append(f"no_notifications_after {format_duration(exp.no_notifications_after)}: got\n" + _rows(late))
+            more = f"\n      ... and {len(late) - _SHOWN} more" if len(late) > _SHOWN else ""
+            out.append(f"no_notifications_after {format_duration(exp.no_notifications_after)}: got\n"
+                       + _rows(late[:_SHOWN]) + more)
     return out
 
 
@@ -140,8 +143,9 @@ def _compare_steps(exp: ExpectedIncident, inc: dict[str, Any]) -> list[str]:
             if g.get("error"):
                 out.append(f"{where}: rendering failed: {g['error']}")
                 continue
-            for path, w, h in _subset(e.params, g["params"] or {}, "params"):
-                out.append(f"{where}: {path}: expected {_show(w)}, got {h if h is _ABSENT else _show(h)}")
+            for path, w, h in _subset(e.params, g["params"] or {}, ("params",)):
+                out.append(f"{where}: {format_path(path)}: expected {_show(w)}, "
+                           f"got {h if h is _ABSENT else _show(h)}")
     return out
 
 
@@ -155,12 +159,12 @@ class _Absent:
 _ABSENT = _Absent()
 
 
-def _subset(want: Any, have: Any, path: str) -> list[tuple[str, Any, Any]]:
+def _subset(want: Any, have: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any, Any]]:
     """Differences where ``want`` is not contained in ``have`` (mappings key by key, the rest by equality)."""
     if isinstance(want, dict) and isinstance(have, dict):
         out = []
         for key, value in want.items():
-            sub = format_path([*path.split("."), str(key)]) if path else str(key)
+            sub = (*path, str(key))
             out += [(sub, value, _ABSENT)] if key not in have else _subset(value, have[key], sub)
         return out
     return [] if want == have else [(path, want, have)]

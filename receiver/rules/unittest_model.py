@@ -73,12 +73,13 @@ class ExpectedStep(_Strict):
 
 
 class ExpectedNotification(_Strict):
-    """A notification due ``at`` (offset) to ``receiver``: a ``page`` (escalation step), a status
-    ``update`` or a ``resolve``."""
+    """A notification sent ``at`` (offset) to ``receiver``, of ``kind``: ``page`` (an escalation step),
+    ``update`` (status update), ``ack``, ``resolve``, ``postmortem`` (the draft's link), ``notice`` (a
+    new alert joined an acknowledged incident) — the kind of the work row that sends it."""
 
     at: Offset
     receiver: str
-    kind: Literal["page", "update", "resolve"] = "page"
+    kind: str = Field(default="page", pattern=r"^[a-z_]+$")
 
 
 class ExpectedIncident(_Strict):
@@ -97,6 +98,10 @@ class ExpectedIncident(_Strict):
     status: Literal["firing", "acknowledged", "resolved"] | None = None
 
 
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
 class RuleTestCase(_Strict):
     """One case: ``alerts`` in, ``expect`` out. ``expect`` is one incident, or the list of every
     incident opened in order (``[]``: none). ``ack_at`` acknowledges every firing incident at that
@@ -108,11 +113,12 @@ class RuleTestCase(_Strict):
     evaluation_time: AwareDatetime | None = None
     ack_at: Offset | None = None
     until: Offset | None = None
-    expect: ExpectedIncident | list[ExpectedIncident]
+    expect: Annotated[list[ExpectedIncident], BeforeValidator(
+        _as_list, json_schema_input_type=ExpectedIncident | list[ExpectedIncident])]
 
     def expected(self) -> list[ExpectedIncident]:
-        """``expect`` as a list."""
-        return self.expect if isinstance(self.expect, list) else [self.expect]
+        """The expected incidents, in order of opening."""
+        return self.expect
 
 
 class RuleTestFile(_Strict):

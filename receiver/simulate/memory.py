@@ -33,6 +33,7 @@ class MemoryTx:
         self._keys: set[str] = set()
         self._alias: dict[str, str] = {}
         self._order: list[tuple[str, str]] = []
+        self.cancelled: list[int] = []
 
     def _id(self, incident_id: str) -> str:
         return self._alias.get(incident_id, incident_id)
@@ -121,11 +122,12 @@ class MemoryTx:
         self.jobs[job_id - 1] = dataclasses.replace(self.jobs[job_id - 1], state=state)  # type: ignore[arg-type]
 
     def cancel_jobs(self, incident_id: str, kinds: Sequence[str], now: float) -> int:
-        """Cancel the incident's pending rows of ``kinds``; they are kept, cancelled, for the plan."""
+        """Cancel the incident's pending rows of ``kinds``; their ids are added to ``cancelled``."""
         iid, n = self._id(incident_id), 0
         for i, j in enumerate(self.jobs):
             if j.incident_id == iid and j.state == "pending" and j.kind in kinds:
-                self.jobs[i] = dataclasses.replace(j, state="cancelled", payload={**j.payload, "_cancelled_at": now})
+                self.jobs[i] = dataclasses.replace(j, state="cancelled")
+                self.cancelled.append(j.id)
                 n += 1
         return n
 

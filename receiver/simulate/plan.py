@@ -9,10 +9,16 @@ them, without running any action or sending anything:
   context and redaction) and is recorded, then the next step follows at once;
 - a page is sent when it is due unless the incident is acknowledged or resolved by then (paging
   steps stop once acknowledged; a page due exactly at ``ack_at`` is not sent);
+- ``ack_at`` acknowledges through ``receiver.incidents.lifecycle.acknowledge``, as the admin API
+  does: pending pages are cancelled and each receiver already paged gets an ``ack``;
 - a status update goes to the policy's ``updates.notify`` every ``updates.every`` until resolved
   (acknowledging does not stop updates);
 - when the last alert resolves, pending pages and updates are cancelled and each receiver already
-  paged gets a resolve notification; the playbook is not undone.
+  paged gets a ``resolve`` (and, as the lifecycle decides, e.g. a ``postmortem`` link); the
+  playbook is not undone.
+
+Every row that reaches a receiver is a notification of the plan, under the row's kind; edits of a
+page in place after a playbook (``refresh``) are not listed.
 
 The result is a JSON-ready ``dict`` (see ``plan``); times are given as ``{"at": RFC 3339, "offset":
 "5m", "seconds": 300.0}`` from the plan's start.
@@ -24,24 +30,40 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from receiver.clock import iso
 from receiver.durations import format_duration
 from receiver.errors import ActionError
 from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
+from receiver.incidents.lifecycle import acknowledge
 from receiver.incidents.processor import Processor
 from receiver.ingest.payload import WebhookPayload, canonical_time, to_records
-from receiver.model import AlertRecord, Incident, Job, TimelineEvent
+from receiver.model import AlertRecord, Incident, Job
 from receiver.playbooks.render import redact, render_value, template_context
 from receiver.rules import RuleSet
+from receiver.rules.model import Step
+from receiver.settings import Settings
 from receiver.simulate.memory import MemoryTx
 
 UPDATES_SHOWN = 3
 """How many status updates the default horizon of ``simulate`` shows per incident."""
-STEP_FIELDS = ("name", "action", "timeout")
-"""Step keys that are not rendered parameters (the playbook runner passes every other key to the action)."""
+
+
+
+def _step_options() -> frozenset[str]:
+    classes = get_args(get_args(Step)[0])
+    keys = [frozenset(info.alias or name for name, info in c.model_fields.items()) for c in classes]
+    return frozenset.intersection(*keys)
+
+
+STEP_OPTIONS = _step_options()
+"""Keys every step type has (``name``, ``action``, ``timeout``, approval, preconditions …): how a step
+runs, not what its action receives. Every other key of a step is a parameter, rendered as a template."""
 REDACTED = "<redacted>"
+SILENT_KINDS = ("step", "refresh")
+"""Work rows that are not notifications of the plan (a step; an edit of a page in place)."""
+_DEFAULTS = Settings()
 
 
 def fingerprint(labels: Mapping[str, str]) -> str:
@@ -90,31 +112,36 @@ class _AnySecret(dict[str, str]):
 
 @dataclass(frozen=True)
 class Deployment:
-    """What a plan takes from ``runbookd.yml``: template ``vars`` and ``secrets`` (``None``: every
-    secret is treated as set and renders as ``<redacted>``), the values to redact, the reopen window
-    (seconds) and the external URL (``incident.url``)."""
+    """What a plan takes from ``runbookd.yml`` (defaults: runbookd.yml's): template ``vars`` and
+    ``secrets`` (``None``: every secret is treated as set and renders as ``<redacted>``), the values to
+    redact, the reopen window (seconds), the external URL (``incident.url``) and the heartbeat
+    alert name (alerts of that name open no incident)."""
 
     vars: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, str | None] | None = None
     secret_values: tuple[str, ...] = ()
-    reopen_window: float = 600.0
-    external_url: str = "http://127.0.0.1:9096"
+    reopen_window: float = _DEFAULTS.reopen_window
+    external_url: str = _DEFAULTS.external_url
+    heartbeat_alertname: str = _DEFAULTS.heartbeat.alertname
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Deployment:
-        """The deployment of a loaded ``receiver.settings.Settings``."""
+    def from_settings(cls, settings: Settings) -> Deployment:
+        """The deployment of a loaded ``runbookd.yml``."""
         return cls(dict(settings.vars), dict(settings.secrets), tuple(settings.secret_values()),
-                   settings.reopen_window, settings.external_url)
+                   settings.reopen_window, settings.external_url, settings.heartbeat.alertname)
 
 
 def alerts_from_payload(payload: WebhookPayload, at: float | None = None) -> tuple[list[SimAlert], float]:
-    """The alerts of an Alertmanager webhook payload arriving at ``at``, and ``at`` itself.
+    """The alerts of an Alertmanager webhook payload arriving at ``at``, and the first arrival (the
+    plan's start: ``at``, or an earlier ``startsAt`` of a resolved alert).
 
     ``at`` defaults to the latest ``startsAt`` (or, for a resolved alert, ``endsAt``) in the payload,
     so a captured payload simulates the same way every time. A resolved alert is taken as firing
     since its ``startsAt`` (or ``at`` if later), so the plan shows what its resolution does.
     """
     records = to_records(payload)
+    if not records:
+        return [], at if at is not None else 0.0
     if at is None:
         at = max(r.ends_ts if r.ends_ts is not None else r.starts_ts for r in records)
     out = []
@@ -123,7 +150,7 @@ def alerts_from_payload(payload: WebhookPayload, at: float | None = None) -> tup
         resolve_at = at if r.status == "resolved" else None
         out.append(SimAlert(dict(r.labels), r.starts_ts, fire_at, resolve_at, dict(r.annotations),
                             r.fingerprint, r.starts_at, r.generator_url))
-    return out, at
+    return out, min(t for a in out for t in (a.fire_at, a.resolve_at) if t is not None)
 
 
 def default_until(rules: RuleSet, alerts: Sequence[SimAlert], ack_at: float | None = None) -> float:
@@ -144,39 +171,46 @@ def default_until(rules: RuleSet, alerts: Sequence[SimAlert], ack_at: float | No
 
 
 def plan(rules: RuleSet, alerts: Sequence[SimAlert], *, until: float, ack_at: float | None = None,
-         deployment: Deployment | None = None) -> dict[str, Any]:
+         start: float | None = None, deployment: Deployment | None = None) -> dict[str, Any]:
     """Simulate ``alerts`` under ``rules`` up to ``until`` (epoch seconds) and return the plan.
 
-    ``ack_at`` acknowledges every incident still firing at that time. The plan's start is the first
-    arrival. Keys: ``start``, ``until``, ``ack_at``, ``rules_version``, ``rule_files``, ``alerts``
-    (each with the rules it matches and the incidents it is part of) and ``incidents`` (in order of
+    ``ack_at`` acknowledges every incident still firing at that time. Offsets count from ``start``
+    (default: the first arrival; it must not be later than any arrival). Keys: ``start``, ``until``,
+    ``ack_at``, ``rules_version``, ``rule_files``, ``alerts`` (each with the rules it matches and
+    the incidents it is part of) and ``incidents`` (in order of
     opening: rule, source, severity, identity, status at ``until``, playbook steps with rendered
     parameters, escalation policy, notifications sent, notifications not sent and why, what resolve
     does, and the processor's timeline).
     """
-    sim = _Simulation(rules, deployment or Deployment(), alerts, ack_at)
+    sim = _Simulation(rules, deployment or Deployment(), alerts, ack_at, start)
     sim.run(until)
     return sim.result(until)
 
 
 class _Simulation:
     def __init__(self, rules: RuleSet, deployment: Deployment, alerts: Sequence[SimAlert],
-                 ack_at: float | None) -> None:
+                 ack_at: float | None, start: float | None) -> None:
         self.rules = rules
         self.dep = deployment
         self.alerts = list(alerts)
         self.ack_at = ack_at
         self.tx = MemoryTx()
-        self.processor = Processor(rules, reopen_window=deployment.reopen_window)
-        arrivals = [(a.fire_at, i, a.record("firing", a.fire_at)) for i, a in enumerate(alerts) if a.fire_at is not None]
+        self.processor = Processor(rules, reopen_window=deployment.reopen_window,
+                                   heartbeat_alertname=deployment.heartbeat_alertname)
+        arrivals = [(a.fire_at, i, a.record("firing", a.fire_at))
+                    for i, a in enumerate(alerts) if a.fire_at is not None]
         arrivals += [(a.resolve_at, i, a.record("resolved", a.resolve_at))
                      for i, a in enumerate(alerts) if a.resolve_at is not None]
         self.arrivals = sorted(arrivals, key=lambda x: (x[0], x[2].status == "resolved", x[1]))
         times = [t for t, _, _ in self.arrivals] + ([ack_at] if ack_at is not None else [])
-        self.start = min(times) if times else 0.0
+        first = min(times) if times else 0.0
+        if start is not None and start > first:
+            raise ValueError("start must not be later than the first arrival")
+        self.start = first if start is None else start
         self.steps: dict[str, list[dict[str, Any]]] = {}
         self.sent: dict[str, list[dict[str, Any]]] = {}
         self.suppressed: dict[str, list[dict[str, Any]]] = {}
+        self.cancel_reason: dict[int, str] = {}
 
     def when(self, t: float) -> dict[str, Any]:
         return {"at": iso(t), "offset": format_duration(t - self.start), "seconds": round(t - self.start, 3)}
@@ -191,52 +225,60 @@ class _Simulation:
             now = min(t_alert, t_ack, t_job)
             if now > until or now == math.inf:
                 return
-            if t_alert == now:
+            if t_alert == now:  # as the dispatcher does: alerts first, then what is due
                 batch = [r for t, _, r in self.arrivals if t == now]
                 self.arrivals = [x for x in self.arrivals if x[0] != now]
                 self.tx.upsert_alerts(batch, now)
                 while self.processor.process_pending(self.tx, now).processed:
                     pass
+                self._cancelled("resolved")
             elif t_ack == now:
                 pending_ack = False
-                self._acknowledge(now)
+                for inc in list(self.tx.incidents.values()):
+                    if inc.status == "firing":
+                        acknowledge(self.tx, inc.id, by="simulation", via="api", now=now, rules=self.rules)
+                self._cancelled("acknowledged")
             elif job is not None:
                 self._run(job, now)
 
-    def _acknowledge(self, now: float) -> None:
-        for inc in list(self.tx.incidents.values()):
-            if inc.status == "firing":
-                self.tx.update_incident(inc.id, status="acknowledged", acknowledged_at=now,
-                                        acknowledged_by="simulation", updated_at=now)
-                self.tx.add_event(inc.id, TimelineEvent(now, "incident.acknowledged",
-                                                        "acknowledged (simulated --ack-at)", {}))
+    def _cancelled(self, reason: str) -> None:
+        for job_id in self.tx.cancelled:
+            self.cancel_reason.setdefault(job_id, reason)
+        self.tx.cancelled.clear()
 
     # -- work rows, played as the runner and the sender would -------------------------------------
     def _run(self, job: Job, now: float) -> None:
         inc = self.tx.get_incident(job.incident_id)
         assert inc is not None
+        state = "done"
+        receiver = job.payload.get("receiver")
         if job.kind == "step":
             self._step(job, inc, now)
-        elif job.kind == "page":
-            if inc.status != "firing":
-                self._suppress(job, inc.id, job.payload.get("receiver"), inc.status, now)
-            else:
-                self._notify(job, inc.id, job.payload.get("receiver"), now)
         elif job.kind == "update":
             self._update(job, inc, now)
-        elif job.kind == "resolve":
-            self._notify(job, inc.id, job.payload.get("receiver"), now)
-        self.tx.finish_job(job.id, "done" if job.kind != "page" or inc.status == "firing" else "cancelled", now)
+        elif job.kind == "page" and inc.status != "firing":
+            self._suppress(job, inc.id, receiver, inc.status, now)
+            state = "cancelled"
+        elif job.kind == "postmortem":  # the draft's link goes to the thread of each Slack page
+            for r in paged_receivers(self.tx.jobs_of(inc.id)):
+                rcv = self.rules.receivers.get(r)
+                if rcv is not None and rcv.kind == "slack":
+                    self._notify(job, inc.id, r, now)
+        elif job.kind not in SILENT_KINDS and receiver is not None:
+            self._notify(job, inc.id, receiver, now)
+        self.tx.finish_job(job.id, state, now)
 
     def _step(self, job: Job, inc: Incident, now: float) -> None:
         p = job.payload
         index: int = p["index"]
         step: dict[str, Any] = p["steps"][index]
+        options = {k: v for k, v in step.items()
+                   if k in STEP_OPTIONS and k not in ("name", "action", "timeout") and v is not None}
         entry: dict[str, Any] = {"index": index, "name": step["name"], "action": step["action"],
-                                 "timeout": step.get("timeout"), "rules_version": p.get("rules_version"),
-                                 **self.when(now)}
+                                 "timeout": step.get("timeout"), "options": options,
+                                 "rules_version": p.get("rules_version"), **self.when(now)}
         try:
-            rendered = render_value({k: v for k, v in step.items() if k not in STEP_FIELDS}, self._context(inc))
+            rendered = render_value({k: v for k, v in step.items() if k not in STEP_OPTIONS}, self._context(inc))
             entry["params"] = redact(rendered, list(self.dep.secret_values))
         except ActionError as e:
             entry["params"], entry["error"] = None, redact(e.reason, list(self.dep.secret_values))
@@ -276,11 +318,12 @@ class _Simulation:
 
     # -- the result -------------------------------------------------------------------------------
     def result(self, until: float) -> dict[str, Any]:
-        for job in self.tx.jobs:  # rows the resolution cancelled before they were due
-            if job.state == "cancelled" and "_cancelled_at" in job.payload and job.due_at <= until:
-                receivers = [job.payload.get("receiver")] if job.kind == "page" else self._update_receivers(job)
+        for job in self.tx.jobs:  # rows an acknowledgement or the resolution cancelled before they were due
+            reason = self.cancel_reason.get(job.id)
+            if reason is not None and job.due_at <= until:
+                receivers = [job.payload.get("receiver")] if job.kind != "update" else self._update_receivers(job)
                 for r in receivers:
-                    self._suppress(job, job.incident_id, r, "resolved", job.due_at)
+                    self._suppress(job, job.incident_id, r, reason, job.due_at)
         for entries in self.suppressed.values():
             entries.sort(key=lambda e: e["seconds"])
         return {
@@ -300,11 +343,13 @@ class _Simulation:
 
     def _alert(self, a: SimAlert) -> dict[str, Any]:
         fp, starts = a.key()
+        hb = self.dep.heartbeat_alertname
         return {
             "fingerprint": fp, "labels": dict(a.labels), "annotations": dict(a.annotations), "starts_at": starts,
             "fire_at": self.when(a.fire_at) if a.fire_at is not None else None,
             "resolve_at": self.when(a.resolve_at) if a.resolve_at is not None else None,
             "rules": [r.name for r in self.rules.match(a.labels)],
+            "heartbeat": bool(hb) and a.labels.get("alertname") == hb,
             "incidents": [i.id for i in self.tx.incidents.values() if any(x.fingerprint == fp for x in i.alerts)],
         }
 

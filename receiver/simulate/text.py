@@ -42,6 +42,9 @@ def render_text(plan: dict[str, Any]) -> str:
         if a["resolve_at"] is not None:
             states.append(f"resolved at {_when(a['resolve_at'])}")
         out.append("  " + "; ".join(states))
+        if a.get("heartbeat"):
+            out.append("  heartbeat of the dead man's switch: recorded, opens no incident")
+            continue
         joined = ", ".join(a["incidents"]) or "none"
         out.append(f"  rules: {', '.join(a['rules'])} -> incident(s): {joined}")
     for inc in plan["incidents"]:
@@ -82,6 +85,8 @@ def _playbook(pb: dict[str, Any] | None) -> list[str]:
     for s in pb["steps"]:
         timeout = f", timeout {s['timeout']:g}s" if isinstance(s["timeout"], int | float) else ""
         out.append(f"    {s['index'] + 1}. {s['name']} ({s['action']}{timeout}) at +{s['offset']}")
+        for key, value in s.get("options", {}).items():
+            out.append(f"         [{key}] {_value(value)}")
         if s.get("error"):
             out.append(f"         ERROR: {s['error']}")
         for key, value in (s["params"] or {}).items():

@@ -95,7 +95,25 @@ def _v2(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = (_v1, _v2)
+def _v3(d: Dialect) -> list[str]:
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if d == "sqlite" else "BIGSERIAL PRIMARY KEY"
+    real = "REAL" if d == "sqlite" else "DOUBLE PRECISION"
+    return [
+        f"""CREATE TABLE action_log (
+            id {serial},
+            at {real} NOT NULL,
+            incident_id TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            identity TEXT NOT NULL,
+            playbook TEXT NOT NULL,
+            step TEXT NOT NULL,
+            action TEXT NOT NULL,
+            destructive INTEGER NOT NULL)""",
+        "CREATE INDEX action_log_at ON action_log (at)",
+    ]
+
+
+MIGRATIONS = (_v1, _v2, _v3)
 """Each entry returns the statements of one schema version for a dialect; append, never edit."""
 
 

@@ -279,6 +279,52 @@ class SqlTx:
         ).fetchall()
         return [self._incident(r) for r in rows]
 
+    # -- action log (rate limits, budgets, cooldowns) -----------------------------------------
+    def lock_budgets(self) -> None:
+        """Serialise budget checks across replicas for the rest of the transaction (SQLite: no-op)."""
+        if self._pg:
+            self._x("SELECT pg_advisory_xact_lock(7340031)")
+
+    def count_actions(self, since: float, **where: Any) -> int:
+        """Executions logged since ``since``, filtered by ``rule``, ``identity``, ``playbook``, ``step``,
+        ``action`` or ``destructive`` (keyword = value)."""
+        cols = {"rule", "identity", "playbook", "step", "action", "destructive"}
+        bad = set(where) - cols
+        if bad:
+            raise ValueError(f"unknown action_log filters {sorted(bad)}")
+        cond = "".join(f" AND {k} = ?" for k in where)
+        vals = [int(v) if isinstance(v, bool) else v for v in where.values()]
+        row = self._x(f"SELECT COUNT(*) FROM action_log WHERE at >= ?{cond}", (since, *vals)).fetchone()
+        return int(row[0])
+
+    def last_action_at(self, **where: Any) -> float | None:
+        """The time of the newest logged execution matching ``where`` (as ``count_actions``), or ``None``."""
+        cond = " AND ".join(f"{k} = ?" for k in where) or "1 = 1"
+        row = self._x(f"SELECT MAX(at) FROM action_log WHERE {cond}", tuple(where.values())).fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def log_action(self, at: float, incident_id: str, rule: str, identity: str, playbook: str, step: str,
+                   action: str, destructive: bool) -> None:
+        """Record that a step is about to execute for real (what rate limits and budgets count)."""
+        self._x(
+            "INSERT INTO action_log (at, incident_id, rule, identity, playbook, step, action, destructive) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (at, incident_id, rule, identity, playbook, step, action, int(destructive)),
+        )
+
+    def reschedule(self, job_id: int, due_at: float, now: float, payload: dict[str, Any]) -> None:
+        """Put a claimed row back to ``pending`` until ``due_at`` with a new ``payload`` (a waiting step)."""
+        self._x(
+            "UPDATE jobs SET state = 'pending', due_at = ?, payload = ?, lease_until = NULL, claimed_by = NULL, "
+            "attempts = attempts - 1, updated_at = ? WHERE id = ?",
+            (due_at, json.dumps(payload), now, job_id),
+        )
+
+    def make_due(self, key: str, now: float) -> bool:
+        """Make a pending row due now (an approval arrived). Returns whether a pending row had that key."""
+        cur = self._x("UPDATE jobs SET due_at = ?, updated_at = ? WHERE key = ? AND state = 'pending'", (now, now, key))
+        return bool(cur.rowcount)
+
     # -- state --------------------------------------------------------------------------------
     def get_state(self, key: str) -> str | None:
         """Return the value of a runtime state key (heartbeat, automation pause …), or ``None``."""

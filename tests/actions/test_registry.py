@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
+import pytest
 
 from receiver.actions import build_actions
-from receiver.actions.alpaca import AlpacaCancelAllOrders, AlpacaCloseAllPositions
+from receiver.actions.alpaca import AlpacaCancelAllOrders, AlpacaCloseAllPositions, AlpacaClosePosition, AlpacaGetClock
+from receiver.actions.command import CommandAction
+from receiver.actions.command_config import CommandConfig
 from receiver.actions.http import HttpAction
 from receiver.actions.log import LogAction
+from receiver.errors import ActionError
 from receiver.settings import AlpacaConfig
 
 
 async def test_build_actions_names_each_plugin() -> None:
     async with httpx.AsyncClient() as client:
-        actions = build_actions(http_client=client, alpaca=AlpacaConfig())
+        actions = build_actions(http_client=client, alpaca=AlpacaConfig(), command=CommandConfig())
     assert {name: type(a) for name, a in actions.items()} == {
         "http": HttpAction,
         "alpaca.cancel_all_orders": AlpacaCancelAllOrders,
         "alpaca.close_all_positions": AlpacaCloseAllPositions,
+        "alpaca.close_position": AlpacaClosePosition,
+        "alpaca.get_clock": AlpacaGetClock,
+        "command": CommandAction,
         "log": LogAction,
     }
+
+
+async def test_without_a_command_config_no_executable_is_allowed() -> None:
+    async with httpx.AsyncClient() as client:
+        actions = build_actions(http_client=client, alpaca=AlpacaConfig())
+    with pytest.raises(ActionError, match="executable not allowed"):
+        await actions["command"].run({"argv": ["/bin/true"]}, dry_run=True, timeout=5)
+
+
+def test_the_actions_package_does_not_import_settings_at_runtime() -> None:
+    """``receiver.settings`` imports ``receiver.actions.command_config``; the reverse would be a cycle."""
+    code = (
+        "import sys, receiver.actions, receiver.actions.alpaca, receiver.actions.command_config\n"
+        "assert 'receiver.settings' not in sys.modules, 'receiver.actions imports receiver.settings'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

@@ -3,13 +3,17 @@
 Follows https://docs.alpaca.markets/reference: ``APCA-API-KEY-ID`` / ``APCA-API-SECRET-KEY``
 headers (else 401 ``{"code": 40110000, "message": "request is not authorized"}``); ``DELETE
 /v2/orders`` and ``DELETE /v2/positions`` answer 207 with one ``{"id"|"symbol", "status", "body"}``
-per item. Seeded with three open orders and a long SPY position.
+per item. ``GET`` / ``DELETE /v2/positions/{symbol}`` answer 404 ``{"code": 40410000, "message":
+"position does not exist"}`` for a symbol with no position, as the real API does; the ``DELETE``
+takes ``qty`` or ``percentage`` (partial close; more than held is 403). Seeded with three open
+orders and a long SPY position.
 """
 
 from __future__ import annotations
 
 import copy
 import uuid
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
@@ -90,6 +94,7 @@ class FakeAlpaca(FakeApp):
         router.add_delete("/v2/orders", self._cancel_orders)
         router.add_get("/v2/positions", self._get_positions)
         router.add_delete("/v2/positions", self._close_positions)
+        router.add_get("/v2/positions/{symbol}", self._get_position)
         router.add_delete("/v2/positions/{symbol}", self._close_position)
         router.add_get("/v2/clock", self._clock)
         router.add_get("/v2/account", self._account)
@@ -172,15 +177,44 @@ class FakeAlpaca(FakeApp):
         self.positions = kept
         return web.json_response(out, status=207)
 
+    def _not_found(self) -> web.Response:
+        return web.json_response({"code": 40410000, "message": "position does not exist"}, status=404)
+
+    async def _get_position(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._deny()
+        symbol = request.match_info["symbol"]
+        found = [p for p in self.positions if p["symbol"] == symbol]
+        return web.json_response(found[0]) if found else self._not_found()
+
     async def _close_position(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return self._deny()
         symbol = request.match_info["symbol"]
         found = [p for p in self.positions if p["symbol"] == symbol]
         if not found:
-            return web.json_response({"code": 40410000, "message": "position does not exist"}, status=404)
-        self.positions = [p for p in self.positions if p["symbol"] != symbol]
-        return web.json_response(self._close(found[0]))
+            return self._not_found()
+        p = found[0]
+        held = abs(Decimal(p["qty"]))
+        try:
+            if "qty" in request.query:
+                amount = Decimal(request.query["qty"])
+            elif "percentage" in request.query:
+                amount = held * Decimal(request.query["percentage"]) / 100
+            else:
+                amount = held
+        except InvalidOperation:
+            return web.json_response({"code": 40010001, "message": "invalid qty"}, status=422)
+        if amount > held:
+            message = f"insufficient qty available for order (requested: {amount}, available: {held})"
+            return web.json_response({"code": 40310000, "message": message}, status=403)
+        if amount == held:
+            self.positions = [q for q in self.positions if q["symbol"] != symbol]
+            return web.json_response(self._close(p))
+        order = self._close({**p, "qty": str(amount)})
+        sign = -1 if p["side"] == "short" else 1
+        p["qty"] = p["qty_available"] = str(sign * (held - amount))
+        return web.json_response(order)
 
     async def _clock(self, request: web.Request) -> web.Response:
         if not self._authorized(request):

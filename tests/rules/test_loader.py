@@ -6,11 +6,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args as _get_args
 
 import pytest
 
 from receiver.errors import RuleFileError
 from receiver.rules import CATCH_ALL, RuleSetError, check_rule_files, load_rule_files
+from receiver.rules.model import Step as _Step
+
+#: Every action name, in the order of the step union (the loader lists them in that order).
+ACTIONS = [_get_args(c.model_fields["action"].annotation)[0] for c in _get_args(_get_args(_Step)[0])]
 
 ROUTING_KEYS = {"default"}
 WriteRules = Callable[[str, str], Path]  # the write_rules fixture of conftest.py
@@ -77,7 +82,7 @@ BAD = {
     "empty_playbook.yml": "bad/empty_playbook.yml:3: rule 'halt-trading': steps: must not be empty",
     "unknown_action.yml": (
         "bad/unknown_action.yml:5: rule 'halt-trading': steps[0].action: unknown action 'shell' (expected "
-        "one of http, alpaca.cancel_all_orders, alpaca.close_all_positions, log)"
+        f"one of {', '.join(ACTIONS)})"
     ),
     "missing_step_key.yml": (
         "bad/missing_step_key.yml:4: rule 'halt-trading': steps[0]: missing required key 'url'"

@@ -1,0 +1,135 @@
+"""Approval gates: a step waits for a person's answer (Slack buttons or the API), then its default.
+
+The request is posted to the step's ``approval.notify`` receivers (default: the incident's paged
+Slack receivers) with the rendered parameters, and the step row sleeps in the store until the
+deadline. An answer is stored once (state key ``approval:<incident>:<phase>:<index>``; later answers
+are refused), checked against ``approvers``, put on the timeline, and wakes the row. At the deadline
+without an answer the declared ``on_timeout`` applies — ``approve`` for protective actions,
+``reject`` for risky ones — and that too is on the timeline.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from receiver.durations import format_duration
+from receiver.escalation.planner import paged_receivers
+from receiver.incidents.lifecycle import Change
+from receiver.model import Incident, Job, TimelineEvent
+from receiver.playbooks.gates import Refusal
+
+WAITING = object()
+"""Returned by ``gate`` while the step waits for an answer."""
+
+
+def state_key(incident_id: str, phase: str, index: int) -> str:
+    """The state key holding the answer to one step's approval request."""
+    return f"approval:{incident_id}:{phase}:{index}"
+
+
+def _slack_receivers(rules: Any, names: list[str]) -> list[str]:
+    out = []
+    for r in names:
+        rcv = rules.receivers.get(r) if rules is not None else None
+        if rcv is not None and rcv.kind == "slack" and r not in out:
+            out.append(r)
+    return out
+
+
+async def gate(runner: Any, job: Job, incident: Incident, step: dict[str, Any], shown: dict[str, Any],
+               events: list[TimelineEvent], now: float) -> Any:
+    """Decide a step with ``approval``: ``None`` (approved, run it), a ``Refusal``, or ``WAITING``."""
+    p = job.payload
+    phase, index, name = p.get("phase", "main"), p["index"], step["name"]
+    appr = step["approval"]
+    key = state_key(incident.id, phase, index)
+    answer_raw = await runner.store.read(lambda tx: tx.get_state(key))
+    answer = json.loads(answer_raw) if answer_raw else None
+    waiting = p.get("approval_wait")
+    if answer is None and waiting is None:
+        deadline = now + float(appr.get("timeout", 900.0))
+        rules = runner.rules()
+
+        def request(tx: Any) -> None:
+            targets = _slack_receivers(rules, appr.get("notify") or []) or _slack_receivers(
+                rules, paged_receivers(tx.jobs_of(incident.id)) + _policy_slack(rules, incident.severity))
+            for r in targets:
+                tx.enqueue(f"approval:{incident.id}:{phase}:{index}:{r}", "approval", incident.id,
+                           {"receiver": r, "step": name, "action": step["action"], "index": index, "phase": phase,
+                            "params": shown, "approvers": appr.get("approvers") or [], "deadline": deadline,
+                            "on_timeout": appr["on_timeout"]}, now, now)
+            for ev in events:
+                tx.add_event(incident.id, ev)
+            tx.add_event(incident.id, TimelineEvent(
+                now, "approval.requested",
+                f"step '{name}' ({step['action']}) waits for approval until {format_duration(deadline - now)} "
+                f"from now; then: {appr['on_timeout']}",
+                {"step": name, "receivers": targets, "approvers": appr.get("approvers") or [], "params": shown}))
+            tx.reschedule(job.id, deadline, now, {**p, "approval_wait": {"deadline": deadline}})
+
+        await runner.store.transaction(request)
+        return WAITING
+    if answer is None:
+        deadline = float(waiting["deadline"])
+        if now < deadline:
+            await runner.store.transaction(lambda tx: tx.reschedule(job.id, deadline, now, p))
+            return WAITING
+        verdict = appr["on_timeout"]
+
+        def timed_out(tx: Any) -> None:
+            tx.set_state(key, json.dumps({"decision": verdict, "by": None, "via": "timeout", "at": now}))
+
+        await runner.store.transaction(timed_out)
+        events.append(TimelineEvent(now, "approval.timeout", f"no answer for step '{name}' in time: "
+                                    f"{'approved' if verdict == 'approve' else 'rejected'} by default "
+                                    f"(on_timeout: {verdict})", {"step": name, "decision": verdict}))
+        answer = {"decision": verdict, "by": None, "via": "timeout"}
+        if verdict == "reject":
+            return Refusal("rejected", "approval timed out: rejected by default (on_timeout: reject)")
+        return None
+    if answer["decision"] == "reject":
+        return Refusal("rejected", f"rejected by {answer.get('by')} via {answer.get('via')}")
+    if answer.get("via") == "timeout":
+        return None
+    return None
+
+
+def _policy_slack(rules: Any, severity: str) -> list[str]:
+    policy = rules.escalation_policies.get(severity) if rules is not None else None
+    return [r for s in (policy.steps if policy else []) for r in s.notify]
+
+
+def answer(tx: Any, incident_id: str, *, step: str | int, decision: str, by: str, via: str, now: float,
+           user_ids: tuple[str, ...] = ()) -> Change:
+    """Record a person's answer to a waiting approval (API or Slack) and wake the step.
+
+    ``step`` is the step's name or index. Refused: unknown incident or no waiting approval (404),
+    already answered or timed out (409), not an approver (403).
+    """
+    inc = tx.get_incident(incident_id)
+    if inc is None:
+        return Change(False, None, f"no incident {incident_id!r}", 404)
+    waiting = [j for j in tx.jobs_of(incident_id)
+               if j.kind == "step" and j.state == "pending" and j.payload.get("approval_wait")]
+    match = [j for j in waiting if step in (j.payload["index"], str(j.payload["index"]),
+                                            j.payload["steps"][j.payload["index"]]["name"])]
+    if not match:
+        return Change(False, inc, f"no step {step!r} is waiting for approval", 404)
+    job = match[0]
+    p = job.payload
+    st = p["steps"][p["index"]]
+    key = state_key(incident_id, p.get("phase", "main"), p["index"])
+    if tx.get_state(key) is not None:
+        return Change(False, inc, "this approval was already answered", 409)
+    approvers = (st.get("approval") or {}).get("approvers") or []
+    if approvers and not ({by, *user_ids} & set(approvers)):
+        tx.add_event(incident_id, TimelineEvent(now, "approval.refused", f"{by} may not answer the approval of "
+                                                f"step '{st['name']}'", {"by": by, "via": via}))
+        return Change(False, inc, f"{by} is not an approver of step '{st['name']}'", 403)
+    tx.set_state(key, json.dumps({"decision": decision, "by": by, "via": via, "at": now}))
+    verb = "approved" if decision == "approve" else "rejected"
+    tx.add_event(incident_id, TimelineEvent(now, f"approval.{verb}", f"step '{st['name']}' {verb} by {by} via {via}",
+                                            {"step": st["name"], "by": by, "via": via, "decision": decision}))
+    tx.make_due(job.key, now)
+    return Change(True, tx.get_incident(incident_id))

@@ -1,0 +1,122 @@
+"""What stands between a step and its side effect: pause, limits, preconditions, approvals.
+
+Each gate answers ``None`` (go on) or a ``Refusal`` saying why the step does not run. The limit
+gate also *reserves* its slot: the check and the record of the execution commit in one
+transaction (under a lock on PostgreSQL), so two replicas cannot both take the last slot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from receiver.durations import format_duration
+from receiver.rules.safety import Precondition
+
+PAUSE_KEY = "automation.paused"
+#: Actions whose side effect cannot be taken back: they count against the destructive budget.
+DESTRUCTIVE = frozenset({"alpaca.cancel_all_orders", "alpaca.close_all_positions", "alpaca.close_position",
+                         "command"})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a step did not run: ``outcome`` (``skipped`` / ``rejected``), ``reason``, and whether a limit
+    bit (``limit``: such refusals are always paged)."""
+
+    outcome: str
+    reason: str
+    limit: bool = False
+
+
+def paused(tx: Any) -> dict[str, Any] | None:
+    """The automation pause (``{"by", "at", "reason"}``) or ``None`` when automation runs."""
+    raw = tx.get_state(PAUSE_KEY)
+    return json.loads(raw) if raw else None
+
+
+def set_paused(tx: Any, pause: dict[str, Any] | None) -> None:
+    """Pause (a dict) or resume (``None``) automation for every replica."""
+    tx.set_state(PAUSE_KEY, json.dumps(pause) if pause is not None else None)
+
+
+def is_destructive(step: dict[str, Any]) -> bool:
+    """Whether ``step`` (a dumped step model) counts against the destructive budget."""
+    flag = step.get("destructive")
+    return bool(flag) if flag is not None else step["action"] in DESTRUCTIVE
+
+
+def reserve(tx: Any, *, now: float, payload: dict[str, Any], step: dict[str, Any], incident_id: str,
+            budget: Any) -> Refusal | None:
+    """Check the step's rate limit, the rule's rate limit and cooldown (first step only) and the global
+    destructive budget; when all allow it, log the execution and return ``None``."""
+    tx.lock_budgets()
+    rule, identity, playbook = payload.get("rule", ""), payload.get("identity", ""), payload.get("playbook", "")
+    name, action = step["name"], step["action"]
+    rl = step.get("rate_limit")
+    if rl and tx.count_actions(now - rl["per"], playbook=playbook, step=name) >= rl["max"]:
+        return Refusal("skipped", f"rate limit of step '{name}': at most {rl['max']} per "
+                       f"{format_duration(rl['per'])}", limit=True)
+    if payload.get("index", 0) == 0 and payload.get("phase", "main") == "main":
+        rrl = payload.get("rule_rate_limit")
+        if rrl and tx.count_actions(now - rrl["per"], rule=rule, step=name) >= rrl["max"]:
+            return Refusal("skipped", f"rate limit of rule '{rule}': at most {rrl['max']} playbook run(s) per "
+                           f"{format_duration(rrl['per'])}", limit=True)
+        cooldown = float(payload.get("cooldown") or 0)
+        last = tx.last_action_at(identity=identity, step=name) if cooldown else None
+        if last is not None and now - last < cooldown:
+            return Refusal("skipped", f"cooldown of rule '{rule}': its playbook ran for this identity "
+                           f"{format_duration(now - last)} ago (cooldown {format_duration(cooldown)})", limit=True)
+    destructive = is_destructive(step)
+    if destructive and budget is not None and tx.count_actions(now - budget.per, destructive=True) >= budget.max:
+        return Refusal("skipped", f"global destructive budget spent: at most {budget.max} per "
+                       f"{format_duration(budget.per)} across all rules", limit=True)
+    tx.log_action(now, incident_id, rule, identity, playbook, name, action, destructive)
+    return None
+
+
+@dataclass
+class BrokerReads:
+    """Read-only checks preconditions may use (each may raise: the step's ``on_error`` decides)."""
+
+    market_open: Callable[[], Awaitable[bool]] | None = None
+    position_qty: Callable[[str], Awaitable[float]] | None = None
+    open_orders: Callable[[], Awaitable[int]] | None = None
+    in_interval: Callable[[str, float], bool] | None = None
+
+
+async def check_when(when: Precondition, reads: BrokerReads, now: float) -> tuple[bool, str]:
+    """Evaluate a ``when:`` block. Returns ``(run, why)``; a check that cannot be made obeys ``on_error``."""
+    try:
+        if when.time_interval is not None:
+            if reads.in_interval is None:
+                raise RuntimeError("time intervals are not available")
+            if not reads.in_interval(when.time_interval, now):
+                return False, f"outside time interval '{when.time_interval}'"
+        if when.market_open is not None:
+            if reads.market_open is None:
+                raise RuntimeError("the market clock needs the alpaca integration")
+            is_open = await reads.market_open()
+            if is_open != when.market_open:
+                return False, "market is " + ("open" if is_open else "closed")
+        if when.position is not None:
+            if reads.position_qty is None:
+                raise RuntimeError("positions need the alpaca integration")
+            qty = abs(await reads.position_qty(when.position.symbol))
+            lo, hi = when.position.min, when.position.max
+            if (lo is not None and qty < lo) or (hi is not None and qty > hi):
+                return False, f"{when.position.symbol} position is {qty:g}"
+        if when.open_orders is not None:
+            if reads.open_orders is None:
+                raise RuntimeError("open orders need the alpaca integration")
+            n = await reads.open_orders()
+            lo2, hi2 = when.open_orders.min, when.open_orders.max
+            if (lo2 is not None and n < lo2) or (hi2 is not None and n > hi2):
+                return False, f"{n} open orders"
+    except Exception as e:  # noqa: BLE001 — any failed check is decided by the step's declared on_error
+        if when.on_error == "run":
+            return True, f"precondition check failed ({e}); running (fail-open)"
+        return False, f"precondition check failed ({e}); skipped (fail-closed)"
+    return True, "preconditions hold"
