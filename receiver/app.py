@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from receiver.api.slack import SlackInteractions
 from receiver.clock import Clock, SystemClock
 from receiver.errors import StoreUnavailable
 from receiver.escalation.sender import Sender
+from receiver.escalation.templates import Templates
 from receiver.escalation.timers import plan_deadman, plan_digests
 from receiver.incidents.dispatcher import Dispatcher
 from receiver.incidents.processor import Processor
@@ -87,6 +89,7 @@ class Components:
     metrics: Metrics
     store: Store
     rules: RulesHolder
+    templates: Templates
     dispatcher: Dispatcher | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -100,16 +103,23 @@ def build_components(settings: Settings, *, clock: Clock | None = None, store: S
     metrics = Metrics()
     rules = RulesHolder(settings, metrics, clock)
     store = store or open_store(settings.storage, base_dir=settings.base_dir)
-    return Components(settings, clock, metrics, store, rules)
+    return Components(settings, clock, metrics, store, rules, Templates(templates_dir(settings)))
+
+
+def templates_dir(settings: Settings) -> str | None:
+    """The operator's template folder (``templates_dir``, relative to the config file), or ``None``."""
+    if not settings.templates_dir:
+        return None
+    return str(Path(settings.base_dir) / settings.templates_dir)
 
 
 def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
     """Wire actions, notifiers, runner, sender and dispatcher around an HTTP client."""
     s = c.settings
     actions = build_actions(http_client=http, alpaca=s.alpaca)
-    notifiers = build_notifiers(slack=s.slack, pagerduty=s.pagerduty)
+    notifiers = build_notifiers(slack=s.slack, pagerduty=s.pagerduty, smtp=s.smtp, templates=c.templates)
     sender = Sender(c.store, notifiers, c.rules.get, c.metrics, c.clock, dry_run=s.dry_run,
-                    external_url=s.external_url, heartbeat=s.heartbeat)
+                    external_url=s.external_url, heartbeat=s.heartbeat, templates=c.templates)
     reads = BrokerReads(in_interval=lambda name, at: c.rules.get().in_interval(name, at))
     runner = PlaybookRunner(
         c.store, actions,
@@ -141,7 +151,8 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
 def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
     """Return the aiohttp app serving every HTTP surface of DESIGN.md."""
     s = c.settings
-    admin = AdminApi(c.store, s.admin.token, clock=c.clock, rules=c.rules.get, wake=lambda: _wake(c))
+    admin = AdminApi(c.store, s.admin.token, clock=c.clock, rules=c.rules.get, wake=lambda: _wake(c),
+                     templates=c.templates, external_url=s.external_url)
     slack = SlackInteractions(c.store, s.slack.signing_secret, c.clock, c.rules.get, lambda: _wake(c))
     pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c))
     app = web.Application(middlewares=[admin.auth], client_max_size=s.webhook.max_body_bytes + 1024)

@@ -23,6 +23,7 @@ from aiohttp.typedefs import Handler
 
 from receiver.auth import bearer_ok
 from receiver.errors import StoreUnavailable
+from receiver.escalation.postmortem import render_postmortem
 from receiver.incidents.lifecycle import Change, acknowledge, resolve_manually
 from receiver.ingest.handler import error_response
 from receiver.playbooks import approvals
@@ -51,7 +52,9 @@ class AdminApi:
     """Handlers of ``/api/v1``; ``token`` is the admin bearer token (``None``: always 401)."""
 
     def __init__(self, store: Store, token: str | None, *, clock: Any = None, rules: Callable[[], Any] | None = None,
-                 wake: Callable[[], None] | None = None) -> None:
+                 wake: Callable[[], None] | None = None, templates: Any = None, external_url: str = "") -> None:
+        self.templates = templates
+        self.external_url = external_url
         self.store = store
         self.token = token
         self.clock = clock
@@ -76,6 +79,7 @@ class AdminApi:
         return [
             web.get("/api/v1/incidents", self.list_incidents),
             web.get("/api/v1/incidents/{id}", self.get_incident),
+            web.get("/api/v1/incidents/{id}/postmortem", self.postmortem),
             web.post("/api/v1/incidents/{id}/ack", self.ack),
             web.post("/api/v1/incidents/{id}/resolve", self.resolve),
             web.post("/api/v1/incidents/{id}/approve", self.approve),
@@ -146,6 +150,15 @@ class AdminApi:
         state = await set_pause(self.store, False, by=str(body.get("by") or "api"), reason="", via="api",
                                 now=self.clock.now())
         return web.json_response(automation_json(state))
+
+    async def postmortem(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/incidents/{id}/postmortem``: the Markdown post-mortem draft, from the timeline."""
+        iid = request.match_info["id"]
+        inc, timeline = await self.store.read(lambda tx: (tx.get_incident(iid), tx.timeline(iid)))
+        if inc is None:
+            return error_response(404, f"no incident {iid!r}", "id")
+        text = render_postmortem(inc, timeline, self.templates, self.clock.now(), external_url=self.external_url)
+        return web.Response(text=text, content_type="text/markdown")
 
     async def _by(self, request: web.Request) -> str | web.Response:
         raw = await request.read()

@@ -18,6 +18,7 @@ import structlog
 from receiver.clock import iso
 from receiver.durations import format_duration
 from receiver.errors import DeliveryError
+from receiver.escalation.context import digest_context
 from receiver.escalation.messages import build_message, page_in_flight
 from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
 from receiver.metrics import Metrics
@@ -38,8 +39,9 @@ class Sender:
 
     def __init__(self, store: Store, notifiers: Mapping[str, Notifier], rules: Callable[[], RuleSet],
                  metrics: Metrics, clock: Any, *, dry_run: bool, external_url: str,
-                 heartbeat: HeartbeatConfig | None = None) -> None:
+                 heartbeat: HeartbeatConfig | None = None, templates: Any = None) -> None:
         self.heartbeat = heartbeat or HeartbeatConfig()
+        self.templates = templates
         self.store = store
         self.notifiers = notifiers
         self.rules = rules
@@ -197,7 +199,7 @@ class Sender:
             return (f"APPROVAL NEEDED: step '{p.get('step')}' ({p.get('action')}) of {incident.title}; "
                     f"without an answer: {p.get('on_timeout')}")
         if job.kind == "update":
-            return (f"INCIDENT UPDATE: {incident.title} is {incident.status.upper()}, open for "
+            return (f"Status update: {incident.title} is {incident.status.upper()}, open for "
                     f"{format_duration(now - incident.started_at)}"
                     + (f", acknowledged by {incident.acknowledged_by}" if incident.acknowledged_by else ""))
         if job.kind == "page" and job.payload.get("step", 0) == 0 and job.payload.get("epoch", 0) > 0:
@@ -232,16 +234,16 @@ class Sender:
         incidents = await self.store.read(lambda tx: tx.incidents_started_between(sev, since, until))
         policy = self.rules().escalation_policies.get(sev)
         now = self.clock.now()
-        lines = [f"Daily digest: {len(incidents)} {sev} incident(s) from {iso(since)} to {iso(until)}", ""]
-        for i in incidents:
-            lines.append(f"- [{i.status.upper()}] {i.title} (rule {i.rule}) started {iso(i.started_at)}"
-                         + (f", resolved {iso(i.resolved_at)}" if i.resolved_at else "")
-                         + f" — {self.external_url.rstrip('/')}/api/v1/incidents/{i.id}")
-        if not incidents:
-            lines.append("No incidents.")
+        if self.templates is not None:
+            text = self.templates.render("digest.txt.j2", **digest_context(
+                incidents, since=since, until=until, now=now, external_url=self.external_url))
+        else:
+            text = "\n".join(f"- [{i.status.upper()}] {i.title} (rule {i.rule}) started {iso(i.started_at)}"
+                              for i in incidents) or "No incidents."
+        text = f"Daily digest: {len(incidents)} {sev} incident(s) from {iso(since)} to {iso(until)}\n\n{text}"
         msg = Message(kind="update", incident_id="", dedup_key=f"runbookd-digest-{sev}-{int(until)}", severity=sev,
                       status="digest", title=f"Daily digest: {len(incidents)} {sev} incident(s)",
-                      text="\n".join(lines), started_at=since, dry_run=self.dry_run)
+                      text=text, started_at=since, dry_run=self.dry_run)
         for r in (policy.digest.notify if policy and policy.digest else []):
             await self._send_plain(r, msg)
         await self.store.transaction(lambda tx: tx.finish_job(job.id, "done", now, {"incidents": len(incidents)}))

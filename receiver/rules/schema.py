@@ -49,10 +49,15 @@ class _Generator(GenerateJsonSchema):
     """Pydantic's generator, with Prometheus durations shown as what the YAML holds (``5m``)."""
 
     def function_before_schema(self, schema: core_schema.BeforeValidatorFunctionSchema) -> JsonSchemaValue:
-        """A duration field accepts a duration string or seconds; other validators keep pydantic's schema."""
+        """A duration accepts a duration string or seconds. Another value parsed before validation
+        (``BeforeValidator``) keeps the input type it declares (``json_schema_input_type``), or else
+        also accepts a string, which is what such parsers read from YAML (``monday:friday``)."""
         if schema["function"].get("function") is parse_duration:
             return dict(DURATION_SCHEMA)
-        return super().function_before_schema(schema)
+        inner = super().function_before_schema(schema)
+        if "json_schema_input_schema" in schema or inner.get("type") == "string":
+            return inner
+        return {"anyOf": [inner, {"type": "string"}]}
 
 
 def _tidy(node: Any) -> Any:

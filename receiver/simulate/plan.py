@@ -41,6 +41,7 @@ from receiver.incidents.processor import Processor
 from receiver.ingest.payload import WebhookPayload, canonical_time, to_records
 from receiver.model import AlertRecord, Incident, Job
 from receiver.playbooks.render import redact, render_value, template_context
+from receiver.playbooks.runner import WAIT_POLL
 from receiver.rules import RuleSet
 from receiver.rules.model import Step
 from receiver.settings import Settings
@@ -269,22 +270,52 @@ class _Simulation:
         self.tx.finish_job(job.id, state, now)
 
     def _step(self, job: Job, inc: Incident, now: float) -> None:
+        """Render and record a step, then enqueue the next one as the runner does. The plan assumes
+        each step succeeds and each approval is granted; preconditions and limits are shown, not
+        evaluated. ``wait_for_resolved`` waits, polling as the runner does, until the incident
+        resolves or its duration passes; a ``notify`` step sends its notices."""
         p = job.payload
         index: int = p["index"]
         step: dict[str, Any] = p["steps"][index]
+        prefix = p.get("key_prefix") or f"step:{inc.id}"
+        waiting = "wait_started" in p
+        if waiting:
+            entry = self.steps[inc.id][-1]
+        else:
+            entry = self._render_step(p, step, inc, now)
+            self.steps.setdefault(inc.id, []).append(entry)
+        params = entry["params"] or {}
+        if step["action"] == "wait_for_resolved":
+            started = float(p.get("wait_started", now))
+            deadline = started + float(params.get("duration", 0))
+            if inc.status != "resolved" and now < deadline:
+                due = min(deadline, now + WAIT_POLL)
+                self.tx.enqueue(f"{prefix}:{index}:wait:{due}", "step", inc.id, {**p, "wait_started": started},
+                                due, now)
+                return
+            entry["outcome"] = "resolved" if inc.status == "resolved" else "failed: not resolved in time"
+            entry["finished"] = self.when(now)
+        if step["action"] == "notify" and p.get("mode") != "shadow":
+            for r in params.get("notify", []):
+                self.tx.enqueue(f"notice:{inc.id}:{inc.epoch}:step-{index}-{step['name']}:{r}", "notice", inc.id,
+                                {"receiver": r, "text": params.get("message", "")}, now, now)
+        if index + 1 < len(p["steps"]):
+            carried = {k: v for k, v in p.items() if k != "wait_started"}
+            self.tx.enqueue(f"{prefix}:{index + 1}", "step", inc.id, {**carried, "index": index + 1}, now, now)
+
+    def _render_step(self, p: dict[str, Any], step: dict[str, Any], inc: Incident, now: float) -> dict[str, Any]:
         options = {k: v for k, v in step.items()
                    if k in STEP_OPTIONS and k not in ("name", "action", "timeout") and v is not None}
-        entry: dict[str, Any] = {"index": index, "name": step["name"], "action": step["action"],
-                                 "timeout": step.get("timeout"), "options": options,
+        entry: dict[str, Any] = {"index": p["index"], "name": step["name"], "action": step["action"],
+                                 "phase": p.get("phase", "main"), "timeout": step.get("timeout"),
+                                 "options": options, "shadow": p.get("mode") == "shadow",
                                  "rules_version": p.get("rules_version"), **self.when(now)}
         try:
             rendered = render_value({k: v for k, v in step.items() if k not in STEP_OPTIONS}, self._context(inc))
             entry["params"] = redact(rendered, list(self.dep.secret_values))
         except ActionError as e:
             entry["params"], entry["error"] = None, redact(e.reason, list(self.dep.secret_values))
-        self.steps.setdefault(inc.id, []).append(entry)
-        if index + 1 < len(p["steps"]):
-            self.tx.enqueue(f"step:{inc.id}:{index + 1}", "step", inc.id, {**p, "index": index + 1}, now, now)
+        return entry
 
     def _context(self, inc: Incident) -> dict[str, Any]:
         secrets = self.dep.secrets
@@ -308,7 +339,8 @@ class _Simulation:
     def _entry(self, job: Job, receiver: Any, at: float) -> dict[str, Any]:
         rcv = self.rules.receivers.get(receiver) if isinstance(receiver, str) else None
         return {"receiver": receiver, "channel": rcv.kind if rcv is not None else None, "kind": job.kind,
-                "step": job.payload.get("step"), "epoch": job.payload.get("epoch", 0), **self.when(at)}
+                "step": job.payload.get("step"), "epoch": job.payload.get("epoch", 0),
+                "shadow": job.payload.get("mode") == "shadow", **self.when(at)}
 
     def _notify(self, job: Job, incident_id: str, receiver: Any, now: float) -> None:
         self.sent.setdefault(incident_id, []).append(self._entry(job, receiver, now))

@@ -162,15 +162,15 @@ async def test_status_updates_every_15_minutes_until_resolved(fakes: Any, make_r
     rb = await make_runbookd(fakes)
     await opened(rb)
     await rb.advance(14 * 60)
-    assert [m for m in thread_replies(fakes) if "UPDATE" in str(m)] == []
+    assert [m for m in thread_replies(fakes) if "Status update:" in str(m)] == []
     await rb.advance(60)
-    assert len([m for m in thread_replies(fakes) if "UPDATE" in str(m)]) == 1
+    assert len([m for m in thread_replies(fakes) if "Status update:" in str(m)]) == 1
     await rb.advance(15 * 60)
-    assert len([m for m in thread_replies(fakes) if "UPDATE" in str(m)]) == 2
+    assert len([m for m in thread_replies(fakes) if "Status update:" in str(m)]) == 2
     await rb.post_alerts(payload(alert(**RESOLVED)))
     await rb.run()
     await rb.advance(3600)
-    assert len([m for m in thread_replies(fakes) if "UPDATE" in str(m)]) == 2
+    assert len([m for m in thread_replies(fakes) if "Status update:" in str(m)]) == 2
 
 
 async def test_late_process_catches_up_once(fakes: Any, make_runbookd: Any) -> None:
@@ -178,11 +178,11 @@ async def test_late_process_catches_up_once(fakes: Any, make_runbookd: Any) -> N
     rb = await make_runbookd(fakes)
     await opened(rb)
     await rb.advance(2 * 3600 + 60)
-    assert len([m for m in thread_replies(fakes) if "UPDATE" in str(m)]) == 1
+    assert len([m for m in thread_replies(fakes) if "Status update:" in str(m)]) == 1
     await rb.advance(8100 - 7260 - 1)  # the grid: start + 900 + k·900; the next tick is start + 8100
-    assert len([m for m in thread_replies(fakes) if "UPDATE" in str(m)]) == 1
+    assert len([m for m in thread_replies(fakes) if "Status update:" in str(m)]) == 1
     await rb.advance(1)
-    assert len([m for m in thread_replies(fakes) if "UPDATE" in str(m)]) == 2
+    assert len([m for m in thread_replies(fakes) if "Status update:" in str(m)]) == 2
 
 
 async def test_new_alert_joining_acknowledged_incident_renotifies(fakes: Any, make_runbookd: Any) -> None:

@@ -141,7 +141,7 @@ async def test_an_invalid_reload_keeps_the_old_rules_and_flips_the_metric(
     status, body = await reload(rb)
     assert status == 500
     assert body["status"] == "error"
-    assert "rules.yml:5: rule 'trading-down': playbook: unknown playbook 'hlat'" in body["error"]
+    assert body["error"] == f"{folder}/rules.yml:6: rule 'trading-down': playbook: unknown playbook 'hlat'"
     assert await reload_metric(rb) == 0
     assert rb.c.rules.get().version == v1
     await rb.post_alerts(payload(trading_down("a", "f000000000000001")))

@@ -1,0 +1,323 @@
+"""Alertmanager time intervals: the cases of prometheus/alertmanager ``timeinterval/timeinterval_test.go``
+(times there in Go's RFC822Z, ``02 Jan 06 15:04 -0700``), then US market hours across DST."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from receiver.rules.timeintervals import TimeInterval, TimeRange
+from receiver.rules.yamlpos import describe, format_path
+
+
+def at(text: str) -> float:
+    """Epoch seconds of an RFC822Z time as Alertmanager's tests write it."""
+    return datetime.strptime(text, "%d %b %y %H:%M %z").timestamp()
+
+
+def utc(text: str) -> float:
+    """Epoch seconds of an ISO 8601 UTC time (``2026-01-05T14:30``)."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def range_of(data: dict[str, Any] | str) -> TimeRange:
+    """A ``TimeRange`` from a mapping or from YAML text (loaded as the rule loader does, YAML 1.1)."""
+    return TimeRange.model_validate(yaml.safe_load(data) if isinstance(data, str) else data)
+
+
+def error_of(data: dict[str, Any]) -> str:
+    """The first validation error as ``runbookd check`` words it: ``path: message``."""
+    with pytest.raises(ValidationError) as exc:
+        TimeRange.model_validate(data)
+    err = exc.value.errors()[0]
+    path = format_path(err["loc"])
+    return f"{path}: {describe(err)}" if path else describe(err)
+
+
+# -- timeIntervalTestCases (TestContainsTime) ------------------------------------------------------
+
+BUSINESS_HOURS = {"times": [{"start_time": "09:00", "end_time": "17:00"}], "weekdays": ["monday:friday"]}
+CONTAINS_CASES: list[tuple[TimeRange, list[str], list[str]]] = [
+    (TimeRange(), ["02 Jan 06 15:04 +0000", "03 Jan 07 10:04 +0000", "04 Jan 06 09:04 +0000"], []),
+    (
+        range_of(BUSINESS_HOURS),
+        ["04 May 20 15:04 +0000", "05 May 20 10:04 +0000", "09 Jun 20 09:04 +0000"],
+        ["03 May 20 15:04 +0000", "04 May 20 08:59 +0000", "05 May 20 05:00 +0000"],
+    ),
+    (  # Easter 2020
+        range_of({"days_of_month": ["4:6"], "months": ["4"], "years": ["2020"]}),
+        ["04 Apr 20 15:04 +0000", "05 Apr 20 00:00 +0000", "06 Apr 20 23:05 +0000"],
+        ["03 May 18 15:04 +0000", "03 Apr 20 23:59 +0000", "04 Jun 20 23:59 +0000", "06 Apr 19 23:59 +0000",
+         "07 Apr 20 00:00 +0000"],
+    ),
+    (  # negative days of month: the last three days of each month
+        range_of({"days_of_month": ["-3:-1"]}),
+        ["31 Jan 20 15:04 +0000", "30 Jan 20 15:04 +0000", "29 Jan 20 15:04 +0000", "30 Jun 20 00:00 +0000",
+         "29 Feb 20 23:05 +0000"],
+        ["03 May 18 15:04 +0000", "27 Jan 20 15:04 +0000", "03 Apr 20 23:59 +0000", "04 Jun 20 23:59 +0000",
+         "06 Apr 19 23:59 +0000", "07 Apr 20 00:00 +0000", "01 Mar 20 00:00 +0000"],
+    ),
+    (  # out-of-bound days are clamped to the month (built without validation, as the Go test does)
+        TimeRange.model_construct(months=[(6, 6)], days_of_month=[(-31, 31)], times=[], weekdays=[], years=[],
+                                  location="UTC"),
+        ["30 Jun 20 00:00 +0000", "01 Jun 20 00:00 +0000"],
+        ["31 May 20 00:00 +0000", "1 Jul 20 00:00 +0000"],
+    ),
+    (  # another location: AEST 9am to 5pm, Monday to Friday
+        range_of({**BUSINESS_HOURS, "location": "Australia/Sydney"}),
+        ["06 Apr 21 13:00 +1000"],
+        ["06 Apr 21 13:00 +0000"],
+    ),
+    (  # another location during daylight saving time
+        range_of({**BUSINESS_HOURS, "months": ["11"], "location": "Australia/Sydney"}),
+        ["01 Nov 21 09:00 +1100", "31 Oct 21 22:00 +0000"],
+        ["31 Oct 21 21:00 +0000"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("interval", "inside", "outside"), CONTAINS_CASES)
+def test_contains_time(interval: TimeRange, inside: list[str], outside: list[str]) -> None:
+    for text in inside:
+        assert interval.contains(at(text)), text
+    for text in outside:
+        assert not interval.contains(at(text)), text
+
+
+# -- timeStringTestCases (TestParseTimeString) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "minutes"), [("00:00", "24:00", (0, 1440)), ("01:35", "17:39", (95, 1059)),
+                                  ("09:35", "09:39", (575, 579))]
+)
+def test_times_parse_to_minutes_of_the_day(start: str, end: str, minutes: tuple[int, int]) -> None:
+    [t] = range_of({"times": [{"start_time": start, "end_time": end}]}).times
+    assert (t.start_time, t.end_time) == minutes
+
+
+@pytest.mark.parametrize(
+    ("times", "message"),
+    [
+        ({"start_time": "17:31", "end_time": "17:31"}, "times[0]: start_time 17:31 must be before end_time 17:31"),
+        ({"start_time": "12:30", "end_time": "24:01"}, "times[0].end_time: invalid time '24:01'"),
+        ({"start_time": "09:30", "end_time": "07:41"}, "times[0]: start_time 09:30 must be before end_time 07:41"),
+        ({"start_time": "24:00", "end_time": "17:41"}, "times[0]: start_time 24:00 must be before end_time 17:41"),
+        ({"start_time": "14:03"}, "times[0].end_time: missing required key 'end_time'"),
+        ({"start_time": "01:99", "end_time": "23:59"}, "times[0].start_time: invalid time '01:99'"),
+        ({"start_time": "00:00", "end_time": "99:99"}, "times[0].end_time: invalid time '99:99'"),
+        ({"start_time": "9:00", "end_time": "17:00"}, "times[0].start_time: invalid time '9:00'"),
+    ],
+)
+def test_invalid_times(times: dict[str, str], message: str) -> None:
+    assert error_of({"times": [times]}).startswith(message)
+
+
+# -- yamlUnmarshalTestCases (TestYamlUnmarshal) -----------------------------------------------------
+
+ADVANCED = """
+# Last week, excluding Saturday, of the first quarter of the year during business hours
+# from 2020 to 2025 and 2030-2035
+weekdays: ['monday:friday', 'sunday']
+months: ['january:march']
+days_of_month: ['-7:-1']
+years: ['2020:2025', '2030:2035']
+times:
+  - start_time: '09:00'
+    end_time: '17:00'
+"""
+
+
+def test_yaml_business_hours() -> None:
+    interval = range_of("weekdays: ['monday:friday']\ntimes:\n  - start_time: '09:00'\n    end_time: '17:00'\n")
+    assert interval.weekdays == [(1, 5)] and interval.times[0].start_time == 540
+    for text in ("08 Jul 20 09:00 +0000", "08 Jul 20 16:59 +0000", "01 Apr 21 13:00 +0000"):
+        assert interval.contains(at(text)), text
+    for text in ("08 Jul 20 05:00 +0000", "08 Jul 20 08:59 +0000"):
+        assert not interval.contains(at(text)), text
+
+
+def test_yaml_negative_indices_and_several_ranges() -> None:
+    interval = range_of(ADVANCED)
+    assert interval.weekdays == [(1, 5), (0, 0)]
+    assert interval.months == [(1, 3)] and interval.days_of_month == [(-7, -1)]
+    assert interval.years == [(2020, 2025), (2030, 2035)]
+    for text in ("27 Jan 21 09:00 +0000", "28 Jan 21 16:59 +0000", "29 Jan 21 13:00 +0000", "31 Mar 25 13:00 +0000",
+                 "31 Jan 35 13:00 +0000"):
+        assert interval.contains(at(text)), text
+    for text in ("30 Jan 21 13:00 +0000", "01 Apr 21 13:00 +0000", "30 Jan 26 13:00 +0000", "31 Jan 35 17:01 +0000"):
+        assert not interval.contains(at(text)), text
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"weekdays": ["friday:monday"]}, "weekdays[0]: start day friday is after end day monday"),
+        ({"weekdays": ["blurgsday:flurgsday"]}, "weekdays[0]: unknown weekday 'blurgsday'"),
+        ({"weekdays": ["1:3"]}, "weekdays[0]: unknown weekday '1'"),
+        ({"weekdays": ["-2:-1"]}, "weekdays[0]: unknown weekday '-2'"),
+        ({"weekdays": ["monday", "mondy"]}, "weekdays[1]: unknown weekday 'mondy'"),
+        ({"weekdays": ["monday:tuesday:friday"]}, "weekdays[0]: invalid range 'monday:tuesday:friday'"),
+        ({"days_of_month": ["0"]}, "days_of_month[0]: 0 is not a valid day of the month: out of range"),
+        ({"days_of_month": ["-50:-20"]}, "days_of_month[0]: -50 is not a valid day of the month: out of range"),
+        ({"days_of_month": ["1:50"]}, "days_of_month[0]: 50 is not a valid day of the month: out of range"),
+        ({"days_of_month": ["-15:5"]}, "days_of_month[0]: end day must be negative if start day is negative"),
+        ({"days_of_month": ["10:-25"]}, "days_of_month[0]: end day -25 is always before start day 10"),
+        ({"months": ["martius:june"]}, "months[0]: unknown month 'martius'"),
+        ({"months": ["march:junius"]}, "months[0]: unknown month 'junius'"),
+        ({"months": ["13"]}, "months[0]: unknown month '13'"),
+        ({"months": ["december:january"]}, "months[0]: end month january is before start month december"),
+        ({"years": ["2022:2020"]}, "years[0]: end year 2020 is before start year 2022"),
+        ({"years": ["twenty"]}, "years[0]: unknown year 'twenty'"),
+        ({"location": "Mars/Olympus_Mons"}, "location: unknown location 'Mars/Olympus_Mons'"),
+        ({"weekday": ["monday"]}, "weekday: unknown key 'weekday'"),
+    ],
+)
+def test_invalid_fields_are_named_with_their_position(data: dict[str, Any], message: str) -> None:
+    assert error_of(data).startswith(message)
+
+
+def test_valid_yaml_forms() -> None:
+    assert range_of({"days_of_month": ["1:-1"]}).days_of_month == [(1, -1)]
+    assert range_of({"months": ["January:december"]}).months == [(1, 12)]
+    assert range_of({"weekdays": ["Monday:FRIDAY"]}).weekdays == [(1, 5)]
+    assert range_of({"days_of_month": [1, "15"], "years": [2026]}).days_of_month == [(1, 1), (15, 15)]
+    sydney = range_of({"years": ["2020:2022"], "location": "Australia/Sydney"})
+    assert sydney.years == [(2020, 2022)] and sydney.location == "Australia/Sydney"
+
+
+# -- completeTestCases (TestTimeIntervalComplete) ---------------------------------------------------
+
+
+def test_complete_flow() -> None:
+    interval = range_of("""
+weekdays: ['monday:wednesday', 'saturday', 'sunday']
+times:
+  - start_time: '13:00'
+    end_time: '15:00'
+days_of_month: ['1', '10', '20:-1']
+years: ['2020:2023']
+months: ['january:march']
+""")
+    for text in ("10 Jan 21 13:00 +0000", "30 Jan 21 14:24 +0000"):
+        assert interval.contains(at(text)), text
+    for text in ("09 Jan 21 13:00 +0000", "20 Jan 21 12:59 +0000", "02 Feb 21 13:00 +0000"):
+        assert not interval.contains(at(text)), text
+
+
+def test_a_range_starting_after_the_end_of_the_month_matches_nothing() -> None:
+    interval = range_of("days_of_month: ['30:31']\nyears: ['2020:2023']\nmonths: ['february']\n")
+    assert not interval.contains(at("28 Feb 21 13:00 +0000"))
+
+
+# -- runbookd's own cases ---------------------------------------------------------------------------
+
+MARKET_HOURS = TimeInterval.model_validate(
+    {
+        "name": "market-hours",
+        "time_intervals": [
+            {
+                "times": [{"start_time": "09:30", "end_time": "16:00"}],
+                "weekdays": ["monday:friday"],
+                "location": "America/New_York",
+            }
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("when", "open_"),
+    [
+        # winter, EST = UTC-5
+        ("2026-01-05T14:29", False), ("2026-01-05T14:30", True), ("2026-01-05T20:59", True),
+        ("2026-01-05T21:00", False), ("2026-01-10T15:00", False),  # a Saturday
+        # last Friday before spring forward (still EST) and the Monday after (EDT = UTC-4)
+        ("2026-03-06T13:30", False), ("2026-03-06T14:30", True), ("2026-03-09T13:29", False),
+        ("2026-03-09T13:30", True), ("2026-03-09T19:59", True), ("2026-03-09T20:00", False),
+        # summer, EDT
+        ("2026-07-06T13:30", True), ("2026-07-06T20:30", False),
+        # the Monday after falling back (EST again)
+        ("2026-11-02T13:30", False), ("2026-11-02T14:30", True), ("2026-11-02T20:59", True),
+        ("2026-11-02T21:00", False),
+        # a UTC evening that is still Friday afternoon in New York, and a UTC Monday that is Sunday there
+        ("2026-01-09T20:30", True), ("2026-01-12T03:00", False),
+    ],
+)
+def test_us_market_hours_across_daylight_saving_time(when: str, open_: bool) -> None:
+    assert MARKET_HOURS.contains(utc(when)) is open_
+
+
+def test_seconds_do_not_matter_within_the_last_minute() -> None:
+    assert MARKET_HOURS.contains(utc("2026-01-05T20:59") + 59.9)
+
+
+def test_negative_days_count_calendar_days_in_a_spring_forward_month() -> None:
+    """The last day of March 2021 in New York is the 31st (Alertmanager PR #5447), not the 30th."""
+    last = range_of({"days_of_month": ["-1"], "location": "America/New_York"})
+    assert last.contains(at("31 Mar 21 12:00 -0400"))
+    assert not last.contains(at("30 Mar 21 12:00 -0400"))
+
+
+def test_the_default_location_is_utc() -> None:
+    interval = range_of(BUSINESS_HOURS)
+    assert interval.location == "UTC"
+    assert interval.contains(at("04 May 20 09:00 +0000"))
+    assert not interval.contains(at("04 May 20 09:00 +0200"))
+
+
+def test_a_named_interval_is_the_union_of_its_ranges() -> None:
+    weekend_or_night = TimeInterval.model_validate(
+        {
+            "name": "off-hours",
+            "time_intervals": [
+                {"weekdays": ["saturday", "sunday"]},
+                {"times": [{"start_time": "00:00", "end_time": "09:00"}, {"start_time": "17:00", "end_time": "24:00"}]},
+            ],
+        }
+    )
+    assert weekend_or_night.contains(at("09 May 20 12:00 +0000"))  # Saturday noon
+    assert weekend_or_night.contains(at("05 May 20 23:59 +0000"))  # Tuesday night
+    assert not weekend_or_night.contains(at("05 May 20 12:00 +0000"))  # Tuesday noon
+
+
+def test_an_empty_named_interval_contains_nothing_and_an_empty_range_everything() -> None:
+    assert not TimeInterval(name="never").contains(utc("2026-01-05T14:30"))
+    always = TimeInterval.model_validate({"name": "always", "time_intervals": [{}]})
+    assert always.contains(utc("2026-01-05T14:30"))
+    assert range_of({"weekdays": [], "times": []}).contains(utc("2026-01-10T03:00"))
+
+
+def test_unquoted_times_survive_yaml_1_1_base_60() -> None:
+    """PyYAML reads ``16:00`` as 960; it is taken back as minutes of the day."""
+    interval = range_of("times:\n  - start_time: 09:30\n    end_time: 16:00\n")
+    assert (interval.times[0].start_time, interval.times[0].end_time) == (570, 960)
+
+
+def test_an_unquoted_numeric_range_asks_for_quotes() -> None:
+    with pytest.raises(ValidationError, match="quote ranges"):
+        range_of("days_of_month: [1:5]\n")
+
+
+def test_a_dump_reads_back_as_alertmanager_syntax() -> None:
+    dumped = TimeInterval.model_validate({"name": "q1", "time_intervals": [yaml.safe_load(ADVANCED)]}).model_dump(
+        mode="json"
+    )
+    assert dumped["time_intervals"][0] == {
+        "times": [{"start_time": "09:00", "end_time": "17:00"}],
+        "weekdays": ["monday:friday", "sunday"],
+        "days_of_month": ["-7:-1"],
+        "months": ["january:march"],
+        "years": ["2020:2025", "2030:2035"],
+        "location": "UTC",
+    }
+    assert TimeInterval.model_validate(dumped).model_dump(mode="json") == dumped
+
+
+def test_time_intervals_are_frozen_values() -> None:
+    with pytest.raises(ValidationError):
+        MARKET_HOURS.name = "other"  # type: ignore[misc]
