@@ -393,7 +393,8 @@ class _Simulation:
         return {
             "number": number, "id": inc.id, "rule": inc.rule,
             "source": str(rule.source) if rule is not None and rule.source is not None else None,
-            "severity": inc.severity, "identity": dict(inc.labels), "identity_key": inc.identity,
+            "severity": inc.severity, "mode": getattr(rule, "mode", "active"),
+            "identity": dict(inc.labels), "identity_key": inc.identity,
             "title": inc.title, "rules_version": inc.rules_version, "status": inc.status,
             "opened": self.when(inc.started_at),
             "acknowledged": self.when(inc.acknowledged_at) if inc.acknowledged_at is not None else None,

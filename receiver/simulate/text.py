@@ -59,6 +59,8 @@ def _incident(inc: dict[str, Any]) -> list[str]:
     where = f" ({inc['source']})" if inc["source"] else " (built-in: no rule matched)"
     out.append(f"  rule:       {inc['rule']}{where}")
     out.append(f"  severity:   {inc['severity']}")
+    if inc.get("mode", "active") != "active":
+        out.append(f"  mode:       {inc['mode']} (everything is recorded, nothing is executed or sent)")
     out.append(f"  identity:   {_labels(inc['identity'])}")
     out.append(f"  opened:     {_when(inc['opened'])}")
     for r in inc["reopened"]:
@@ -83,14 +85,18 @@ def _playbook(pb: dict[str, Any] | None) -> list[str]:
         return ["  playbook:   none"]
     out = [f"  playbook:   {pb['name']}" + (f" - {pb['description']}" if pb["description"] else "")]
     for s in pb["steps"]:
+        phase = "on resolve: " if s.get("phase", "main") != "main" else ""
         timeout = f", timeout {s['timeout']:g}s" if isinstance(s["timeout"], int | float) else ""
-        out.append(f"    {s['index'] + 1}. {s['name']} ({s['action']}{timeout}) at +{s['offset']}")
+        shadow = " (shadow: recorded, not executed)" if s.get("shadow") else ""
+        out.append(f"    {phase}{s['index'] + 1}. {s['name']} ({s['action']}{timeout}) at +{s['offset']}{shadow}")
         for key, value in s.get("options", {}).items():
             out.append(f"         [{key}] {_value(value)}")
         if s.get("error"):
             out.append(f"         ERROR: {s['error']}")
         for key, value in (s["params"] or {}).items():
             out.append(f"         {key}: {_value(value)}")
+        if s.get("finished"):
+            out.append(f"         -> {s['outcome']} at +{s['finished']['offset']}")
     return out
 
 
@@ -122,7 +128,8 @@ def _notifications(inc: dict[str, Any]) -> list[str]:
         if reason is not None:
             out.append(f"{head}: not sent, incident {reason}")
         else:
-            out.append(head + (f" ({n['channel']})" if n["channel"] else " (unknown receiver)"))
+            shadow = " - shadow: recorded, not sent" if n.get("shadow") else ""
+            out.append(head + (f" ({n['channel']})" if n["channel"] else " (unknown receiver)") + shadow)
     if hidden:
         out.append(f"    ... and {hidden} more status update(s) until the end of the plan")
     if not rows:
