@@ -193,7 +193,7 @@ class CommandAction:
             transport.close()
 
         code = transport.get_returncode()
-        data = {
+        data: dict[str, Any] = {
             "exit_code": code,
             "stdout": out.text(),
             "stderr": err.text(),
@@ -203,7 +203,7 @@ class CommandAction:
             "duration": round(time.monotonic() - started, 3),
         }
         if code != 0:
-            excerpt = _tail(data["stderr"])
+            excerpt = _tail(err.text())
             raise ActionError(f"{argv[0]} {_status(code)}" + (f": {excerpt}" if excerpt else ""), retryable=False)
         return ActionResult("ok", f"{shown} exited 0", data)
 

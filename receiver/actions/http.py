@@ -126,7 +126,7 @@ class HttpAction:
             reraise=True,
         )
         try:
-            resp = await retrying(attempt)
+            resp: httpx.Response = await retrying(attempt)
         except ActionError as e:
             if attempts > 1:
                 raise ActionError(f"{e.reason} (after {attempts} attempts)", retryable=e.retryable) from e

@@ -119,6 +119,11 @@ class PlaybookRunner:
         except ActionError as e:
             await self._failed(job, incident, step, e, events)
             return
+        if action_name == "http":
+            # The idempotency key of (incident, step), committed before the call: a system that honours
+            # Idempotency-Key executes a retried or re-claimed request once.
+            key = f"runbookd-{incident.id}-{p.get('phase', 'main')}-{p['index']}"
+            params["headers"] = {"Idempotency-Key": key, **(params.get("headers") or {})}
         shown = redact(params, self.config.secret_values)
         if step.get("approval"):
             if shadow:

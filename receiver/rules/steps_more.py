@@ -84,15 +84,15 @@ class AlpacaGetClockStep(_Step):
 class HttpRetryAndCheck(_Strict):
     """The retry and result-check keys of ``action: http`` (a base for ``HttpStep``).
 
-    ``retries``: attempts in all (1-10, default 3) for GET, HEAD, PUT, DELETE, and POST with
-    ``idempotent: true``; ``backoff``: seconds multiplied by 1, 2, 4 … between attempts (default
-    0.5, at most 10 s apart); ``expect_status``: the codes that count as success (default any
-    2xx); ``expect_json``: ``{"dotted.path": value}`` the JSON answer must hold.
+    ``retries``: attempts in all (1-10, default 3) for GET, HEAD, PUT, DELETE, and POST with the
+    step's ``idempotent: true`` (``_Step.idempotent``, which the action reads from its params);
+    ``backoff``: seconds multiplied by 1, 2, 4 … between attempts (default 0.5, at most 10 s
+    apart); ``expect_status``: the codes that count as success (default any 2xx);
+    ``expect_json``: ``{"dotted.path": value}`` the JSON answer must hold.
     """
 
     retries: int = Field(default=3, ge=1, le=10)
     backoff: float = Field(default=0.5, ge=0, le=10)
-    idempotent: bool = False
     expect_status: list[int] | None = Field(default=None, min_length=1)
     expect_json: dict[str, Any] = Field(default_factory=dict)
 

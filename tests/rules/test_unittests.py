@@ -75,6 +75,7 @@ def test_every_passing_case_passes() -> None:
         "acknowledged before ten minutes, the desk's inbox stays quiet",
         "continue adds the audit rule after the first match",
         "the evaluation time of a case is its own",
+        "a notify step, a wait for resolution and what resolving does",
     ]
 
 
