@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from receiver.actions import alpaca as alpaca_reads
 from receiver.actions import build_actions
 from receiver.api.admin import AdminApi
 from receiver.api.pagerduty import PagerDutyWebhook
@@ -41,6 +43,8 @@ from receiver.store import Store, open_store, redact_url
 log = structlog.get_logger("runbookd")
 #: Seconds between two plannings of the digests and the dead man's switch (by the injected clock).
 MAINTENANCE_EVERY = 5.0
+#: Seconds a precondition may spend reading the broker before its on_error applies.
+PRECONDITION_TIMEOUT = 10.0
 
 
 class RulesHolder:
@@ -116,11 +120,16 @@ def templates_dir(settings: Settings) -> str | None:
 def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
     """Wire actions, notifiers, runner, sender and dispatcher around an HTTP client."""
     s = c.settings
-    actions = build_actions(http_client=http, alpaca=s.alpaca)
+    actions = build_actions(http_client=http, alpaca=s.alpaca, command=s.command)
     notifiers = build_notifiers(slack=s.slack, pagerduty=s.pagerduty, smtp=s.smtp, templates=c.templates)
     sender = Sender(c.store, notifiers, c.rules.get, c.metrics, c.clock, dry_run=s.dry_run,
                     external_url=s.external_url, heartbeat=s.heartbeat, templates=c.templates)
     reads = BrokerReads(in_interval=lambda name, at: c.rules.get().in_interval(name, at))
+    if s.alpaca.enabled:
+        t = PRECONDITION_TIMEOUT
+        reads.market_open = partial(alpaca_reads.market_open, s.alpaca, t)
+        reads.position_qty = lambda symbol: alpaca_reads.position_qty(s.alpaca, symbol, t)
+        reads.open_orders = partial(alpaca_reads.open_order_count, s.alpaca, t)
     runner = PlaybookRunner(
         c.store, actions,
         RunnerConfig(dry_run=s.dry_run, vars=s.vars, secrets=s.secrets, secret_values=s.secret_values(),

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from receiver.actions.command_config import CommandConfig
 from receiver.durations import parse_duration
 from receiver.errors import ConfigError
 
@@ -198,6 +199,7 @@ class Settings(_Strict):
     smtp: SmtpConfig = SmtpConfig()
     heartbeat: HeartbeatConfig = HeartbeatConfig()
     automation: AutomationConfig = AutomationConfig()
+    command: CommandConfig = CommandConfig()
     templates_dir: str | None = None
     vars: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, Secret] = Field(default_factory=dict)
@@ -217,6 +219,7 @@ class Settings(_Strict):
     def secret_values(self) -> list[str]:
         """Every configured secret value, so logs and timelines can redact them."""
         vals = [v for v in self.secrets.values() if v]
+        vals += [v for v in self.command.env.values() if v]
         vals += [v for v in self.pagerduty.routing_keys.values() if v]
         for v in (
             self.webhook.auth.bearer_token,

@@ -32,8 +32,7 @@ from receiver.store.base import Store
 
 MAX_ATTEMPTS = 3
 WAIT_POLL = 15.0
-_PARAM_SKIP = {"name", "action", "timeout", "approval", "when", "on_failure", "rate_limit", "destructive",
-               "idempotent"}
+_PARAM_SKIP = {"name", "action", "timeout", "approval", "when", "on_failure", "rate_limit", "destructive"}
 _DEFAULT_ON_FAILURE = OnFailure(page=True)
 #: Payload keys that belong to one step's wait and must not carry over to the next step.
 _PER_STEP = ("wait_started", "approval_wait")
@@ -205,7 +204,10 @@ class PlaybookRunner:
         name, action = step["name"], step["action"]
         reason = redact(e.reason, self.config.secret_values)
         log.warning("step failed", incident=job.incident_id, step=name, reason=reason, retryable=e.retryable)
-        if e.retryable and job.attempts < MAX_ATTEMPTS:
+        idem = step.get("idempotent")
+        action_obj = self.actions.get(action)
+        idem = bool(action_obj is not None and action_obj.idempotent) if idem is None else bool(idem)
+        if e.retryable and job.attempts < MAX_ATTEMPTS and idem:
             due = now + backoff(job.attempts)
             events.append(TimelineEvent(now, "step.retry", f"step '{name}' ({action}) failed, retrying in "
                                         f"{due - now:.0f}s: {reason}",

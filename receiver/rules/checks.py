@@ -59,6 +59,7 @@ class Merged:
     playbooks: dict[str, Playbook] = field(default_factory=dict)
     receivers: dict[str, Receiver] = field(default_factory=dict)
     policies: dict[str, EscalationPolicy] = field(default_factory=dict)
+    time_intervals: dict[str, Any] = field(default_factory=dict)
     errors: list[RuleFileError] = field(default_factory=list)
     warnings: list[RuleFileError] = field(default_factory=list)
 
@@ -93,6 +94,36 @@ def merge(
         for severity, policy in f.content.escalation_policies.items():
             if first(f, "policy", severity, ("escalation_policies", severity)):
                 m.policies[severity] = policy
+        for i, ti in enumerate(f.content.time_intervals):
+            if first(f, "time interval", ti.name, ("time_intervals", i)):
+                m.time_intervals[ti.name] = ti
+    for f in files:
+        for i, rule in enumerate(f.content.rules):
+            for name in rule.severity_during:
+                if name not in m.time_intervals:
+                    m.errors.append(f.error(("rules", i), ("severity_during", name), rule.name,
+                                            f"unknown time interval '{name}'"))
+        for pname, playbook in f.content.playbooks.items():
+            steps = [("steps", j, s) for j, s in enumerate(playbook.steps)]
+            steps += [("on_resolved", "steps", j, s) for j, s in enumerate(playbook.on_resolved.steps)]
+            for *path, step in steps:
+                ti_name = step.when.time_interval if step.when else None
+                if ti_name is not None and ti_name not in m.time_intervals:
+                    m.errors.append(f.error(("playbooks", pname), (*path, "when", "time_interval"), pname,
+                                            f"unknown time interval '{ti_name}'"))
+                for r in getattr(step, "notify", None) or []:
+                    if isinstance(r, str) and r not in m.receivers:
+                        m.errors.append(f.error(("playbooks", pname), (*path, "notify"), pname,
+                                                f"unknown receiver '{r}'"))
+                appr = step.approval.notify if step.approval else []
+                for r in appr:
+                    if r not in m.receivers:
+                        m.errors.append(f.error(("playbooks", pname), (*path, "approval", "notify"), pname,
+                                                f"unknown receiver '{r}'"))
+            for r in playbook.on_resolved.notify:
+                if r not in m.receivers:
+                    m.errors.append(f.error(("playbooks", pname), ("on_resolved", "notify"), pname,
+                                            f"unknown receiver '{r}'"))
     for f in files:
         for severity, policy in f.content.escalation_policies.items():
             _check_policy(f, severity, policy, m.receivers, m.errors)

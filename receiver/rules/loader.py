@@ -142,6 +142,7 @@ def check_rule_files(
         version=digest.hexdigest()[:12],
         files=tuple(shown for shown, _ in paths),
         default_severity=default_severity,
+        time_intervals=merged.time_intervals,
     )
     return CheckReport(ruleset, [], warnings)
 

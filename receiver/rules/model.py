@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import Field
 
-from receiver.durations import parse_duration
-from receiver.rules.safety import Approval, OnFailure, Precondition, RateLimit
+from receiver.rules.safety import RateLimit
+from receiver.rules.step_base import Name, Seconds, _Step, _Strict
+from receiver.rules.steps_more import (
+    AlpacaClosePositionStep,
+    AlpacaGetClockStep,
+    CommandStep,
+    HttpRetryAndCheck,
+)
+from receiver.rules.timeintervals import TimeInterval
 
 Severity = Literal["P0", "P1", "P2", "P3"]
 SEVERITIES: tuple[Severity, ...] = ("P0", "P1", "P2", "P3")
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Rule(_Strict):
@@ -42,18 +43,7 @@ class Rule(_Strict):
     cooldown: Seconds = Field(default=0.0, description="no new playbook run for the same identity within this")
 
 
-class _Step(_Strict):
-    name: Name
-    timeout: Seconds = 10.0
-    approval: Approval | None = None
-    when: Precondition | None = None
-    on_failure: OnFailure | None = None
-    rate_limit: RateLimit | None = None
-    destructive: bool | None = Field(default=None, description="counts against the global destructive budget")
-    idempotent: bool | None = Field(default=None, description="safe to retry after a crash (default: the action's)")
-
-
-class HttpStep(_Step):
+class HttpStep(_Step, HttpRetryAndCheck):
     """``action: http`` — one HTTP request with httpx; ``url``, ``headers`` and ``json`` are templates."""
 
     action: Literal["http"]
@@ -104,7 +94,8 @@ class NotifyStep(_Step):
 
 
 Step = Annotated[
-    HttpStep | AlpacaCancelAllOrdersStep | AlpacaCloseAllPositionsStep | LogStep | WaitForResolvedStep | NotifyStep,
+    HttpStep | AlpacaCancelAllOrdersStep | AlpacaCloseAllPositionsStep | AlpacaClosePositionStep
+    | AlpacaGetClockStep | CommandStep | LogStep | WaitForResolvedStep | NotifyStep,
     Field(discriminator="action"),
 ]
 
@@ -203,3 +194,4 @@ class RuleFile(_Strict):
     playbooks: dict[Name, Playbook] = Field(default_factory=dict)
     receivers: list[Receiver] = Field(default_factory=list)
     escalation_policies: dict[Severity, EscalationPolicy] = Field(default_factory=dict)
+    time_intervals: list[TimeInterval] = Field(default_factory=list)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from receiver.rules.model import _Step, _Strict
+from receiver.rules.step_base import _Step, _Strict
 
 _TEMPLATE = re.compile(r"\{\{|\{%|\{#")
 #: ``alpaca.close_position``'s symbol when written literally (the action checks rendered values too).

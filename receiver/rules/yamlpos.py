@@ -26,13 +26,36 @@ class YamlSyntaxError(ValueError):
         super().__init__(message)
 
 
+class RuleLoader(yaml.SafeLoader):
+    """``SafeLoader`` without YAML 1.1's base-60 numbers: ``16:00`` stays the string ``"16:00"``.
+
+    Alertmanager's time intervals write times and ranges (``09:30``, ``1:5``) unquoted; YAML 1.1
+    would read them as 570 and 65. Other implicit types are unchanged.
+    """
+
+
+RuleLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if not (tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in regexp.pattern)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _tag, _pattern, _first in (
+    ("tag:yaml.org,2002:int", r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$""",
+     list("-+0123456789")),
+    ("tag:yaml.org,2002:float",
+     r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"""
+     r"""|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", list("-+0123456789.")),
+):
+    RuleLoader.add_implicit_resolver(_tag, re.compile(_pattern, re.X), _first)
+
+
 def parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
     """Parse one YAML document with the safe loader; return ``(data, root node)``.
 
     An empty document gives ``(None, None)``. Raises ``YamlSyntaxError`` naming the line of the
     problem (several documents in one file are an error too).
     """
-    loader = yaml.SafeLoader(text)
+    loader = RuleLoader(text)
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from receiver.actions.command import CommandAction
 from receiver.actions.command_config import CommandConfig
 from receiver.errors import ActionError
+from receiver.playbooks.render import render_value
 
 PY = sys.executable
 HOSTILE = (
@@ -247,3 +248,12 @@ async def test_a_background_child_holding_the_output_open_does_not_hold_up_the_s
     assert result.outcome == "ok"
     assert result.data["stdout"] == "started\n"
     assert time.monotonic() - started < 5
+
+
+async def test_a_hostile_label_rendered_into_argv_stays_one_literal_argument() -> None:
+    """The playbook renders the rule file's argv over the alert; the label's own ``{{ }}`` is not rendered."""
+    step_argv = [PY, "-c", "import sys, json; print(json.dumps(sys.argv[1:]))", "--instance",
+                 "{{ alert.labels.instance }}"]
+    params = render_value({"argv": step_argv}, {"alert": {"labels": {"instance": HOSTILE}}})
+    result = await action().run(params, dry_run=False, timeout=10)
+    assert json.loads(result.data["stdout"]) == ["--instance", HOSTILE]
