@@ -193,3 +193,39 @@ async def test_resolved_is_not_undo(fakes: Any, make_runbookd: Any) -> None:
     await rb.run()
     assert any("stay in force" in t for t in slack_texts(fakes))
     assert fakes.trading.count() == 1
+
+
+async def test_severity_during_market_hours(fakes: Any, make_runbookd: Any) -> None:
+    """A critical-path failure is P1 outside market hours and P0 inside them (seed 002)."""
+    rb = await make(make_runbookd, fakes)  # 2027-01-15 08:00 UTC: Friday 03:00 in New York
+    night = await fire(rb, "CriticalPathDown")
+    assert night["severity"] == "P1"
+    await rb.post_alerts(payload(alert("CriticalPathDown", fingerprint="00000000000000a1", **RESOLVED)))
+    await rb.run()
+    rb.clock.advance(7 * 3600)  # 15:00 UTC = 10:00 New York
+    day = await fire(rb, "CriticalPathDown", fp="00000000000000b2", starts_at="2026-11-22T03:00:00Z")
+    assert day["severity"] == "P0"
+
+
+async def test_preconditions_skip_or_run_as_declared(fakes: Any, make_runbookd: Any) -> None:
+    """Outside hours and with the market closed the guarded steps are skipped; an unreadable broker
+    runs the fail-open step and skips the fail-closed one."""
+    rb = await make(make_runbookd, fakes)
+    fakes.alpaca.market_open = False
+    inc = await fire(rb, "CriticalPathDown")
+    detail = await rb.api(f"/api/v1/incidents/{inc['id']}")
+    msgs = [e["message"] for e in detail["timeline"] if e["kind"] == "step.skipped"]
+    assert any("outside time interval 'market-hours'" in m for m in msgs)
+    assert any("market is closed" in m for m in msgs)
+    assert fakes.alpaca.count("/v2/positions/SPY", "DELETE") == 0
+    assert fakes.alpaca.count("/v2/orders", "DELETE") == 1  # 3 open orders: the precondition holds
+
+
+async def test_broker_check_failure_obeys_on_error(fakes: Any, make_runbookd: Any) -> None:
+    """When the broker cannot be read, on_error: skip is fail-closed and on_error: run is fail-open."""
+    rb = await make(make_runbookd, fakes)
+    fakes.alpaca.fail_next(20, 500)
+    inc = await fire(rb, "CriticalPathDown")
+    detail = await rb.api(f"/api/v1/incidents/{inc['id']}")
+    pre = [e["message"] for e in detail["timeline"] if e["kind"] == "step.precondition"]
+    assert any("fail-closed" in m for m in pre) and any("fail-open" in m for m in pre)
