@@ -61,6 +61,8 @@ TARGET_RATIO = {1: 0.25, 10: 1.0, 50: 1.5}
 TARGET_HALF_P99_MS = 15.0
 #: Above this many CPUs used by other processes during a phase, the run is flagged as disturbed.
 NOISY_CORES = 0.3
+#: py-spy samples per second (``--profile``).
+PROFILE_RATE = 200
 WEBHOOK = "/webhook/alertmanager"
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -566,14 +568,14 @@ def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[byte
     if not Path(exe).exists():
         print("  (py-spy not installed: .venv/bin/pip install py-spy)")
         return None
-    argv = [exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200", "--threads",
+    argv = [exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", str(PROFILE_RATE), "--threads",
             "--nonblocking", "--format", "raw", "--output", str(out)]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def summarize_profile(path: Path, top: int = 8) -> list[str]:
-    """Per thread of runbookd: share of samples, then the ``receiver/`` functions with the largest
-    inclusive share of that thread's samples (py-spy ``--format raw``: ``frame;frame;… count``)."""
+def summarize_profile(path: Path, seconds: float, top: int = 8) -> list[str]:
+    """Per thread of runbookd: how busy it was (non-idle samples), then the ``receiver/`` functions with
+    the largest inclusive share of its busy samples (py-spy ``--format raw``: ``frame;frame;… count``)."""
     per_thread: Counter[str] = Counter()
     inclusive: dict[str, Counter[str]] = {}
     with contextlib.suppress(OSError):
@@ -584,13 +586,13 @@ def summarize_profile(path: Path, top: int = 8) -> list[str]:
             frames = stack.split(";")
             thread = frames[0].split(": ", 1)[-1]
             per_thread[thread] += int(count)
-            funcs = {f.split(" (", 1)[0] for f in frames[1:] if "receiver/" in f}
+            funcs = {f.split(" (", 1)[0] for f in frames[1:]
+                     if "receiver/" in f and not any(x in f for x in ("receiver/cli.py", "receiver/__main__.py"))}
             for fn in funcs:
                 inclusive.setdefault(thread, Counter())[fn] += int(count)
-    total = sum(per_thread.values())
-    out = [f"profile {path.name}: {total} samples"]
+    out = [f"profile {path}:"]
     for thread, n in per_thread.most_common():
-        out.append(f"  {thread}: {100 * n / max(total, 1):.0f}% of samples")
+        out.append(f"  {thread}: busy {100 * n / (PROFILE_RATE * seconds):.0f}% of the time; of that:")
         for fn, k in inclusive.get(thread, Counter()).most_common(top):
             out.append(f"    {100 * k / n:5.1f}%  {fn}")
     return out
@@ -690,7 +692,8 @@ def run(args: argparse.Namespace) -> int:
             if prof is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     prof.wait(timeout=args.duration + 20)
-                print("\n".join("  " + x for x in summarize_profile(args.profile / f"runbookd-{n}.txt")))
+                print("\n".join("  " + x for x in summarize_profile(args.profile / f"runbookd-{n}.txt",
+                                                                   int(args.duration))))
             rb.stop(signal.SIGKILL)
             dur_max = durability(db, [warm, new])
 

@@ -41,9 +41,11 @@ def build_message(kind: MessageKind, incident: Incident, timeline: list[Timeline
     )
 
 
-def page_in_flight(jobs: list[Job], receiver: str) -> bool:
-    """Whether a page to ``receiver`` is still pending or being sent (so a follow-up should wait)."""
+def page_in_flight(jobs: list[Job], receiver: str, now: float | None = None) -> bool:
+    """Whether a page to ``receiver`` is being sent, or due (by ``now``) and not sent yet, so a
+    follow-up should wait for its reference. Pages due later do not count."""
     return any(
-        j.kind == "page" and j.payload.get("receiver") == receiver and j.state in ("pending", "running")
+        j.kind == "page" and j.payload.get("receiver") == receiver and (
+            j.state == "running" or (j.state == "pending" and (now is None or j.due_at <= now)))
         for j in jobs
     )

@@ -137,8 +137,8 @@ class Sender:
             kind = "page" if rcv.kind == "pagerduty" else "update"
         if kind == "postmortem":
             kind = "update"
-        if kind in ("refresh", "resolve", "ack") and ref is None and page_in_flight(jobs, rcv.name) \
-                and job.attempts < MAX_ATTEMPTS:
+        follow_up = job.kind in ("refresh", "resolve", "ack", "approval", "notice", "postmortem")
+        if follow_up and ref is None and page_in_flight(jobs, rcv.name, now) and job.attempts < MAX_ATTEMPTS:
             await self._retry(job, now + FOLLOW_UP_WAIT, [], "waiting for the page to be sent")
             return
         if job.takeover and kind == "page" and rcv.kind == "slack":

@@ -162,7 +162,7 @@ _ABSENT = _Absent()
 def _subset(want: Any, have: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any, Any]]:
     """Differences where ``want`` is not contained in ``have`` (mappings key by key, the rest by equality)."""
     if isinstance(want, dict) and isinstance(have, dict):
-        out = []
+        out: list[tuple[tuple[str, ...], Any, Any]] = []
         for key, value in want.items():
             sub = (*path, str(key))
             out += [(sub, value, _ABSENT)] if key not in have else _subset(value, have[key], sub)

@@ -58,7 +58,17 @@ def _step_options() -> frozenset[str]:
     return frozenset.intersection(*keys)
 
 
+def _own_keys() -> dict[str, list[str]]:
+    out = {}
+    for c in get_args(get_args(Step)[0]):
+        own = c.__dict__.get("__annotations__", {})
+        [action] = get_args(c.model_fields["action"].annotation)
+        out[action] = [info.alias or name for name, info in c.model_fields.items() if name in own]
+    return out
+
+
 STEP_OPTIONS = _step_options()
+_OWN_KEYS = _own_keys()
 """Keys every step type has (``name``, ``action``, ``timeout``, approval, preconditions …): how a step
 runs, not what its action receives. Every other key of a step is a parameter, rendered as a template."""
 REDACTED = "<redacted>"
@@ -311,7 +321,10 @@ class _Simulation:
                                  "options": options, "shadow": p.get("mode") == "shadow",
                                  "rules_version": p.get("rules_version"), **self.when(now)}
         try:
-            rendered = render_value({k: v for k, v in step.items() if k not in STEP_OPTIONS}, self._context(inc))
+            own = _OWN_KEYS.get(step["action"], [])  # the action's own keys first, then inherited ones
+            keys = [k for k in own if k in step] + [k for k in step if k not in own]
+            keys = [k for k in keys if k not in STEP_OPTIONS]
+            rendered = render_value({k: step[k] for k in keys}, self._context(inc))
             entry["params"] = redact(rendered, list(self.dep.secret_values))
         except ActionError as e:
             entry["params"], entry["error"] = None, redact(e.reason, list(self.dep.secret_values))
@@ -334,7 +347,7 @@ class _Simulation:
             self._notify(job, inc.id, receiver, now)
         nxt = plan_update(inc.id, job.payload.get("epoch", 0), job.payload.get("n", 1) + 1,
                           next_update_due(job.due_at, policy.updates.every, now))
-        self.tx.enqueue(nxt.key, nxt.kind, inc.id, nxt.payload, nxt.due_at, now)
+        self.tx.enqueue(nxt.key, "update", inc.id, nxt.payload, nxt.due_at, now)
 
     def _entry(self, job: Job, receiver: Any, at: float) -> dict[str, Any]:
         rcv = self.rules.receivers.get(receiver) if isinstance(receiver, str) else None

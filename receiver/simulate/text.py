@@ -94,7 +94,8 @@ def _playbook(pb: dict[str, Any] | None) -> list[str]:
         if s.get("error"):
             out.append(f"         ERROR: {s['error']}")
         for key, value in (s["params"] or {}).items():
-            out.append(f"         {key}: {_value(value)}")
+            if value not in (None, {}, []):  # unset optional parameters; the JSON form has them all
+                out.append(f"         {key}: {_value(value)}")
         if s.get("finished"):
             out.append(f"         -> {s['outcome']} at +{s['finished']['offset']}")
     return out

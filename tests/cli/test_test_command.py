@@ -28,7 +28,7 @@ def test_a_failing_case_exits_1_showing_expected_and_got() -> None:
     r = runbookd_test(f"{UNIT}/passing_test.yml", f"{UNIT}/failing_test.yml")
     assert r.returncode == 1
     lines = r.stdout.splitlines()
-    assert lines[:2] == [f"Unit Testing: {UNIT}/passing_test.yml", "  SUCCESS: 5 test(s) passed"]
+    assert lines[:2] == [f"Unit Testing: {UNIT}/passing_test.yml", "  SUCCESS: 8 test(s) passed"]
     assert lines[2] == f"Unit Testing: {UNIT}/failing_test.yml"
     assert (f"  FAILED: test 'wrong severity and rule' ({UNIT}/failing_test.yml:5): severity: expected P1, "
             "got P0") in lines

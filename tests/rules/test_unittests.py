@@ -76,6 +76,9 @@ def test_every_passing_case_passes() -> None:
         "continue adds the audit rule after the first match",
         "the evaluation time of a case is its own",
         "a notify step, a wait for resolution and what resolving does",
+        "stale quotes are P0 in market hours (the file's time, Monday 10:00 in New York)",
+        "stale quotes are P2 after the close",
+        "stale quotes are P2 on a Saturday",
     ]
 
 

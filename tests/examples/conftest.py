@@ -1,0 +1,129 @@
+"""Fixtures for the seed-system examples (``examples/<system>/``): their fakes and an in-process runbookd.
+
+``example_runbookd`` loads the example's own ``runbookd.yml`` with an environment that points the
+system's variables (e.g. ``CLI_TRADING_API_URL``) at its fake, so the end-to-end tests prove the
+example's wiring — variable names, ``vars``/``secrets`` keys, PagerDuty routing key names — and not
+a copy of it. Everything else comes from ``tests.conftest.settings_for`` (fake Slack, PagerDuty and
+Alpaca; a temp SQLite store; dry-run off; the fake clock).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from receiver.settings import load_settings
+from tests.conftest import ROOT, Fakes
+from tests.fakes import running
+from tests.fakes.cli_trading import FakeCliTrading
+from tests.fakes.fx_pipeline import FakeFxPipeline
+from tests.fakes.omni_alpha import FakeOmniAlpha
+from tests.fakes.tradingbot import FakeTradingbot
+from tests.incidents.test_pipeline import _p
+
+EXAMPLES = ROOT / "examples"
+#: Epoch seconds of 2027-01-15 15:00 UTC, a Friday 10:00 in New York: US market hours.
+MARKET_HOURS = 1_800_025_200.0
+#: Epoch seconds of 2027-01-16 15:00 UTC, a Saturday: outside market hours.
+WEEKEND = MARKET_HOURS + 86_400
+
+
+def run_unit_tests(system: str) -> subprocess.CompletedProcess[str]:
+    """``runbookd test`` on every ``examples/<system>/rules/tests/*.yml``, as CI runs it."""
+    files = sorted(str(p) for p in (EXAMPLES / system / "rules" / "tests").glob("*.yml"))
+    assert files, f"no unit tests in examples/{system}/rules/tests"
+    return subprocess.run([sys.executable, "-m", "receiver", "test", *files], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+
+
+async def example_runbookd(make_runbookd: Any, fakes: Fakes, system: str, env: dict[str, str],
+                           **overrides: Any) -> Any:
+    """An in-process runbookd with ``examples/<system>/rules/*.yml`` and the example's ``vars``,
+    ``secrets`` and ``command`` as its ``runbookd.yml`` reads them from ``env``. Every PagerDuty
+    routing key name of the example gets a key of the fake PagerDuty (``"<name>-routing-key"``)."""
+    cfg = load_settings(EXAMPLES / system / "runbookd.yml", env=env)
+    keys = {name: f"{name}-routing-key".ljust(32, "0") for name in cfg.pagerduty.routing_keys}
+    data: dict[str, Any] = {
+        "rule_files": [str(EXAMPLES / system / "rules" / "*.yml")],
+        "vars": dict(cfg.vars),
+        "secrets": dict(cfg.secrets),
+        "command": cfg.command.model_dump(),
+        "pagerduty": {"events_url": fakes.pagerduty.url, "routing_keys": keys},
+    }
+    return await make_runbookd(fakes, **(data | overrides))
+
+
+async def only_incident(rb: Any, rule: str) -> dict[str, Any]:
+    """The one incident of ``rule`` (fails when there is none or several)."""
+    [inc] = [i for i in await rb.api("/api/v1/incidents") if i["rule"] == rule]
+    return inc
+
+
+async def timeline(rb: Any, incident_id: str) -> list[dict[str, Any]]:
+    """The incident's timeline, oldest first."""
+    return list((await rb.api(f"/api/v1/incidents/{incident_id}"))["timeline"])
+
+
+def step_outcomes(events: list[dict[str, Any]]) -> dict[str, str]:
+    """``{step name: last outcome kind}`` from a timeline (``ok``, ``skipped``, ``rejected``, …)."""
+    out: dict[str, str] = {}
+    for e in events:
+        if e["kind"].startswith("step.") and e["kind"] not in ("step.started", "step.precondition"):
+            out[e["data"]["step"]] = e["kind"].removeprefix("step.")
+    return out
+
+
+def slack_posts(fakes: Fakes, channel: str | None = None) -> list[dict[str, Any]]:
+    """Bodies of ``chat.postMessage`` calls (to ``channel`` when given)."""
+    bodies = [_p(r) for r in fakes.slack.calls("/api/chat.postMessage")]
+    return [b for b in bodies if channel is None or b.get("channel") == channel]
+
+
+def slack_pages(fakes: Fakes, channel: str) -> list[dict[str, Any]]:
+    """Top-level Slack messages (pages, approval requests carry a thread) posted to ``channel``."""
+    return [b for b in slack_posts(fakes, channel) if not b.get("thread_ts")]
+
+
+def pd_events(fakes: Fakes, action: str, routing_key: str | None = None) -> list[dict[str, Any]]:
+    """PagerDuty events of ``action`` (``trigger``, ``acknowledge``, ``resolve``), for a key name."""
+    want = None if routing_key is None else f"{routing_key}-routing-key".ljust(32, "0")
+    return [r["json"] for r in fakes.pagerduty.calls("/v2/enqueue")
+            if r["json"]["event_action"] == action and (want is None or r["json"]["routing_key"] == want)]
+
+
+@pytest.fixture
+async def omni_alpha() -> AsyncIterator[FakeOmniAlpha]:
+    """The fake Omni Alpha admin API, served on loopback."""
+    async with running(FakeOmniAlpha()) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def tradingbot() -> AsyncIterator[FakeTradingbot]:
+    """The fake tradingbot (Django) admin API, served on loopback."""
+    async with running(FakeTradingbot()) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fx_pipeline() -> AsyncIterator[FakeFxPipeline]:
+    """The fake FX signal pipeline (gateway :8080 and risk manager :8084 in one app), on loopback."""
+    async with running(FakeFxPipeline()) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def cli_trading() -> AsyncIterator[FakeCliTrading]:
+    """The fake CLI-Trading orchestrator admin API, served on loopback."""
+    async with running(FakeCliTrading()) as fake:
+        yield fake
+
+
+def example_dir(system: str) -> Path:
+    """``examples/<system>``."""
+    return EXAMPLES / system
