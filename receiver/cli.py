@@ -48,11 +48,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    report.errors.extend(Templates(templates_dir(s)).check())
-    for err in report.errors:
+    errors: list[object] = [*report.errors, *Templates(templates_dir(s)).check()]
+    for err in errors:
         print(f"error: {err}", file=sys.stderr)
-    if report.errors:
-        print(f"FAILED: {len(report.errors)} error(s)", file=sys.stderr)
+    if errors:
+        print(f"FAILED: {len(errors)} error(s)", file=sys.stderr)
         return 1
     rs = report.ruleset
     assert rs is not None
@@ -199,7 +199,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 1
     alerts, start = alerts_from_payload(payload, args.at)
     ack_at = start + args.ack_at if args.ack_at is not None else None
-    until = start + args.until if args.until is not None else default_until(report.ruleset, alerts, ack_at)
+    until = start + args.until if args.until is not None else max(start, default_until(report.ruleset, alerts, ack_at))
     result = plan(report.ruleset, alerts, until=until, ack_at=ack_at, start=start,
                   deployment=Deployment.from_settings(s))
     print(json.dumps(result, indent=2, ensure_ascii=False) if args.format == "json" else render_text(result), end="")

@@ -16,6 +16,7 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import structlog
@@ -57,6 +58,9 @@ class Dispatcher:
         """Ask the loop to look for work now (after ingest committed new alert states)."""
         self._wake.set()
 
+    def _process(self, proc: Processor, tx: Any) -> ProcessResult:
+        return proc.process_pending(tx, self.clock.now())
+
     async def _process_batch(self) -> ProcessResult:
         """One ``process_pending`` transaction, redone when another replica won a race (``StoreConflict``).
 
@@ -66,8 +70,7 @@ class Dispatcher:
         for attempt in range(1, CONFLICT_RETRIES + 1):
             proc = self.processor()
             try:
-                return await self.store.transaction(
-                    lambda tx, proc=proc: proc.process_pending(tx, self.clock.now()))
+                return await self.store.transaction(partial(self._process, proc))
             except StoreConflict as e:
                 if attempt == CONFLICT_RETRIES:
                     raise
@@ -182,5 +185,8 @@ class Dispatcher:
             if ids:
                 until = self.clock.now() + self.lease
                 with contextlib.suppress(StoreError):
-                    await self.store.transaction(
-                        lambda tx, ids=ids, until=until: tx.renew_leases(ids, self.claimer, until))
+                    await self.store.transaction(partial(_renew, ids, self.claimer, until))
+
+
+def _renew(ids: list[int], claimer: str, until: float, tx: Any) -> None:
+    tx.renew_leases(ids, claimer, until)

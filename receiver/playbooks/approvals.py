@@ -71,6 +71,7 @@ async def gate(runner: Any, job: Job, incident: Incident, step: dict[str, Any], 
         await runner.store.transaction(request)
         return WAITING
     if answer is None:
+        assert waiting is not None
         deadline = float(waiting["deadline"])
         if now < deadline:
             await runner.store.transaction(lambda tx: tx.reschedule(job.id, deadline, now, p))

@@ -104,9 +104,9 @@ def merge(
                     m.errors.append(f.error(("rules", i), ("severity_during", name), rule.name,
                                             f"unknown time interval '{name}'"))
         for pname, playbook in f.content.playbooks.items():
-            steps = [("steps", j, s) for j, s in enumerate(playbook.steps)]
-            steps += [("on_resolved", "steps", j, s) for j, s in enumerate(playbook.on_resolved.steps)]
-            for *path, step in steps:
+            steps: list[tuple[Loc, Any]] = [(("steps", j), s) for j, s in enumerate(playbook.steps)]
+            steps += [(("on_resolved", "steps", j), s) for j, s in enumerate(playbook.on_resolved.steps)]
+            for path, step in steps:
                 ti_name = step.when.time_interval if step.when else None
                 if ti_name is not None and ti_name not in m.time_intervals:
                     m.errors.append(f.error(("playbooks", pname), (*path, "when", "time_interval"), pname,
@@ -203,28 +203,33 @@ def _check_playbook(
     f: ParsedFile, name: str, playbook: Playbook, env: SandboxedEnvironment, errors: list[RuleFileError]
 ) -> None:
     item: Loc = ("playbooks", name)
-    seen: dict[str, int] = {}
-    for i, step in enumerate(playbook.steps):
-        if step.name in seen:
-            where = f.pos((*item, "steps", seen[step.name]))
-            message = f"duplicate step name '{step.name}' (first defined at {where})"
-            errors.append(f.error(item, ("steps", i, "name"), name, message))
-        else:
-            seen[step.name] = i
-        for path, text in _template_strings(step, ()):
-            try:
-                unknown = sorted(meta.find_undeclared_variables(env.parse(text)) - TEMPLATE_NAMES - set(env.globals))
-                env.compile(text)
-            except TemplateSyntaxError as e:
-                at = f" (line {e.lineno} of the template)" if e.lineno and e.lineno > 1 else ""
-                message = f"template syntax error in step '{step.name}'{at}: {e.message}"
-                errors.append(f.error(item, ("steps", i, *path), name, message))
-                continue
-            if unknown:
-                known = ", ".join(sorted(TEMPLATE_NAMES))
-                message = (f"template of step '{step.name}' uses unknown variable(s) {', '.join(unknown)} "
-                           f"(templates see {known})")
-                errors.append(f.error(item, ("steps", i, *path), name, message))
+    for where, steps in ((("steps",), playbook.steps), (("on_resolved", "steps"), playbook.on_resolved.steps)):
+        seen: dict[str, int] = {}
+        for i, step in enumerate(steps):
+            if step.name in seen:
+                first = f.pos((*item, *where, seen[step.name]))
+                message = f"duplicate step name '{step.name}' (first defined at {first})"
+                errors.append(f.error(item, (*where, i, "name"), name, message))
+            else:
+                seen[step.name] = i
+            for path, text in _template_strings(step, ()):
+                problem = _template_problem(env, step.name, text)
+                if problem:
+                    errors.append(f.error(item, (*where, i, *path), name, problem))
+
+
+def _template_problem(env: SandboxedEnvironment, step: str, text: str) -> str | None:
+    """Why ``text`` cannot be a step template (syntax, or a variable templates do not see), or ``None``."""
+    try:
+        unknown = sorted(meta.find_undeclared_variables(env.parse(text)) - TEMPLATE_NAMES - set(env.globals))
+        env.compile(text)
+    except TemplateSyntaxError as e:
+        at = f" (line {e.lineno} of the template)" if e.lineno and e.lineno > 1 else ""
+        return f"template syntax error in step '{step}'{at}: {e.message}"
+    if unknown:
+        known = ", ".join(sorted(TEMPLATE_NAMES))
+        return f"template of step '{step}' uses unknown variable(s) {', '.join(unknown)} (templates see {known})"
+    return None
 
 
 def _check_receiver(

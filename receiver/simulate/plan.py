@@ -178,7 +178,7 @@ def default_until(rules: RuleSet, alerts: Sequence[SimAlert], ack_at: float | No
                 spans = [s.after for s in policy.steps]
                 spans += [UPDATES_SHOWN * policy.updates.every] if policy.updates is not None else []
                 ends.append(a.fire_at + max(spans, default=0.0))
-    return max(ends)
+    return max(ends, default=0.0)
 
 
 def plan(rules: RuleSet, alerts: Sequence[SimAlert], *, until: float, ack_at: float | None = None,
@@ -199,6 +199,8 @@ def plan(rules: RuleSet, alerts: Sequence[SimAlert], *, until: float, ack_at: fl
 
 
 class _Simulation:
+    """One simulation's state: the in-memory transaction and what was rendered and sent."""
+
     def __init__(self, rules: RuleSet, deployment: Deployment, alerts: Sequence[SimAlert],
                  ack_at: float | None, start: float | None) -> None:
         self.rules = rules
@@ -224,9 +226,11 @@ class _Simulation:
         self.cancel_reason: dict[int, str] = {}
 
     def when(self, t: float) -> dict[str, Any]:
+        """``t`` (epoch seconds) as the plan gives times: RFC 3339, offset from the start, seconds."""
         return {"at": iso(t), "offset": format_duration(t - self.start), "seconds": round(t - self.start, 3)}
 
     def run(self, until: float) -> None:
+        """Play arrivals, the acknowledgement and due work rows in time order up to ``until``."""
         pending_ack = self.ack_at is not None
         while True:
             t_alert = self.arrivals[0][0] if self.arrivals else math.inf
@@ -363,6 +367,7 @@ class _Simulation:
 
     # -- the result -------------------------------------------------------------------------------
     def result(self, until: float) -> dict[str, Any]:
+        """The plan (see ``plan``)."""
         for job in self.tx.jobs:  # rows an acknowledgement or the resolution cancelled before they were due
             reason = self.cancel_reason.get(job.id)
             if reason is not None and job.due_at <= until:

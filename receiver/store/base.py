@@ -116,6 +116,31 @@ class Tx(Protocol):
         """Set (``None``: delete) a runtime state value."""
         ...
 
+    def lock_budgets(self) -> None:
+        """Serialise budget checks across replicas until the transaction ends."""
+        ...
+
+    def count_actions(self, since: float, **where: Any) -> int:
+        """Executions logged since ``since`` matching ``where`` (rule, identity, playbook, step, …)."""
+        ...
+
+    def last_action_at(self, **where: Any) -> float | None:
+        """Time of the newest logged execution matching ``where``, or ``None``."""
+        ...
+
+    def log_action(self, at: float, incident_id: str, rule: str, identity: str, playbook: str, step: str,
+                   action: str, destructive: bool) -> None:
+        """Record a step about to execute for real (what limits count)."""
+        ...
+
+    def reschedule(self, job_id: int, due_at: float, now: float, payload: dict[str, Any]) -> None:
+        """Put a claimed row back to ``pending`` until ``due_at`` with a new payload."""
+        ...
+
+    def make_due(self, key: str, now: float) -> bool:
+        """Make the pending row ``key`` due now. Returns whether there was one."""
+        ...
+
     def next_due(self) -> float | None:
         """The earliest ``due_at`` of pending rows, or ``None``."""
         ...

@@ -25,6 +25,7 @@ PAYLOADS = sorted(TESTDATA.glob("*.json"))
 
 
 def simulate(*args: str, config: Path | None = CONFIG, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``runbookd simulate`` as a process, with the trading token in its environment."""
     cmd = [sys.executable, "-m", "receiver", "simulate", *args] + (["--config", str(config)] if config else [])
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60, input=stdin,
                           env={"PATH": "/usr/bin:/bin", "TRADING_ADMIN_TOKEN": TOKEN})
@@ -39,6 +40,7 @@ def contained(part: Any, whole: Any) -> bool:
 
 
 def version() -> str:
+    """The version of tests/cli/simulate/rules.yml as the config names it."""
     return load_rule_files(["rules.yml"], str(HERE)).version
 
 

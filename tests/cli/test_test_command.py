@@ -12,6 +12,7 @@ UNIT = "tests/rules/unit"
 
 
 def runbookd_test(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run ``runbookd test`` as a process with an empty environment."""
     return subprocess.run([sys.executable, "-m", "receiver", "test", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
 

@@ -67,6 +67,7 @@ def write(folder: Path, text: str, pattern: str | None = None) -> str:
 
 
 async def start(make_runbookd: Any, fakes: Any, tmp_path: Path) -> tuple[Any, Path, str]:
+    """An in-process runbookd serving V1 from ``tmp_path/rules``; returns it, the folder and v1."""
     folder = tmp_path / "rules"
     folder.mkdir()
     v1 = write(folder, V1)
@@ -75,21 +76,25 @@ async def start(make_runbookd: Any, fakes: Any, tmp_path: Path) -> tuple[Any, Pa
 
 
 async def reload(rb: Any) -> tuple[int, dict[str, Any]]:
+    """POST /-/reload: status and JSON body."""
     r = await rb.client.post("/-/reload")
     return r.status, await r.json()
 
 
 async def reload_metric(rb: Any) -> float:
+    """runbookd_config_last_reload_successful as /metrics shows it."""
     text = await (await rb.client.get("/metrics")).text()
     line = next(x for x in text.splitlines() if x.startswith("runbookd_config_last_reload_successful "))
     return float(line.split()[1])
 
 
 def trading_down(job: str, fp: str) -> dict[str, Any]:
+    """A TradingSystemDown alert of ``job`` with fingerprint ``fp``."""
     return alert(fingerprint=fp, job=job)
 
 
 async def incidents(rb: Any) -> dict[str, dict[str, Any]]:
+    """Every incident, by its job label."""
     return {i["labels"]["job"]: i for i in await rb.api("/api/v1/incidents")}
 
 
@@ -163,10 +168,12 @@ async def test_reloads_while_alerts_flow_drop_no_alert(fakes: Any, make_runbookd
     reload_codes: list[int] = []
 
     async def post(i: int) -> None:
+        """Post alert ``i`` and record the answer's status."""
         r = await rb.post_alerts(payload(trading_down(f"job-{i:02d}", f"{i:016x}")))
         statuses.append(r.status)
 
     async def flip(text: str) -> None:
+        """Write ``text`` as the rule file and reload."""
         write(folder, text)
         reload_codes.append((await reload(rb))[0])
 
@@ -227,6 +234,7 @@ def test_sighup_reloads_a_running_serve(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
 
     def metric() -> float:
+        """runbookd_config_last_reload_successful of the running serve."""
         line = next(x for x in _get(f"{base}/metrics").splitlines()
                     if x.startswith("runbookd_config_last_reload_successful "))
         return float(line.split()[1])

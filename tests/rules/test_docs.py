@@ -32,6 +32,7 @@ def reachable(root: type[BaseModel]) -> list[type[BaseModel]]:
     found: list[type[BaseModel]] = [root]
 
     def walk(t: object) -> None:
+        """Add the models inside the type ``t``."""
         if isinstance(t, type) and issubclass(t, BaseModel) and t not in found:
             found.append(t)
         for arg in typing.get_args(t):
@@ -81,6 +82,7 @@ def test_no_section_documents_a_model_that_does_not_exist() -> None:
 
 
 def blocks() -> list[tuple[int, bool, str]]:
+    """The YAML examples of docs/rules.md: (line, is a test file, text)."""
     text = DOC.read_text()
     return [(text[: m.start()].count("\n") + 2, bool(m.group(1)), m.group(2)) for m in BLOCK.finditer(text)]
 

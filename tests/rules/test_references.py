@@ -54,3 +54,27 @@ def test_names_a_template_defines_itself_are_fine(write_rules: WriteRules, tmp_p
                   {% endfor %}{{ n }} {{ range(3) | list }} {{ vars.x }} {{ secrets.y | length }}
     """)
     assert check_rule_files(["r.yml"], str(tmp_path)).errors == []
+
+
+def test_on_resolved_steps_are_checked_like_the_playbooks_steps(write_rules: WriteRules, tmp_path: Path) -> None:
+    """Templates and step names of ``on_resolved.steps`` are checked too, at their own lines."""
+    write_rules("r.yml", """
+        playbooks:
+          halt:
+            steps:
+              - {name: note, action: log, message: ok}
+            on_resolved:
+              steps:
+                - name: after
+                  action: log
+                  message: "{{ incident.title }"
+                - name: after
+                  action: log
+                  message: "{{ incidnt.title }}"
+    """)
+    assert [str(e) for e in check_rule_files(["r.yml"], str(tmp_path)).errors] == [
+        "r.yml:9: rule 'halt': on_resolved.steps[0].message: template syntax error in step 'after': unexpected '}'",
+        "r.yml:10: rule 'halt': on_resolved.steps[1].name: duplicate step name 'after' (first defined at r.yml:7)",
+        "r.yml:12: rule 'halt': on_resolved.steps[1].message: template of step 'after' uses unknown variable(s) "
+        "incidnt (templates see alert, incident, secrets, vars)",
+    ]

@@ -42,6 +42,7 @@ SEMANTIC_ERRORS = {
 
 @functools.cache
 def validator(name: str) -> jsonschema.Draft202012Validator:
+    """A validator of the committed schema ``docs/<name>`` (itself checked as a schema)."""
     schema = json.loads((ROOT / "docs" / name).read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
@@ -68,6 +69,7 @@ def test_the_module_prints_the_schema(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def shipped_rule_files() -> list[Path]:
+    """Rule files the project ships or tests with as valid."""
     return sorted([*ROOT.glob("rules/*.yml"), *ROOT.glob("examples/*/rules/*.yml"),
                    *ROOT.glob("tests/rules/good/*.yml"), *ROOT.glob("tests/testdata/rules/*.yml")])
 
