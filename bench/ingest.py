@@ -192,8 +192,9 @@ class Durability:
 
     def line(self) -> str:
         """One line for the report."""
-        cut = f" + {self.cut_off_committed} of requests cut off at the end (sent, no answer)" \
-            if self.cut_off_committed else ""
+        cut = ""
+        if self.cut_off_committed:
+            cut = f" + {self.cut_off_committed} of requests cut off at the end (sent, no answer)"
         verdict = "OK" if self.ok else f"FAIL (missing {self.missing}, unexplained {self.unexplained})"
         return (f"durability after kill -9: {self.acked} alerts acknowledged with 200, {self.rows} alert rows "
                 f"in SQLite{cut} -> {verdict}; dispatcher backlog {self.pending} pending rows, "
@@ -244,7 +245,7 @@ class Proc:
             if self.p.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.p.returncode}:\n{self.tail()}")
             with contextlib.suppress(OSError):
-                with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 (loopback URL we built)
+                with urllib.request.urlopen(url, timeout=1) as r:
                     if r.status == 200:
                         return
             time.sleep(0.05)
@@ -800,6 +801,8 @@ def main() -> int:
     p.add_argument("--wait-quiet", type=float, default=0.0,
                    help=f"first wait up to this many seconds for other processes to use < {NOISY_CORES} CPU")
     args = p.parse_args()
+    if not 1 <= args.connections <= 255:
+        p.error("--connections must be within 1..255 (the connection number is 2 hex digits of the id)")
 
     def on_alarm(_sig: int, _frame: Any) -> None:
         raise TimeoutError(f"benchmark exceeded --time-limit {args.time_limit:g}s")

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from receiver.errors import StoreConflict, StoreError
-from receiver.incidents.processor import Processor, ProcessResult
+from receiver.incidents.processor import BATCH, Processor, ProcessResult
 from receiver.metrics import Metrics
 from receiver.model import Job
 from receiver.store.base import Store
@@ -93,8 +93,9 @@ class Dispatcher:
             for event, iid, rule, sev, title in res.changes:
                 log.info(event, incident=iid, rule=rule, severity=sev, title=title)
             total += res.processed
-            if res.processed == 0:
+            if res.processed < BATCH:
                 break
+            await asyncio.sleep(0)  # let ingest's group commit in between batches
         if total:
             await self.refresh_gauges()
         return total

@@ -18,6 +18,9 @@ from receiver.model import AlertRecord, Incident, IncidentAlert, TimelineEvent, 
 from receiver.playbooks.payload import playbook_payload
 from receiver.rules import CompiledRule, RuleSet
 
+#: Alerts per transaction: small, so ingest's group commits never wait long behind the dispatcher.
+BATCH = 50
+
 
 @dataclass
 class ProcessResult:
@@ -55,7 +58,7 @@ class Processor:
         self.reopen_window = reopen_window
         self.heartbeat_alertname = heartbeat_alertname
 
-    def process_pending(self, tx: Any, now: float, limit: int = 500) -> ProcessResult:
+    def process_pending(self, tx: Any, now: float, limit: int = BATCH) -> ProcessResult:
         """Claim up to ``limit`` pending alerts and apply them; runs inside ``Store.transaction``."""
         res = ProcessResult()
         alerts = tx.claim_pending_alerts(limit)
@@ -75,7 +78,7 @@ class Processor:
     # -- firing -------------------------------------------------------------------------------
     def _firing(self, tx: Any, rule: CompiledRule, a: AlertRecord, now: float, res: ProcessResult) -> None:
         identity = rule.identity_key(a.labels)
-        inc = tx.find_incident(identity, open_only=False)
+        inc = tx.find_incident(identity, open_only=False, with_alerts=False)
         if inc is not None and inc.resolved_at is None:
             self._join(tx, inc, a, now)
             res.incidents.append(inc.id)
@@ -120,9 +123,8 @@ class Processor:
         res.changes.append(("incident opened", inc.id, inc.rule, inc.severity, inc.title))
 
     def _join(self, tx: Any, inc: Incident, a: AlertRecord, now: float) -> None:
-        known = {x.fingerprint: x for x in inc.alerts}
+        prev = tx.incident_alert(inc.id, a.fingerprint)
         tx.upsert_incident_alert(inc.id, _incident_alert(a))
-        prev = known.get(a.fingerprint)
         if prev is None:
             kind, msg = "alert.joined", f"alert {a.fingerprint} joined the incident"
             if inc.status == "acknowledged":
@@ -154,16 +156,16 @@ class Processor:
 
     # -- resolved -----------------------------------------------------------------------------
     def _resolved(self, tx: Any, rule: CompiledRule, a: AlertRecord, now: float, res: ProcessResult) -> None:
-        inc = tx.find_incident(rule.identity_key(a.labels), open_only=True)
+        inc = tx.find_incident(rule.identity_key(a.labels), open_only=True, with_alerts=False)
         if inc is None:
             return
-        tracked = {x.fingerprint: x for x in inc.alerts}.get(a.fingerprint)
+        tracked = tx.incident_alert(inc.id, a.fingerprint)
         if tracked is None or tracked.starts_at != a.starts_at or tracked.status == "resolved":
             return  # an older episode, or not ours: never let it resolve a newer one
         tx.upsert_incident_alert(inc.id, _incident_alert(a))
         tx.add_event(inc.id, TimelineEvent(now, "alert.resolved", f"alert {a.fingerprint} resolved",
                                            _alert_data(a)))
-        still = [x for x in inc.alerts if x.fingerprint != a.fingerprint and x.status == "firing"]
+        still = tx.other_alert_firing(inc.id, a.fingerprint)
         res.incidents.append(inc.id)
         if still:
             tx.update_incident(inc.id, updated_at=now)

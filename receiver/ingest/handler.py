@@ -95,8 +95,11 @@ class WebhookHandler:
         except StoreUnavailable as e:
             log.error("store cannot commit; answering 503", error=str(e))
             return error_response(503, "store unavailable, retry later")
-        for r in records:
-            self.metrics.alerts_received.labels(status=r.status).inc()
+        firing = sum(1 for r in records if r.status == "firing")
+        if firing:
+            self.metrics.alerts_received.labels(status="firing").inc(firing)
+        if len(records) - firing:
+            self.metrics.alerts_received.labels(status="resolved").inc(len(records) - firing)
         if payload.truncatedAlerts:
             self.metrics.alerts_truncated.inc(payload.truncatedAlerts)
             log.warning("alertmanager truncated alerts", truncated=payload.truncatedAlerts,

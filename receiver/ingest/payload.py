@@ -88,7 +88,7 @@ def parse_payload(body: bytes) -> WebhookPayload:
 
 def canonical_time(dt: datetime) -> str:
     """Return ``dt`` as canonical RFC 3339 UTC with microseconds (the alert key's ``starts_at``)."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def to_records(payload: WebhookPayload) -> list[AlertRecord]:

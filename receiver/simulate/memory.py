@@ -64,11 +64,21 @@ class MemoryTx:
                 self.alerts[key] = (self.alerts[key][0], False)
 
     # -- incidents --------------------------------------------------------------------------------
-    def find_incident(self, identity: str, *, open_only: bool) -> Incident | None:
+    def find_incident(self, identity: str, *, open_only: bool, with_alerts: bool = True) -> Incident | None:
         """The open incident of ``identity``, or (``open_only=False``) its newest one."""
         found = [i for i in self.incidents.values()
                  if i.identity == identity and (i.resolved_at is None or not open_only)]
         return max(found, key=lambda i: i.started_at) if found else None
+
+    def incident_alert(self, incident_id: str, fingerprint: str) -> IncidentAlert | None:
+        """The alert ``fingerprint`` as the incident tracks it, or ``None``."""
+        inc = self.incidents.get(self._id(incident_id))
+        return next((a for a in inc.alerts if a.fingerprint == fingerprint), None) if inc else None
+
+    def other_alert_firing(self, incident_id: str, fingerprint: str) -> bool:
+        """Whether another alert of the incident still fires."""
+        inc = self.incidents.get(self._id(incident_id))
+        return bool(inc) and any(a.fingerprint != fingerprint and a.status == "firing" for a in inc.alerts)
 
     def get_incident(self, incident_id: str, *, for_update: bool = False) -> Incident | None:
         """One incident with its alerts (ordered by start, then fingerprint), or ``None``."""

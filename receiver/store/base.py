@@ -31,8 +31,16 @@ class Tx(Protocol):
         """Clear the pending flag of ``(fingerprint, starts_at)`` keys."""
         ...
 
-    def find_incident(self, identity: str, *, open_only: bool) -> Incident | None:
+    def find_incident(self, identity: str, *, open_only: bool, with_alerts: bool = True) -> Incident | None:
         """Return the open incident of ``identity``, or (``open_only=False``) its newest one."""
+        ...
+
+    def incident_alert(self, incident_id: str, fingerprint: str) -> IncidentAlert | None:
+        """The alert ``fingerprint`` as the incident tracks it, or ``None``."""
+        ...
+
+    def other_alert_firing(self, incident_id: str, fingerprint: str) -> bool:
+        """Whether another alert of the incident still fires."""
         ...
 
     def get_incident(self, incident_id: str, *, for_update: bool = False) -> Incident | None:
@@ -58,6 +66,10 @@ class Tx(Protocol):
     def enqueue(self, key: str, kind: JobKind, incident_id: str, payload: dict[str, Any],
                 due_at: float, now: float) -> bool:
         """Add a work row unless ``key`` exists already. Returns whether it was added."""
+        ...
+
+    def has_due(self, now: float) -> bool:
+        """Whether any row is due now (no lock taken)."""
         ...
 
     def claim_jobs(self, now: float, limit: int, claimer: str, lease: float) -> list[Job]:

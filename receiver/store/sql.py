@@ -35,11 +35,13 @@ UPSERT_ALERT = (
 )
 
 
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def alert_row(a: AlertRecord, now: float) -> tuple[Any, ...]:
     """Return the parameters of ``UPSERT_ALERT`` for one alert."""
     return (
-        a.fingerprint, a.starts_at, a.status, a.starts_ts, a.ends_ts,
-        json.dumps(a.labels, separators=(",", ":")), json.dumps(a.annotations, separators=(",", ":")),
+        a.fingerprint, a.starts_at, a.status, a.starts_ts, a.ends_ts, _compact(a.labels), _compact(a.annotations),
         a.generator_url, now, now,
     )
 
@@ -104,15 +106,36 @@ class SqlTx:
             acknowledged_by=row[13], epoch=row[14], alerts=alerts,
         )
 
-    def find_incident(self, identity: str, *, open_only: bool) -> Incident | None:
-        """Return the open incident of ``identity``, or (``open_only=False``) its newest one."""
+    def find_incident(self, identity: str, *, open_only: bool, with_alerts: bool = True) -> Incident | None:
+        """Return the open incident of ``identity``, or (``open_only=False``) its newest one.
+
+        ``with_alerts=False`` leaves ``alerts`` empty: the hot path of alert processing needs only
+        the incident's own row (``incident_alert`` reads one alert by key).
+        """
         cond = " AND resolved_at IS NULL" if open_only else ""
         row = self._x(
             f"SELECT {_INCIDENT_COLS} FROM incidents WHERE identity = ?{cond} "
             f"ORDER BY started_at DESC LIMIT 1{self._row_lock}",
             (identity,),
         ).fetchone()
-        return self._incident(row) if row else None
+        return self._incident(row, with_alerts) if row else None
+
+    def incident_alert(self, incident_id: str, fingerprint: str) -> IncidentAlert | None:
+        """The alert with ``fingerprint`` as the incident tracks it, or ``None``."""
+        r = self._x(
+            "SELECT fingerprint, starts_at, status, labels, annotations, starts_ts, ends_ts "
+            "FROM incident_alerts WHERE incident_id = ? AND fingerprint = ?",
+            (incident_id, fingerprint),
+        ).fetchone()
+        return IncidentAlert(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5], r[6]) if r else None
+
+    def other_alert_firing(self, incident_id: str, fingerprint: str) -> bool:
+        """Whether an alert of the incident other than ``fingerprint`` still fires."""
+        row = self._x(
+            "SELECT 1 FROM incident_alerts WHERE incident_id = ? AND fingerprint <> ? AND status = 'firing' LIMIT 1",
+            (incident_id, fingerprint),
+        ).fetchone()
+        return row is not None
 
     def get_incident(self, incident_id: str, *, for_update: bool = False) -> Incident | None:
         """Return one incident with its alerts, or ``None``."""
@@ -201,6 +224,15 @@ class SqlTx:
             (key, kind, incident_id, json.dumps(payload), due_at, now, now),
         )
         return bool(cur.rowcount)
+
+    def has_due(self, now: float) -> bool:
+        """Whether any row is due (pending by ``now``, or running with an expired lease); takes no lock."""
+        row = self._x(
+            "SELECT 1 FROM jobs WHERE (state = 'pending' AND due_at <= ?) OR (state = 'running' AND lease_until < ?) "
+            "LIMIT 1",
+            (now, now),
+        ).fetchone()
+        return row is not None
 
     def claim_jobs(self, now: float, limit: int, claimer: str, lease: float) -> list[Job]:
         """Claim up to ``limit`` due rows: pending ones due by ``now``, or running ones whose lease ran out."""

@@ -23,6 +23,7 @@ from tests.fakes import running
 from tests.fakes.cli_trading import FakeCliTrading
 from tests.fakes.fx_pipeline import FakeFxPipeline
 from tests.fakes.omni_alpha import FakeOmniAlpha
+from tests.fakes.slack import channel_id
 from tests.fakes.tradingbot import FakeTradingbot
 from tests.incidents.test_pipeline import _p
 
@@ -79,9 +80,9 @@ def step_outcomes(events: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def slack_posts(fakes: Fakes, channel: str | None = None) -> list[dict[str, Any]]:
-    """Bodies of ``chat.postMessage`` calls (to ``channel`` when given)."""
+    """Bodies of ``chat.postMessage`` calls (to ``channel``, by name or id, when given)."""
     bodies = [_p(r) for r in fakes.slack.calls("/api/chat.postMessage")]
-    return [b for b in bodies if channel is None or b.get("channel") == channel]
+    return [b for b in bodies if channel is None or b.get("channel") in (channel, channel_id(channel))]
 
 
 def slack_pages(fakes: Fakes, channel: str) -> list[dict[str, Any]]:

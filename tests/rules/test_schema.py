@@ -108,10 +108,11 @@ def test_every_bad_file_is_classified() -> None:
 
 
 def test_test_files_are_valid_against_their_schema() -> None:
-    """The shipped rules' test file and the unit-test examples validate against the test-file schema."""
+    """The shipped and example rules' test files and tests/rules/unit's validate against the test-file schema."""
     v = validator("rules-test.schema.json")
     bad = ROOT / "tests/rules/unit/bad_format_test.yml"
-    files = [*ROOT.glob("rules/tests/*.yml"), *ROOT.glob("tests/rules/unit/*_test.yml")]
+    files = [*ROOT.glob("rules/tests/*.yml"), *ROOT.glob("examples/*/rules/tests/*.yml"),
+             *ROOT.glob("tests/rules/unit/*_test.yml")]
     assert len(files) >= 4
     for path in files:
         if path != bad:

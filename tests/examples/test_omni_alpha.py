@@ -1,0 +1,125 @@
+"""examples/omni-alpha (seed 000): its rule unit tests pass, and the P0 emergency shutdown runs end to end
+against the fake Omni Alpha admin API, fake Alpaca, Slack and PagerDuty."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import alert, payload
+from tests.examples.conftest import (
+    example_runbookd,
+    only_incident,
+    pd_events,
+    run_unit_tests,
+    slack_pages,
+    slack_posts,
+    step_outcomes,
+    timeline,
+)
+from tests.incidents.test_pipeline import RESOLVED
+
+TOKEN = "omni-alpha-emergency-token"
+SHUTDOWN = ("/admin/trading/emergency-stop", "/admin/circuit-breakers/enable-all", "/admin/data/stop-feeds")
+
+
+def env(omni: Any) -> dict[str, str]:
+    return {"OMNI_ALPHA_API_URL": omni.url, "OMNI_ALPHA_EMERGENCY_TOKEN": TOKEN}
+
+
+async def fire(rb: Any, name: str = "TradingSystemDown", **kw: Any) -> None:
+    await rb.post_alerts(payload(alert(name, severity="P0", **kw)))
+    await rb.run()
+
+
+def test_unit_tests_pass() -> None:
+    """`runbookd test examples/omni-alpha/rules/tests/*.yml` succeeds."""
+    r = run_unit_tests("omni-alpha")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS" in r.stdout
+
+
+async def test_trading_down_runs_the_emergency_shutdown_once(fakes: Any, omni_alpha: Any,
+                                                             make_runbookd: Any) -> None:
+    """TradingSystemDown: stop trading, breakers, feeds and cancel run at once with the literal values;
+    the flatten waits for the desk's approval and runs once approved; re-sends change nothing."""
+    rb = await example_runbookd(make_runbookd, fakes, "omni-alpha", env(omni_alpha))
+    await fire(rb)
+    inc = await only_incident(rb, "trading-system-down")
+    assert inc["severity"] == "P0"
+    for path in SHUTDOWN:
+        assert omni_alpha.executions(path) == 1, path
+    stop = omni_alpha.calls("/admin/trading/emergency-stop")[0]
+    assert stop["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    assert stop["headers"]["Idempotency-Key"].startswith(f"runbookd-{inc['id']}-")
+    assert stop["json"] == {"reason": "emergency_shutdown", "initiated_by": "incident_response",
+                            "alert": "TradingSystemDown", "incident": inc["id"]}
+    assert omni_alpha.calls("/admin/data/stop-feeds")[0]["json"] == {
+        "reason": "emergency_shutdown", "initiated_by": "incident_response", "incident": inc["id"]}
+    assert (omni_alpha.trading, omni_alpha.breakers_enabled, omni_alpha.feeds_running) == ("stopped", True, False)
+    assert fakes.alpaca.count("/v2/orders", "DELETE") == 1
+    # "Close all positions (if safe to do so)": nothing is closed before a person says so.
+    assert fakes.alpaca.count("/v2/positions", "DELETE") == 0
+    assert any("close-positions" in str(b) for b in slack_posts(fakes, "#critical"))
+    # The page went out once: PagerDuty and #critical.
+    assert len(pd_events(fakes, "trigger", "default")) == 1
+    assert len(slack_pages(fakes, "#critical")) == 1
+
+    r = await rb.api_post(f"/api/v1/incidents/{inc['id']}/approve", {"step": "close-positions",
+                                                                     "by": "trading-desk-lead"})
+    assert r.status == 200, await r.text()
+    await rb.run()
+    assert fakes.alpaca.count("/v2/positions", "DELETE") == 1
+    assert fakes.alpaca.positions == []
+
+    for _ in range(3):  # Alertmanager re-sends the group every group_interval
+        await fire(rb)
+    for path in SHUTDOWN:
+        assert omni_alpha.executions(path) == 1, path
+    assert fakes.alpaca.count("/v2/orders", "DELETE") == 1
+    assert fakes.alpaca.count("/v2/positions", "DELETE") == 1
+    assert len(pd_events(fakes, "trigger", "default")) == 1
+    assert len(slack_pages(fakes, "#critical")) == 1
+    outcomes = step_outcomes(await timeline(rb, inc["id"]))
+    assert outcomes == {"stop-trading": "ok", "enable-circuit-breakers": "ok", "stop-data-feeds": "ok",
+                        "cancel-orders": "ok", "close-positions": "ok", "record-shutdown": "ok"}
+    # Nobody acknowledged: at 10 minutes the senior engineers' PagerDuty service is paged, once.
+    await rb.advance(599)
+    assert pd_events(fakes, "trigger", "senior") == []
+    await rb.advance(1)
+    assert len(pd_events(fakes, "trigger", "senior")) == 1
+
+
+async def test_unanswered_flatten_is_not_done_and_escalates(fakes: Any, omni_alpha: Any, make_runbookd: Any) -> None:
+    """No answer in 5 minutes: positions stay open (on_timeout: reject) and the rejection pages the whole
+    P0 matrix at once, senior engineers included; resolving keeps the shutdown in force."""
+    rb = await example_runbookd(make_runbookd, fakes, "omni-alpha", env(omni_alpha))
+    await fire(rb)
+    inc = await only_incident(rb, "trading-system-down")
+    await rb.advance(301)
+    assert fakes.alpaca.count("/v2/positions", "DELETE") == 0
+    events = await timeline(rb, inc["id"])
+    assert "approval.timeout" in [e["kind"] for e in events]
+    assert step_outcomes(events)["close-positions"] == "rejected"
+    assert any("ACTION NEEDED" in str(b) and "close-positions" in str(b) for b in slack_posts(fakes))
+    assert len(pd_events(fakes, "trigger", "senior")) == 1  # at 5 minutes, not 10
+
+    await rb.post_alerts(payload(alert("TradingSystemDown", severity="P0", **RESOLVED)))
+    await rb.run()
+    assert (await only_incident(rb, "trading-system-down"))["status"] == "resolved"
+    assert omni_alpha.executions("/admin/trading/resume") == 0
+    assert omni_alpha.trading == "stopped"
+    assert any("stay in force" in str(b) for b in slack_posts(fakes, "#critical"))
+
+
+async def test_database_failover_candidate_in_shadow_runs_and_sends_nothing(fakes: Any, omni_alpha: Any,
+                                                                          make_runbookd: Any) -> None:
+    """The shadow failover rule records what it would do; only the active P1 rule pages (#alerts)."""
+    rb = await example_runbookd(make_runbookd, fakes, "omni-alpha", env(omni_alpha))
+    await fire(rb, "DatabaseConnectionFailure", job="risk-engine")
+    shadow = await only_incident(rb, "database-failover-candidate")
+    kinds = [e["kind"] for e in await timeline(rb, shadow["id"])]
+    assert "rule.shadow" in kinds and "approval.shadow" in kinds and "step.dry_run" in kinds
+    assert omni_alpha.requests == [] and fakes.alpaca.count() == 0
+    assert len(slack_pages(fakes, "#alerts")) == 1
+    assert slack_pages(fakes, "#critical") == []
+    assert (await only_incident(rb, "database-connection-failure"))["severity"] == "P1"
