@@ -114,7 +114,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     """Create or migrate the database schema and exit."""
     from receiver.store import open_store
 
-    s = _settings(args.config)
+    try:
+        s = _settings(args.config)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
     async def run() -> None:
         store = open_store(s.storage, base_dir=s.base_dir)

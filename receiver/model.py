@@ -75,6 +75,8 @@ class Incident:
     acknowledged_at: float | None = None
     acknowledged_by: str | None = None
     epoch: int = 0
+    #: ``active``, or ``shadow`` when its rule was in shadow mode at opening: nothing is executed or sent.
+    mode: str = "active"
     alerts: tuple[IncidentAlert, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
@@ -106,6 +108,7 @@ class Incident:
             "acknowledged_at": iso(self.acknowledged_at),
             "acknowledged_by": self.acknowledged_by,
             "reopened": self.epoch,
+            "mode": self.mode,
         }
 
 

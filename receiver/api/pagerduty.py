@@ -67,7 +67,7 @@ class PagerDutyWebhook:
             return error_response(400, "not a PagerDuty v3 webhook event", "event")
         fn = EVENTS.get(event_type)
         key = str(data.get("incident_key") or "")
-        if fn is None or not key.startswith(PREFIX):
+        if fn is None or not key.startswith(PREFIX) or key.startswith(PREFIX + "deadman-"):
             return web.json_response({"status": "ignored"})
         agent = event.get("agent") or {}
         who = str(agent.get("summary") or agent.get("id") or "PagerDuty")

@@ -66,10 +66,10 @@ def next_update_due(last_due: float, every: float, now: float) -> float:
 
 
 def paged_receivers(jobs: list[Job]) -> list[str]:
-    """Receivers that were paged, or are being paged, according to the incident's rows."""
+    """Receivers that were paged (by the policy, or at once by a ``notice``), or are being paged."""
     seen: list[str] = []
     for j in jobs:
-        if j.kind == "page" and j.state in ("done", "running", "unknown"):
+        if j.kind in ("page", "notice") and j.state in ("done", "running", "unknown"):
             r = j.payload.get("receiver")
             if isinstance(r, str) and r not in seen:
                 seen.append(r)

@@ -153,7 +153,7 @@ class Sender:
         if job.kind == "approval":
             msg = replace(msg, approval=dict(job.payload))
         bound = log.bind(incident=incident.id, receiver=rcv.name, kind=kind)
-        if job.payload.get("mode") == "shadow":
+        if job.payload.get("mode") == "shadow" or getattr(incident, "mode", "active") == "shadow":
             await self._done(job, "done", [TimelineEvent(
                 now, "notify.shadow", f"would send {kind} to {rcv.name} ({rcv.kind}); rule is in shadow mode",
                 {"receiver": rcv.name, "kind": kind})], {"shadow": True}, finish)
@@ -231,6 +231,10 @@ class Sender:
         """Send one digest of the incidents of a severity that started in the past day."""
         p = job.payload
         sev, since, until = p["severity"], float(p["since"]), float(p["until"])
+        last_key = f"digest.last_until.{sev}"
+        last = await self.store.read(lambda tx: tx.get_state(last_key))
+        if last is not None and float(last) < since:
+            since = float(last)  # a late process covers the days it missed in this one digest
         incidents = await self.store.read(lambda tx: tx.incidents_started_between(sev, since, until))
         policy = self.rules().escalation_policies.get(sev)
         now = self.clock.now()
@@ -246,7 +250,11 @@ class Sender:
                       text=text, started_at=since, dry_run=self.dry_run)
         for r in (policy.digest.notify if policy and policy.digest else []):
             await self._send_plain(r, msg)
-        await self.store.transaction(lambda tx: tx.finish_job(job.id, "done", now, {"incidents": len(incidents)}))
+        def done(tx: Any) -> None:
+            tx.finish_job(job.id, "done", now, {"incidents": len(incidents)})
+            tx.set_state(last_key, repr(until))
+
+        await self.store.transaction(done)
 
     async def _deadman(self, job: Job) -> None:
         """Page PagerDuty directly that the alerting pipeline is broken (or resolve that page)."""

@@ -17,14 +17,15 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, get_args
 
 import structlog
 
 from receiver.errors import StoreConflict, StoreError
 from receiver.incidents.processor import BATCH, Processor, ProcessResult
 from receiver.metrics import Metrics
-from receiver.model import Job
+from receiver.model import Job, JobKind
+from receiver.playbooks.gates import paused
 from receiver.store.base import Store
 
 log = structlog.get_logger("runbookd.dispatcher")
@@ -101,12 +102,13 @@ class Dispatcher:
         return total
 
     async def refresh_gauges(self) -> None:
-        """Update ``runbookd_incidents_open`` and ``runbookd_store_queue_depth`` from the store."""
-        counts, depth = await self.store.read(lambda tx: (tx.open_counts(), tx.queue_depth()))
+        """Update the gauges read from the store: open incidents, queue depth, automation pause."""
+        counts, depth, pause = await self.store.read(lambda tx: (tx.open_counts(), tx.queue_depth(), paused(tx)))
         for sev in ("P0", "P1", "P2", "P3"):
             self.metrics.incidents_open.labels(severity=sev).set(counts.get(sev, 0))
-        for kind in ("step", "page", "update", "refresh", "resolve", "ack"):
+        for kind in get_args(JobKind):
             self.metrics.queue_depth.labels(kind=kind).set(depth.get(kind, 0))
+        self.metrics.automation_paused.set(1 if pause is not None else 0)
 
     async def _claim(self, limit: int) -> list[Job]:
         if limit <= 0:

@@ -94,7 +94,7 @@ class Processor:
             id=new_incident_id(now), identity=rule.identity_key(a.labels), rule=rule.name,
             severity=severity, status="firing", labels=rule.identity(a.labels),
             title=_title(rule, a.labels), playbook=rule.playbook, rules_version=self.rules.version,
-            started_at=now, updated_at=now,
+            started_at=now, updated_at=now, mode=rule.mode,
         )
         tx.insert_incident(inc)
         tx.upsert_incident_alert(inc.id, _incident_alert(a))

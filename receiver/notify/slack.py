@@ -76,6 +76,8 @@ class SlackNotifier:
             case "page":
                 return await self._post(target.channel, message, fmt.page_text(message), fmt.page_blocks(message))
             case "update":
+                if message.status == "digest" and message.text:
+                    return await self._post(target.channel, message, message.text)
                 text = self._render("update.txt.j2", message) or fmt.update_text(message)
                 return await self._reply(target, message, text)
             case "refresh" | "ack":

@@ -29,6 +29,7 @@ class Refusal:
     outcome: str
     reason: str
     limit: bool = False
+    stop: bool = False
 
 
 def paused(tx: Any) -> dict[str, Any] | None:
@@ -48,10 +49,37 @@ def is_destructive(step: dict[str, Any]) -> bool:
     return bool(flag) if flag is not None else step["action"] in DESTRUCTIVE
 
 
+PLAYBOOK_RUN = "playbook.run"
+
+
+def playbook_gate(tx: Any, *, now: float, payload: dict[str, Any], incident_id: str) -> Refusal | None:
+    """Before a playbook's first step: the rule's ``rate_limit`` and ``cooldown`` (per identity).
+
+    Allowed, it logs one ``playbook.run`` row for the incident (idempotent: a re-claimed first step
+    finds it and passes); refused, the whole playbook is skipped (``stop``) and paged.
+    """
+    tx.lock_budgets()
+    rule, identity, playbook = payload.get("rule", ""), payload.get("identity", ""), payload.get("playbook", "")
+    if tx.count_actions(0.0, incident_id=incident_id, action=PLAYBOOK_RUN):
+        return None
+    rrl = payload.get("rule_rate_limit")
+    if rrl and tx.count_actions(now - rrl["per"], rule=rule, action=PLAYBOOK_RUN) >= rrl["max"]:
+        return Refusal("skipped", f"rate limit of rule '{rule}': at most {rrl['max']} playbook run(s) per "
+                       f"{format_duration(rrl['per'])}; playbook not run", limit=True, stop=True)
+    cooldown = float(payload.get("cooldown") or 0)
+    last = tx.last_action_at(identity=identity, action=PLAYBOOK_RUN) if cooldown else None
+    if last is not None and now - last < cooldown:
+        return Refusal("skipped", f"cooldown of rule '{rule}': its playbook ran for this identity "
+                       f"{format_duration(now - last)} ago (cooldown {format_duration(cooldown)}); playbook not run",
+                       limit=True, stop=True)
+    tx.log_action(now, incident_id, rule, identity, playbook, playbook, PLAYBOOK_RUN, False)
+    return None
+
+
 def reserve(tx: Any, *, now: float, payload: dict[str, Any], step: dict[str, Any], incident_id: str,
             budget: Any) -> Refusal | None:
-    """Check the step's rate limit, the rule's rate limit and cooldown (first step only) and the global
-    destructive budget; when all allow it, log the execution and return ``None``."""
+    """Check the step's rate limit and the global destructive budget; when both allow it, log the
+    execution and return ``None``."""
     tx.lock_budgets()
     rule, identity, playbook = payload.get("rule", ""), payload.get("identity", ""), payload.get("playbook", "")
     name, action = step["name"], step["action"]
@@ -59,16 +87,6 @@ def reserve(tx: Any, *, now: float, payload: dict[str, Any], step: dict[str, Any
     if rl and tx.count_actions(now - rl["per"], playbook=playbook, step=name) >= rl["max"]:
         return Refusal("skipped", f"rate limit of step '{name}': at most {rl['max']} per "
                        f"{format_duration(rl['per'])}", limit=True)
-    if payload.get("index", 0) == 0 and payload.get("phase", "main") == "main":
-        rrl = payload.get("rule_rate_limit")
-        if rrl and tx.count_actions(now - rrl["per"], rule=rule, step=name) >= rrl["max"]:
-            return Refusal("skipped", f"rate limit of rule '{rule}': at most {rrl['max']} playbook run(s) per "
-                           f"{format_duration(rrl['per'])}", limit=True)
-        cooldown = float(payload.get("cooldown") or 0)
-        last = tx.last_action_at(identity=identity, step=name) if cooldown else None
-        if last is not None and now - last < cooldown:
-            return Refusal("skipped", f"cooldown of rule '{rule}': its playbook ran for this identity "
-                           f"{format_duration(now - last)} ago (cooldown {format_duration(cooldown)})", limit=True)
     destructive = is_destructive(step)
     if destructive and budget is not None and tx.count_actions(now - budget.per, destructive=True) >= budget.max:
         return Refusal("skipped", f"global destructive budget spent: at most {budget.max} per "

@@ -24,7 +24,7 @@ from receiver.errors import ActionError
 from receiver.metrics import Metrics
 from receiver.model import Incident, Job, TimelineEvent
 from receiver.playbooks import approvals
-from receiver.playbooks.gates import BrokerReads, Refusal, check_when, paused, reserve
+from receiver.playbooks.gates import BrokerReads, Refusal, check_when, paused, playbook_gate, reserve
 from receiver.playbooks.outcome import apply_on_failure
 from receiver.playbooks.render import redact, render_value, template_context
 from receiver.rules.safety import OnFailure, Precondition
@@ -50,6 +50,19 @@ class RunnerConfig:
     external_url: str
     budget: Any = None
     reads: BrokerReads = field(default_factory=BrokerReads)
+
+
+def step_idempotent(step: dict[str, Any], action: Action | None) -> bool:
+    """Whether the step may run again after a crash or a retryable failure.
+
+    The step's ``idempotent`` wins; an ``http`` step is idempotent for GET, HEAD, PUT and DELETE (a
+    POST or PATCH must say ``idempotent: true``); other actions declare it themselves.
+    """
+    if step.get("idempotent") is not None:
+        return bool(step["idempotent"])
+    if step["action"] == "http":
+        return str(step.get("method", "POST")).upper() in ("GET", "HEAD", "PUT", "DELETE")
+    return bool(action is not None and action.idempotent)
 
 
 def backoff(attempt: int) -> float:
@@ -83,14 +96,13 @@ class PlaybookRunner:
             await self._finish(job, "failed", [], {"error": "incident not found"})
             return
         action = self.actions.get(action_name)
-        shadow = p.get("mode") == "shadow"
+        shadow = p.get("mode") == "shadow" or incident.mode == "shadow"
         dry = self.config.dry_run or shadow
         events: list[TimelineEvent] = []
         now = self.clock.now()
         base = {"step": name, "action": action_name}
         if job.takeover:
-            idem = step.get("idempotent")
-            idem = bool(action is not None and action.idempotent) if idem is None else bool(idem)
+            idem = step_idempotent(step, action)
             events.append(TimelineEvent(
                 now, "step.interrupted", f"step '{name}' was cut off by a crash; "
                 + ("retrying (the action is idempotent)" if idem else "outcome unknown, not retried"),
@@ -99,6 +111,12 @@ class PlaybookRunner:
                 self.metrics.actions.labels(action=action_name, outcome="unknown").inc()
                 await self._refused(job, incident, step, Refusal("unknown", "cut off by a crash: outcome unknown",
                                                                  limit=True), events, state="unknown")
+                return
+        if p["index"] == 0 and p.get("phase", "main") == "main" and not dry:
+            refusal = await self.store.transaction(
+                lambda tx: playbook_gate(tx, now=now, payload=p, incident_id=incident.id))
+            if refusal is not None:
+                await self._refused(job, incident, step, refusal, events)
                 return
         if pause is not None and not dry:
             await self._refused(job, incident, step, Refusal(
@@ -174,7 +192,9 @@ class PlaybookRunner:
             return
         if incident.status == "resolved":
             waited = now - float(p.get("wait_started", now))
-            await self._succeeded(job, step, ActionResult("ok", f"resolved after {format_duration(waited)}"), events)
+            await self._succeeded(job, step, ActionResult(
+                "ok", f"resolved after {format_duration(waited)}: the steps after it (the escalation path) "
+                "are not run"), events, stop=True)
             return
         started = float(p.get("wait_started", now))
         deadline = started + float(params.get("duration", 0))
@@ -186,7 +206,8 @@ class PlaybookRunner:
         await self._refused(job, incident, step, Refusal(
             "failed", f"not resolved within {format_duration(deadline - started)}"), events, state="failed")
 
-    async def _succeeded(self, job: Job, step: dict[str, Any], r: ActionResult, events: list[TimelineEvent]) -> None:
+    async def _succeeded(self, job: Job, step: dict[str, Any], r: ActionResult, events: list[TimelineEvent],
+                         stop: bool = False) -> None:
         now = self.clock.now()
         name, action = step["name"], step["action"]
         data = redact(dict(r.data), self.config.secret_values)
@@ -196,7 +217,8 @@ class PlaybookRunner:
         self.metrics.actions.labels(action=action, outcome=r.outcome).inc()
         log.info("step done", incident=job.incident_id, step=name, outcome=r.outcome, summary=r.summary)
         await self._finish(job, "done", events, {"outcome": r.outcome, "summary": r.summary, "step": name,
-                                                  "action": action}, advance=True)
+                                                  "action": action}, advance=True,
+                           before_advance=(lambda tx: True) if stop else None)
 
     async def _failed(self, job: Job, incident: Incident, step: dict[str, Any], e: ActionError,
                       events: list[TimelineEvent]) -> None:
@@ -204,9 +226,7 @@ class PlaybookRunner:
         name, action = step["name"], step["action"]
         reason = redact(e.reason, self.config.secret_values)
         log.warning("step failed", incident=job.incident_id, step=name, reason=reason, retryable=e.retryable)
-        idem = step.get("idempotent")
-        action_obj = self.actions.get(action)
-        idem = bool(action_obj is not None and action_obj.idempotent) if idem is None else bool(idem)
+        idem = step_idempotent(step, self.actions.get(action))
         if e.retryable and job.attempts < MAX_ATTEMPTS and idem:
             due = now + backoff(job.attempts)
             events.append(TimelineEvent(now, "step.retry", f"step '{name}' ({action}) failed, retrying in "
@@ -245,7 +265,8 @@ class PlaybookRunner:
         tag = f"step-{job.payload.get('phase', 'main')}-{job.payload['index']}"
 
         def after(tx: Any) -> bool:
-            return bool(on_failure and apply_on_failure(tx, incident.id, rules, on_failure, text, tag, now))
+            stop = bool(on_failure and apply_on_failure(tx, incident.id, rules, on_failure, text, tag, now))
+            return stop or why.stop
 
         await self._finish(job, state, events, {"outcome": why.outcome, "summary": why.reason, "step": name,
                                                  "action": action}, advance=True, before_advance=after)
@@ -268,7 +289,7 @@ class PlaybookRunner:
             if stop and not last:
                 tx.add_event(job.incident_id, TimelineEvent(
                     now, "playbook.stopped", f"playbook '{p.get('playbook')}' stopped after step "
-                    f"'{result.get('step')}' (on_failure: stop)", {"playbook": p.get("playbook")}))
+                    f"'{result.get('step')}': {result.get('summary')}", {"playbook": p.get("playbook")}))
                 last_now = True
             else:
                 last_now = last

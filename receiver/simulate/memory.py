@@ -78,7 +78,7 @@ class MemoryTx:
     def other_alert_firing(self, incident_id: str, fingerprint: str) -> bool:
         """Whether another alert of the incident still fires."""
         inc = self.incidents.get(self._id(incident_id))
-        return bool(inc) and any(a.fingerprint != fingerprint and a.status == "firing" for a in inc.alerts)
+        return inc is not None and any(a.fingerprint != fingerprint and a.status == "firing" for a in inc.alerts)
 
     def get_incident(self, incident_id: str, *, for_update: bool = False) -> Incident | None:
         """One incident with its alerts (ordered by start, then fingerprint), or ``None``."""

@@ -113,7 +113,11 @@ def _v3(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = (_v1, _v2, _v3)
+def _v4(d: Dialect) -> list[str]:
+    return ["ALTER TABLE incidents ADD COLUMN mode TEXT NOT NULL DEFAULT 'active'"]
+
+
+MIGRATIONS = (_v1, _v2, _v3, _v4)
 """Each entry returns the statements of one schema version for a dialect; append, never edit."""
 
 

@@ -18,7 +18,7 @@ from receiver.store.schema import Dialect
 
 _INCIDENT_COLS = (
     "id, identity, rule, severity, status, labels, title, playbook, rules_version, started_at, "
-    "updated_at, resolved_at, acknowledged_at, acknowledged_by, epoch"
+    "updated_at, resolved_at, acknowledged_at, acknowledged_by, epoch, mode"
 )
 _UPDATABLE = {
     "severity", "status", "labels", "title", "updated_at", "resolved_at", "acknowledged_at",
@@ -103,7 +103,7 @@ class SqlTx:
             id=row[0], identity=row[1], rule=row[2], severity=row[3], status=row[4],
             labels=json.loads(row[5]), title=row[6], playbook=row[7], rules_version=row[8],
             started_at=row[9], updated_at=row[10], resolved_at=row[11], acknowledged_at=row[12],
-            acknowledged_by=row[13], epoch=row[14], alerts=alerts,
+            acknowledged_by=row[13], epoch=row[14], mode=row[15], alerts=alerts,
         )
 
     def find_incident(self, identity: str, *, open_only: bool, with_alerts: bool = True) -> Incident | None:
@@ -146,10 +146,10 @@ class SqlTx:
     def insert_incident(self, i: Incident) -> None:
         """Insert a new incident (alerts are added with ``upsert_incident_alert``)."""
         self._x(
-            f"INSERT INTO incidents ({_INCIDENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO incidents ({_INCIDENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (i.id, i.identity, i.rule, i.severity, i.status, json.dumps(i.labels), i.title, i.playbook,
              i.rules_version, i.started_at, i.updated_at, i.resolved_at, i.acknowledged_at,
-             i.acknowledged_by, i.epoch),
+             i.acknowledged_by, i.epoch, i.mode),
         )
 
     def update_incident(self, incident_id: str, **fields: Any) -> None:
@@ -320,7 +320,7 @@ class SqlTx:
     def count_actions(self, since: float, **where: Any) -> int:
         """Executions logged since ``since``, filtered by ``rule``, ``identity``, ``playbook``, ``step``,
         ``action`` or ``destructive`` (keyword = value)."""
-        cols = {"rule", "identity", "playbook", "step", "action", "destructive"}
+        cols = {"rule", "identity", "playbook", "step", "action", "destructive", "incident_id"}
         bad = set(where) - cols
         if bad:
             raise ValueError(f"unknown action_log filters {sorted(bad)}")

@@ -94,9 +94,13 @@ async def test_approval_timeout_applies_reject_default(fakes: Any, make_runbookd
 
 
 async def test_shadow_rule_sends_nothing_anywhere(fakes: Any, make_runbookd: Any) -> None:
-    """A shadow rule matches, renders and records everything, and no fake receives any request."""
+    """A shadow rule matches, renders and records everything, and no fake receives any request — not
+    at opening, not for updates, not when it resolves."""
     rb = await make(make_runbookd, fakes)
     inc = await fire(rb, "ShadowMe")
+    await rb.advance(3600)
+    await rb.post_alerts(payload(alert("ShadowMe", fingerprint="00000000000000a1", **RESOLVED)))
+    await rb.run()
     assert fakes.trading.count() == fakes.slack.count() == fakes.pagerduty.count() == fakes.alpaca.count() == 0
     k = await kinds(rb, inc["id"])
     assert "rule.shadow" in k and "step.dry_run" in k and "notify.shadow" in k
@@ -122,8 +126,9 @@ async def test_rule_rate_limit_allows_one_flatten_per_hour(fakes: Any, make_runb
     await fire(rb, "LossLimit", account="a")
     inc2 = await fire(rb, "LossLimit", fp="00000000000000b2", account="b")
     assert fakes.alpaca.count("/v2/orders", "DELETE") == 1
+    assert fakes.alpaca.count("/v2/positions", "DELETE") == 1  # the whole second playbook is skipped
     k = await kinds(rb, inc2["id"])
-    assert "step.skipped" in k
+    assert "step.skipped" in k and "playbook.stopped" in k
     assert any("rate limit of rule 'flatten'" in t for t in slack_texts(fakes))
     rb.clock.advance(3601)
     await fire(rb, "LossLimit", fp="00000000000000c3", account="c")
@@ -182,7 +187,8 @@ async def test_wait_for_resolved_succeeds_when_resolved(fakes: Any, make_runbook
     await rb.post_alerts(payload(alert("Waiting", fingerprint="00000000000000a1", **RESOLVED)))
     await rb.advance(20)
     k = await kinds(rb, inc["id"])
-    assert "step.failed" not in k and k.count("step.ok") >= 1
+    assert "step.failed" not in k and k.count("step.ok") == 1 and "playbook.stopped" in k
+    assert not any("still firing after 10 minutes" in t for t in slack_texts(fakes))
 
 
 async def test_resolved_is_not_undo(fakes: Any, make_runbookd: Any) -> None:
