@@ -116,6 +116,20 @@ def test_trading_system_down_pages_runs_emergency_shutdown_and_resolves(
     # Resolved is not undo: nothing protective ran again, and the page was not posted again.
     assert side_effects(fakes) == dict.fromkeys(seen, 1)
 
+    # The post-mortem draft holds the real timeline: the alert, each step with its result, the pages,
+    # with the times the incident's own events carry.
+    (incident,) = runbookd.incidents(alertname="TradingSystemDown")
+    detail = runbookd.admin("GET", f"/api/v1/incidents/{incident['id']}").json()
+    draft = runbookd.admin("GET", f"/api/v1/incidents/{incident['id']}/postmortem")
+    assert draft.status_code == 200 and draft.headers["Content-Type"].startswith("text/markdown")
+    md = draft.text
+    for step in ("stop-trading", "cancel-orders", "enable-circuit-breakers", "stop-data-feeds"):
+        assert step in md
+    assert "pagerduty-primary" in md and "slack-critical" in md and "TradingSystemDown" in md
+    for event in detail["timeline"]:
+        if event["kind"] in ("incident.opened", "step.ok", "incident.resolved"):
+            assert event["at"][:19].replace("T", " ") in md, event
+
 
 def test_prometheus_alert_on_dead_target_reaches_runbookd(
     fakes: Fakes,

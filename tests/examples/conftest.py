@@ -12,9 +12,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from receiver.settings import load_settings
@@ -45,7 +45,8 @@ def run_unit_tests(system: str) -> subprocess.CompletedProcess[str]:
 async def example_runbookd(make_runbookd: Any, fakes: Fakes, system: str, env: dict[str, str],
                            **overrides: Any) -> Any:
     """An in-process runbookd with ``examples/<system>/rules/*.yml`` and the example's ``vars``,
-    ``secrets`` and ``command`` as its ``runbookd.yml`` reads them from ``env``. Every PagerDuty
+    ``secrets`` and ``command`` (and ``alpaca``, when ``env`` sets its keys) as its ``runbookd.yml``
+    reads them from ``env``. Every PagerDuty
     routing key name of the example gets a key of the fake PagerDuty (``"<name>-routing-key"``)."""
     cfg = load_settings(EXAMPLES / system / "runbookd.yml", env=env)
     keys = {name: f"{name}-routing-key".ljust(32, "0") for name in cfg.pagerduty.routing_keys}
@@ -56,6 +57,8 @@ async def example_runbookd(make_runbookd: Any, fakes: Fakes, system: str, env: d
         "command": cfg.command.model_dump(),
         "pagerduty": {"events_url": fakes.pagerduty.url, "routing_keys": keys},
     }
+    if cfg.alpaca.api_key:  # the example names its own Alpaca variables (paper-trader): use them
+        data["alpaca"] = cfg.alpaca.model_dump()
     return await make_runbookd(fakes, **(data | overrides))
 
 
@@ -97,6 +100,19 @@ def pd_events(fakes: Fakes, action: str, routing_key: str | None = None) -> list
             if r["json"]["event_action"] == action and (want is None or r["json"]["routing_key"] == want)]
 
 
+async def assert_key_executes_once(fake: Any, path: str, headers: dict[str, str], body: Any) -> None:
+    """The fake's own contract: two POSTs with one ``Idempotency-Key`` execute once and answer alike;
+    another key executes again. (The end-to-end tests count executions with ``executions(path)``.)"""
+    async with aiohttp.ClientSession() as http:
+        answers = []
+        for key in ("k-1", "k-1", "k-2"):
+            async with http.post(fake.url + path, json=body, headers={**headers, "Idempotency-Key": key}) as r:
+                assert r.status < 500, await r.text()
+                answers.append((r.status, await r.json(), r.headers.get("Idempotent-Replayed")))
+    assert answers[0][:2] == answers[1][:2] and answers[1][2] == "true" and answers[0][2] is None
+    assert fake.executions(path) == 2 and fake.count(path) == 3
+
+
 @pytest.fixture
 async def omni_alpha() -> AsyncIterator[FakeOmniAlpha]:
     """The fake Omni Alpha admin API, served on loopback."""
@@ -123,8 +139,3 @@ async def cli_trading() -> AsyncIterator[FakeCliTrading]:
     """The fake CLI-Trading orchestrator admin API, served on loopback."""
     async with running(FakeCliTrading()) as fake:
         yield fake
-
-
-def example_dir(system: str) -> Path:
-    """``examples/<system>``."""
-    return EXAMPLES / system

@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.conftest import alert, payload
 from tests.examples.conftest import (
+    assert_key_executes_once,
     example_runbookd,
     only_incident,
     pd_events,
@@ -37,6 +38,10 @@ def test_unit_tests_pass() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout
 
+
+async def test_fake_executes_each_idempotency_key_once(cli_trading: Any) -> None:
+    """The CLI-Trading fake counts executions once per Idempotency-Key."""
+    await assert_key_executes_once(cli_trading, HALT, {"X-Admin-Token": TOKEN}, {"reason": "emergency_stop"})
 
 async def test_daily_loss_limit_halt_is_p0_and_never_unhalted(fakes: Any, cli_trading: Any,
                                                               make_runbookd: Any) -> None:

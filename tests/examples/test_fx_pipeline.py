@@ -9,6 +9,7 @@ from tests.conftest import alert, payload
 from tests.examples.conftest import (
     MARKET_HOURS,
     WEEKEND,
+    assert_key_executes_once,
     example_runbookd,
     only_incident,
     pd_events,
@@ -39,6 +40,11 @@ def test_unit_tests_pass() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout
 
+
+async def test_fake_executes_each_idempotency_key_once(fx_pipeline: Any) -> None:
+    """The FX pipeline fake counts executions once per Idempotency-Key."""
+    await assert_key_executes_once(fx_pipeline, "/emergency/set-stop-losses", {"Authorization": f"Bearer {TOKEN}"},
+                                   {"percentage": 2.0, "operator": "test"})
 
 async def test_critical_path_down_in_market_hours_is_p0(fakes: Any, fx_pipeline: Any, make_runbookd: Any) -> None:
     """Friday 10:00 New York: P0; stop trading (verified), stop new positions, 2% stop losses once each;

@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.conftest import alert, payload
 from tests.examples.conftest import (
+    assert_key_executes_once,
     example_runbookd,
     only_incident,
     pd_events,
@@ -37,6 +38,11 @@ def test_unit_tests_pass() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout
 
+
+async def test_fake_executes_each_idempotency_key_once(omni_alpha: Any) -> None:
+    """The Omni Alpha fake counts executions once per Idempotency-Key."""
+    await assert_key_executes_once(omni_alpha, "/admin/trading/emergency-stop",
+                                   {"Authorization": f"Bearer {TOKEN}"}, {"reason": "emergency_shutdown"})
 
 async def test_trading_down_runs_the_emergency_shutdown_once(fakes: Any, omni_alpha: Any,
                                                              make_runbookd: Any) -> None:

@@ -29,7 +29,8 @@ def env(fakes: Any) -> dict[str, str]:
 
 async def runbookd(make_runbookd: Any, fakes: Any) -> Any:
     rb = await example_runbookd(make_runbookd, fakes, "paper-trader", env(fakes))
-    assert rb.c.settings.alpaca.url_override == fakes.alpaca.url
+    alpaca = rb.c.settings.alpaca  # from examples/paper-trader/runbookd.yml's PAPER_TRADER_ALPACA_* variables
+    assert (alpaca.api_key, alpaca.url_override, alpaca.paper) == ("PKTESTKEY", fakes.alpaca.url, True)
     return rb
 
 

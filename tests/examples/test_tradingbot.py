@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.conftest import alert, payload
 from tests.examples.conftest import (
+    assert_key_executes_once,
     example_runbookd,
     only_incident,
     run_unit_tests,
@@ -36,6 +37,11 @@ def test_unit_tests_pass() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout
 
+
+async def test_fake_executes_each_idempotency_key_once(tradingbot: Any) -> None:
+    """The tradingbot fake counts executions once per Idempotency-Key."""
+    await assert_key_executes_once(tradingbot, "/api/circuit-breaker/trip", {"Authorization": f"Token {TOKEN}"},
+                                   {"reason": "manual_halt"})
 
 async def test_sev1_trips_cancels_and_reconciles_once(fakes: Any, tradingbot: Any, make_runbookd: Any) -> None:
     """An open circuit breaker: trip, cancel all, reconcile - once each, with the literal values; one
