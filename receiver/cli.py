@@ -49,6 +49,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     errors: list[object] = [*report.errors, *Templates(templates_dir(s)).check()]
+    if report.ruleset is not None:
+        for name, playbook in report.ruleset.playbooks.items():
+            for step in [*playbook.steps, *playbook.on_resolved.steps]:
+                argv = getattr(step, "argv", None)
+                if step.action == "command" and argv and argv[0] not in s.command.allowed:
+                    print(f"warning: playbook '{name}': step '{step.name}': {argv[0]} is not in command.allowed "
+                          "of this config; the step will be refused when it runs", file=sys.stderr)
     for err in errors:
         print(f"error: {err}", file=sys.stderr)
     if errors:

@@ -216,9 +216,19 @@ class PlaybookRunner:
                                     {"step": name, "action": action, "outcome": r.outcome, **data}))
         self.metrics.actions.labels(action=action, outcome=r.outcome).inc()
         log.info("step done", incident=job.incident_id, step=name, outcome=r.outcome, summary=r.summary)
+        before: Callable[[Any], bool] | None = (lambda tx: True) if stop else None
+        if r.outcome == "skipped" and step.get("on_failure"):
+            # The action skipped itself (its integration is not configured): a declared on_failure applies.
+            on_failure = OnFailure.model_validate(step["on_failure"])
+            rules = self.rules()
+            text = f"ACTION NEEDED: step '{name}' skipped: {redact(r.summary, self.config.secret_values)}"
+            tag = f"step-{job.payload.get('phase', 'main')}-{job.payload['index']}"
+
+            def before(tx: Any) -> bool:
+                return apply_on_failure(tx, job.incident_id, rules, on_failure, text, tag, now)
+
         await self._finish(job, "done", events, {"outcome": r.outcome, "summary": r.summary, "step": name,
-                                                  "action": action}, advance=True,
-                           before_advance=(lambda tx: True) if stop else None)
+                                                  "action": action}, advance=True, before_advance=before)
 
     async def _failed(self, job: Job, incident: Incident, step: dict[str, Any], e: ActionError,
                       events: list[TimelineEvent]) -> None:

@@ -40,7 +40,7 @@ import psycopg
 import structlog
 from psycopg import errors as pgerrors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from receiver.errors import StoreConflict, StoreError, StoreUnavailable
 from receiver.model import AlertRecord
@@ -56,6 +56,8 @@ CHANNEL = "runbookd_work"
 POOL_SIZE = 10
 #: Seconds a unit of work waits for a pooled connection before ``StoreUnavailable``.
 ACQUIRE_TIMEOUT = 3.0
+#: Seconds ``ping`` (``/-/ready``) waits for a connection before reporting the store down.
+PING_TIMEOUT = 2.0
 #: First argument of the two-key advisory lock taken while migrating ("rbkd").
 LOCK_CLASS = 0x72626B64
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -403,15 +405,29 @@ class PostgresStore:
                 self._recheck()
             raise err from e
 
-    async def ping(self) -> bool:
-        """Return whether ``SELECT 1`` answers; one retry, so a connection left broken by a restart is
-        replaced instead of reporting the store down."""
+    def _ping_sync(self) -> bool:
+        pool = self._require()
         for _ in range(2):
             try:
-                return bool(await self.read(lambda tx: tx._x("SELECT 1").fetchone()[0] == 1))
-            except StoreUnavailable:
-                continue
+                with pool.connection(timeout=PING_TIMEOUT) as conn:
+                    return conn.execute("SELECT 1").fetchone() == (1,)
+            except PoolTimeout:  # no connection could be made: the database is down
+                return False
+            except psycopg.OperationalError:  # a connection left broken by a restart: replace them, retry
+                with contextlib.suppress(psycopg.Error):
+                    pool.check()
         return False
+
+    async def ping(self) -> bool:
+        """Return whether ``SELECT 1`` answers within ``PING_TIMEOUT`` s (for ``/-/ready``); never raises.
+
+        Connections a database restart left broken are replaced first, so they do not report the
+        store down once it is back.
+        """
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, self._ping_sync)
+        except (StoreError, psycopg.Error, RuntimeError):
+            return False
 
     # -- wake-up across replicas ---------------------------------------------------------------
     def on_work(self, callback: Callable[[], None]) -> None:

@@ -1,11 +1,11 @@
 """End to end: two runbookd replicas on one PostgreSQL behind an Alertmanager HA pair.
 
 Each Alertmanager of a real two-member cluster sends to a different replica. The cluster runs with
-``--cluster.peer-timeout=0s``, so both members deliver every notification at once instead of the
-second one waiting and usually deduplicating: the same alert reaches both replicas within
-milliseconds, the hardest case for "nothing runs twice". The replicas share a fresh schema of the
-PostgreSQL on 127.0.0.1:5432; the outage test runs its own throwaway PostgreSQL instead, so the
-machine's shared cluster is never stopped.
+``--cluster.peer-timeout=0s`` and the members' receivers are named differently, so both members
+deliver every notification at once instead of the second one waiting and usually deduplicating: the
+same alert reaches both replicas within milliseconds, the hardest case for "nothing runs twice".
+The replicas share a fresh schema of the PostgreSQL on 127.0.0.1:5432; the outage test runs its own
+throwaway PostgreSQL instead, so the machine's shared cluster is never stopped.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import yaml
 
 from tests.e2e.conftest import WEBHOOK_TOKEN, Services, _require
 from tests.e2e.harness import Alertmanager, Fakes, Runbookd, free_port, wait_until
@@ -44,12 +45,25 @@ LEASE = 3.0
 
 
 class ClusteredAlertmanager(Alertmanager):
-    """The harness's Alertmanager as one member of an HA cluster (gossip on ``cluster_port``)."""
+    """The harness's Alertmanager as one member of an HA cluster (gossip on ``cluster_port``).
 
-    def __init__(self, workdir: Path, webhook_url: str, *, cluster_port: int, peers: list[int], **kw: Any) -> None:
+    ``receiver`` renames the shipped config's ``runbookd`` receiver. Members whose receiver names
+    differ do not find each other's deliveries in the gossiped notification log, so each one always
+    delivers; runbookd must not care (DESIGN.md: the receiver name differs between HA members).
+    """
+
+    def __init__(self, workdir: Path, webhook_url: str, *, cluster_port: int, peers: list[int],
+                 receiver: str = "runbookd", **kw: Any) -> None:
         super().__init__(workdir, webhook_url, **kw)
         self.cluster_port = cluster_port
         self.peers = peers
+        if receiver != "runbookd":
+            config = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+            config["route"]["receiver"] = receiver
+            for r in config["receivers"]:
+                if r["name"] == "runbookd":
+                    r["name"] = receiver
+            self.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
     def argv(self) -> list[str]:
         """Alertmanager's argv with clustering on: peer-timeout 0 s, fast gossip and settling."""
@@ -71,7 +85,7 @@ def pair(services: Services, a: Runbookd, b: Runbookd) -> tuple[Alertmanager, Al
     am1 = services.start(ClusteredAlertmanager(services.dir("alertmanager"), a.webhook_url, cluster_port=p1,
                                                peers=[p2], webhook_token=WEBHOOK_TOKEN))
     am2 = services.start(ClusteredAlertmanager(services.dir("alertmanager"), b.webhook_url, cluster_port=p2,
-                                               peers=[p1], webhook_token=WEBHOOK_TOKEN))
+                                               peers=[p1], receiver="runbookd-b", webhook_token=WEBHOOK_TOKEN))
     for am in (am1, am2):  # until the gossip settles a member holds its notifications back
         wait_until(lambda am=am: "gossip settled" in am.logs(), timeout=15, message=f"{am.url} to settle")
     return am1, am2
@@ -158,12 +172,19 @@ def test_sigkill_of_the_replica_running_a_step_hands_the_playbook_to_the_other(
     alert = trading_system_down()
     fire((am1, am2), alert)
 
-    wait_until(lambda: fakes.requests("trading", "POST", ENABLE_BREAKERS), timeout=20,
-               message="the circuit-breaker step to be in flight")
-    wait_until(lambda: fakes.pagerduty_events("trigger") and fakes.slack_pages("#critical")
-               and not db_rows(pg_storage, "SELECT id FROM jobs WHERE state = 'running' AND kind <> 'step'"),
-               timeout=15, message="the pages to be sent and recorded")
-    (claimer,) = db_rows(pg_storage, "SELECT claimed_by FROM jobs WHERE state = 'running' AND kind = 'step'")
+
+    def step_in_flight_pages_done() -> list[tuple[Any, ...]] | None:
+        if not (fakes.requests("trading", "POST", ENABLE_BREAKERS) and fakes.pagerduty_events("trigger")
+                and fakes.slack_pages("#critical")):
+            return None
+        running = db_rows(pg_storage, "SELECT kind, claimed_by FROM jobs WHERE state = 'running'")
+        return running if [k for k, _ in running] == ["step"] else None
+
+    # Kill while the circuit-breaker step hangs (well within its 10 s timeout) and both pages are
+    # recorded as sent, so that only the step is cut off.
+    ((_, claimed_by),) = wait_until(step_in_flight_pages_done, timeout=20,
+                                    message="the circuit-breaker step in flight and both pages sent")
+    claimer = (claimed_by,)
     pid = int(claimer[0].rsplit(":", 1)[1])
     holder, other = (a, b) if a.proc is not None and a.proc.pid == pid else (b, a)
     assert holder.proc is not None and holder.proc.pid == pid, f"no replica has pid {pid}"
@@ -175,8 +196,9 @@ def test_sigkill_of_the_replica_running_a_step_hands_the_playbook_to_the_other(
     fakes.delay("trading", ENABLE_BREAKERS, 0.0)
     seen = wait_until(lambda: all_done(fakes), timeout=30, message="the other replica to finish the playbook")
     took = time.monotonic() - killed_at
-    # The lease has at most LEASE s left at the kill; the survivor's poll tick (1 s) then claims the row.
-    assert took < LEASE + 3.0, f"takeover took {took:.1f}s"
+    # The lease has at most LEASE s left at the kill; the survivor's poll tick (1 s) then claims the row
+    # and runs the three remaining quick steps (the margin is for a loaded CI machine).
+    assert took < LEASE + 5.0, f"takeover and the rest of the playbook took {took:.1f}s"
     assert other.metric("runbookd_store_lease_takeovers_total") >= 1
     assert seen["stop-trading"] == 1
     assert seen["cancel-orders"] == 1

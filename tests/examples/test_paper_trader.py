@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from receiver.settings import load_settings
 from tests.conftest import alert, payload
 from tests.examples.conftest import (
+    EXAMPLES,
     example_runbookd,
     only_incident,
     pd_events,
@@ -28,10 +30,11 @@ def env(fakes: Any) -> dict[str, str]:
 
 
 async def runbookd(make_runbookd: Any, fakes: Any) -> Any:
-    rb = await example_runbookd(make_runbookd, fakes, "paper-trader", env(fakes))
-    alpaca = rb.c.settings.alpaca  # from examples/paper-trader/runbookd.yml's PAPER_TRADER_ALPACA_* variables
-    assert (alpaca.api_key, alpaca.url_override, alpaca.paper) == ("PKTESTKEY", fakes.alpaca.url, True)
-    return rb
+    # The example's own PAPER_TRADER_ALPACA_* variables reach runbookd's Alpaca settings.
+    alpaca = load_settings(EXAMPLES / "paper-trader" / "runbookd.yml", env=env(fakes)).alpaca
+    assert (alpaca.api_key, alpaca.secret_key, alpaca.url_override, alpaca.paper) == (
+        "PKTESTKEY", "test-secret", fakes.alpaca.url, True)
+    return await example_runbookd(make_runbookd, fakes, "paper-trader", env(fakes))
 
 
 async def fire(rb: Any, name: str = "PaperTraderDown", **kw: Any) -> None:
