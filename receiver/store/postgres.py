@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import zlib
 from collections.abc import Callable, Sequence
@@ -43,9 +44,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from receiver.errors import StoreConflict, StoreError, StoreUnavailable
-from receiver.model import AlertRecord
+from receiver.model import AlertRecord, Job
 from receiver.store.schema import migrations
-from receiver.store.sql import UPSERT_ALERT, SqlTx, alert_row
+from receiver.store.sql import _JOB_COLS, UPSERT_ALERT, SqlTx, alert_row
 
 T = TypeVar("T")
 log = structlog.get_logger("runbookd.store")
@@ -159,6 +160,27 @@ class PgTx(SqlTx):
         added = super().enqueue(key, kind, incident_id, payload, due_at, now)
         self.made_work = self.made_work or added
         return added
+
+    def claim_jobs(self, now: float, limit: int, claimer: str, lease: float) -> list[Job]:
+        """Claim up to ``limit`` due rows for ``lease`` s (see ``SqlTx.claim_jobs``), expired leases first.
+
+        Two queries that each walk the ``jobs_due (state, due_at)`` index in order and stop after
+        ``limit`` unlocked rows, where the portable ``… OR …`` sorts every due row on each claim: a
+        storm's backlog of due pages must not make every claim of every replica slower.
+        """
+        rows = self._x(
+            f"SELECT {_JOB_COLS} FROM jobs WHERE state = 'running' AND lease_until < ? "
+            f"ORDER BY due_at, id LIMIT ?{self._lock}", (now, limit)).fetchall()
+        if len(rows) < limit:
+            rows += self._x(
+                f"SELECT {_JOB_COLS} FROM jobs WHERE state = 'pending' AND due_at <= ? "
+                f"ORDER BY due_at, id LIMIT ?{self._lock}", (now, limit - len(rows))).fetchall()
+        if rows:
+            self._x(
+                "UPDATE jobs SET state = 'running', claimed_by = ?, lease_until = ?, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ANY(?)", (claimer, now + lease, now, [r[0] for r in rows]))
+        return [Job(r[0], r[1], r[2], r[3], json.loads(r[4]), "running", r[6], r[7] + 1, takeover=r[5] == "running")
+                for r in rows]
 
     def upsert_alerts(self, alerts: Sequence[AlertRecord], now: float) -> int:
         """Insert new alerts and apply firing→resolved (see ``SqlTx``); notes changes for NOTIFY."""
