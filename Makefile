@@ -26,9 +26,12 @@ test: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check receiver tests bench
+	$(BIN)/mypy receiver
 
 check: $(VENV)/.installed
 	$(BIN)/runbookd check --config runbookd.yml
+	for cfg in examples/*/runbookd.yml; do $(BIN)/runbookd check --config $$cfg || exit 1; done
+	$(BIN)/runbookd test rules/tests/*.yml examples/*/rules/tests/*.yml
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/ingest.py

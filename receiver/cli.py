@@ -189,12 +189,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 1
     report = check_rule_files(s.rule_files, s.base_dir, default_severity=s.default_severity,
                               routing_keys=list(s.pagerduty.routing_keys))
-    from receiver.app import templates_dir
-    from receiver.escalation.templates import Templates
-
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    report.errors.extend(Templates(templates_dir(s)).check())
     if report.ruleset is None:
         for err in report.errors:
             print(f"error: {err}", file=sys.stderr)

@@ -49,6 +49,7 @@ from receiver.store.schema import migrations
 from receiver.store.sql import _JOB_COLS, UPSERT_ALERT, SqlTx, alert_row
 
 T = TypeVar("T")
+import sys; sys.setswitchinterval(0.0005)
 log = structlog.get_logger("runbookd.store")
 
 #: The channel replicas LISTEN on; the payload is the schema whose work changed.
