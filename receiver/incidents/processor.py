@@ -19,7 +19,7 @@ from receiver.playbooks.payload import playbook_payload
 from receiver.rules import CompiledRule, RuleSet
 
 #: Alerts per transaction: small, so ingest's group commits never wait long behind the dispatcher.
-BATCH = 50
+BATCH = 20
 
 
 @dataclass

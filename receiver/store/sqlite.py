@@ -11,9 +11,13 @@ across a process crash (kill -9); only a power loss can drop the last commits.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import queue
 import sqlite3
+import sys
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +38,48 @@ def sqlite_path(url: str, base_dir: str) -> Path:
     return p if p.is_absolute() else Path(base_dir) / p
 
 
+INGEST, WORK = 0, 1
+"""Priorities on the writer thread: ingest's group commits go before the dispatcher's units of work."""
+
+
+class PriorityWriter:
+    """One thread running submitted calls in priority order (then FIFO); lower numbers first.
+
+    Webhook commits must not wait behind a queue of dispatcher transactions: Alertmanager is waiting
+    for the 200. A call already running is never interrupted.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, Any, tuple[Any, ...], Future[Any] | None]] = (
+            queue.PriorityQueue())
+        self._seq = itertools.count()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, priority: int, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Queue ``fn(*args)``; the returned future carries its result or exception."""
+        fut: Future[T] = Future()
+        self._queue.put((priority, next(self._seq), fn, args, fut))
+        return fut
+
+    def _loop(self) -> None:
+        while True:
+            _, _, fn, args, fut = self._queue.get()
+            if fut is None:
+                return
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as e:  # noqa: BLE001 — handed to the awaiting coroutine
+                fut.set_exception(e)
+
+    def shutdown(self) -> None:
+        """Run what is queued, then stop the thread."""
+        self._queue.put((sys.maxsize, next(self._seq), None, (), None))
+        self._thread.join()
+
+
 class SqliteStore:
     """The ``Store`` protocol on one SQLite file in WAL mode."""
 
@@ -41,7 +87,7 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._writer = PriorityWriter("sqlite-writer")
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
@@ -81,7 +127,7 @@ class SqliteStore:
         """Create or migrate the database file and open the connections. Raises ``StoreUnavailable``."""
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._writer, self._open_sync)
+            await asyncio.wrap_future(self._writer.submit(WORK, self._open_sync))
             self._rconn = await loop.run_in_executor(self._reader, self._connect)
         except (sqlite3.Error, OSError) as e:
             raise StoreUnavailable(f"cannot open {self.path}: {e}") from e
@@ -90,10 +136,10 @@ class SqliteStore:
         """Close both connections and stop the threads."""
         loop = asyncio.get_running_loop()
         if self._wconn is not None:
-            await loop.run_in_executor(self._writer, self._wconn.close)
+            await asyncio.wrap_future(self._writer.submit(WORK, self._wconn.close))
         if self._rconn is not None:
             await loop.run_in_executor(self._reader, self._rconn.close)
-        self._writer.shutdown(wait=True)
+        await asyncio.to_thread(self._writer.shutdown)
         self._reader.shutdown(wait=True)
 
     # -- ingest (group commit) ----------------------------------------------------------------
@@ -107,12 +153,11 @@ class SqliteStore:
         return await fut
 
     async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._batch:
                 batch, self._batch = self._batch, []
                 try:
-                    counts = await loop.run_in_executor(self._writer, self._ingest_sync, batch)
+                    counts = await asyncio.wrap_future(self._writer.submit(INGEST, self._ingest_sync, batch))
                 except (sqlite3.Error, OSError, StoreError) as e:
                     err = StoreUnavailable(f"sqlite commit failed: {e}")
                     for _, _, fut in batch:
@@ -160,7 +205,7 @@ class SqliteStore:
     async def transaction(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(tx)`` in one write transaction on the writer thread; raises ``StoreUnavailable``."""
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._writer, self._tx_sync, fn)
+            return await asyncio.wrap_future(self._writer.submit(WORK, self._tx_sync, fn))
         except sqlite3.IntegrityError as e:
             raise StoreConflict(f"sqlite constraint: {e}") from e
         except sqlite3.Error as e:
