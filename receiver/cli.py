@@ -24,30 +24,43 @@ from receiver import __version__
 from receiver.durations import parse_duration
 from receiver.errors import ConfigError, RunbookdError
 from receiver.logs import configure_logging
-from receiver.rules import check_rule_files
+from receiver.rules import CheckReport, check_rule_files
 from receiver.settings import Settings, load_settings
 
 DEFAULT_CONFIG = "runbookd.yml"
 
 
-def _settings(path: str | None) -> Settings:
-    return load_settings(path)
+def _settings(path: str | None) -> Settings | None:
+    """The settings at ``path``; None, with the error printed, when the config is invalid."""
+    try:
+        return load_settings(path)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+
+
+def _load(args: argparse.Namespace) -> tuple[Settings, CheckReport] | None:
+    """The settings of ``args.config`` and the check of their rule files, whose warnings are printed;
+    None, with the error printed, when the config is invalid."""
+    s = _settings(args.config)
+    if s is None:
+        return None
+    report = check_rule_files(s.rule_files, s.base_dir, default_severity=s.default_severity,
+                              routing_keys=list(s.pagerduty.routing_keys))
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return s, report
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the config and every rule file; print errors and warnings; exit 1 on any error."""
-    try:
-        s = _settings(args.config)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+    loaded = _load(args)
+    if loaded is None:
         return 1
-    report = check_rule_files(s.rule_files, s.base_dir, default_severity=s.default_severity,
-                              routing_keys=list(s.pagerduty.routing_keys))
+    s, report = loaded
     from receiver.app import templates_dir
     from receiver.escalation.templates import Templates
 
-    for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
     errors: list[object] = [*report.errors, *Templates(templates_dir(s)).check()]
     if report.ruleset is not None:
         for name, playbook in report.ruleset.playbooks.items():
@@ -101,10 +114,8 @@ async def _serve(s: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the service until SIGINT/SIGTERM; SIGHUP reloads the rules."""
-    try:
-        s = _settings(args.config)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+    s = _settings(args.config)
+    if s is None:
         return 1
     if args.listen:
         s = s.model_copy(update={"listen": args.listen})
@@ -121,10 +132,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     """Create or migrate the database schema and exit."""
     from receiver.store import open_store
 
-    try:
-        s = _settings(args.config)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+    s = _settings(args.config)
+    if s is None:
         return 1
 
     async def run() -> None:
@@ -182,15 +191,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from receiver.ingest.payload import parse_payload
     from receiver.simulate import Deployment, alerts_from_payload, default_until, plan, render_text
 
-    try:
-        s = _settings(args.config)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+    loaded = _load(args)
+    if loaded is None:
         return 1
-    report = check_rule_files(s.rule_files, s.base_dir, default_severity=s.default_severity,
-                              routing_keys=list(s.pagerduty.routing_keys))
-    for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+    s, report = loaded
     if report.ruleset is None:
         for err in report.errors:
             print(f"error: {err}", file=sys.stderr)

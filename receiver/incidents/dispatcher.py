@@ -54,6 +54,7 @@ class Dispatcher:
         self.claimer = claimer or f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._gauges_due = 0.0
 
     def wake(self) -> None:
         """Ask the loop to look for work now (after ingest committed new alert states)."""
@@ -170,7 +171,9 @@ class Dispatcher:
                         await self.maintenance()
                     await self.process_alerts()
                     self._start(await self._claim(self.concurrency - len(self._inflight)))
-                    await self.refresh_gauges()
+                    if time.monotonic() >= self._gauges_due:  # two COUNTs per loop turn cost more than a page
+                        await self.refresh_gauges()
+                        self._gauges_due = time.monotonic() + self.poll_interval
                 except StoreError as e:
                     log.warning("store unavailable; will retry", error=str(e))
                 with contextlib.suppress(TimeoutError):

@@ -49,7 +49,6 @@ from receiver.store.schema import migrations
 from receiver.store.sql import _JOB_COLS, UPSERT_ALERT, SqlTx, alert_row
 
 T = TypeVar("T")
-import sys; sys.setswitchinterval(0.0005)
 log = structlog.get_logger("runbookd.store")
 
 #: The channel replicas LISTEN on; the payload is the schema whose work changed.
@@ -98,7 +97,7 @@ def parse_postgres_url(url: str) -> tuple[str, str | None]:
         params.setdefault(k, v)
     if schema is not None:
         params["options"] = f"{params.get('options') or ''} -csearch_path={schema}".strip()
-    return make_conninfo(**params), schema
+    return make_conninfo("", **params), schema
 
 
 def migration_lock_key(schema: str | None) -> tuple[int, int]:
@@ -245,7 +244,11 @@ class PostgresStore:
             # instead of waiting out a long exponential delay after the database came back.
             reconnect_timeout=10.0,
         )
-        pool.open(wait=True, timeout=10.0)
+        try:
+            pool.open(wait=True, timeout=10.0)
+        except BaseException:
+            pool.close()  # else its workers keep trying to connect in the background
+            raise
         self._pool = pool
 
     async def open(self) -> None:
@@ -318,7 +321,7 @@ class PostgresStore:
                 batch, self._batch = self._batch, []
                 try:
                     counts = await loop.run_in_executor(self._threads, self._ingest_retrying, batch)
-                except (psycopg.Error, StoreError, OSError) as e:
+                except Exception as e:  # every waiting request must get an answer: 503, not a hang
                     if isinstance(e, psycopg.OperationalError | StoreUnavailable):
                         self._recheck()
                     err = StoreUnavailable(f"postgresql commit failed: {e}")
@@ -483,7 +486,7 @@ class PostgresStore:
                     async for n in conn.notifies():
                         if n.payload == mine:
                             self._fire()
-            except psycopg.Error as e:
+            except Exception as e:  # psycopg.Error, OSError …: keep listening whatever happened
                 log.warning("listener lost its connection; reconnecting", error=str(e), retry_in=delay)
             await asyncio.sleep(delay)
             delay = min(5.0, delay * 2)

@@ -4,22 +4,24 @@
 system's variables (e.g. ``CLI_TRADING_API_URL``) at its fake, so the end-to-end tests prove the
 example's wiring — variable names, ``vars``/``secrets`` keys, PagerDuty routing key names — and not
 a copy of it. Everything else comes from ``tests.conftest.settings_for`` (fake Slack, PagerDuty and
-Alpaca; a temp SQLite store; dry-run off; the fake clock).
+Alpaca; a temp SQLite store; dry-run off; the fake clock). The tests import this module as ``ex`` and
+use its helpers: ``ex.fire_alert``, ``ex.only_incident``, ``ex.slack_pages`` and the rest.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
 
 from receiver.settings import load_settings
-from tests.conftest import ROOT, Fakes
+from tests.conftest import ROOT, Fakes, alert, payload
 from tests.fakes import running
+from tests.fakes.base import IdempotentFakeApp
 from tests.fakes.cli_trading import FakeCliTrading
 from tests.fakes.fx_pipeline import FakeFxPipeline
 from tests.fakes.omni_alpha import FakeOmniAlpha
@@ -33,6 +35,8 @@ MARKET_HOURS = 1_800_025_200.0
 #: Epoch seconds of 2027-01-16 15:00 UTC, a Saturday: outside market hours.
 WEEKEND = MARKET_HOURS + 86_400
 
+F = TypeVar("F", bound=IdempotentFakeApp)
+
 
 def run_unit_tests(system: str) -> subprocess.CompletedProcess[str]:
     """``runbookd test`` on every ``examples/<system>/rules/tests/*.yml``, as CI runs it."""
@@ -40,6 +44,13 @@ def run_unit_tests(system: str) -> subprocess.CompletedProcess[str]:
     assert files, f"no unit tests in examples/{system}/rules/tests"
     return subprocess.run([sys.executable, "-m", "receiver", "test", *files], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+
+
+def assert_unit_tests_pass(system: str) -> None:
+    """``runbookd test examples/<system>/rules/tests/*.yml`` succeeds."""
+    r = run_unit_tests(system)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS" in r.stdout
 
 
 async def example_runbookd(make_runbookd: Any, fakes: Fakes, system: str, env: dict[str, str],
@@ -60,6 +71,13 @@ async def example_runbookd(make_runbookd: Any, fakes: Fakes, system: str, env: d
     if cfg.alpaca.api_key:  # the example names its own Alpaca variables (paper-trader): use them
         data["alpaca"] = cfg.alpaca.model_dump()
     return await make_runbookd(fakes, **(data | overrides))
+
+
+async def fire_alert(rb: Any, name: str, **labels: Any) -> None:
+    """Post one alert ``name`` (``alert(name, **labels)``, firing unless ``status`` says otherwise) and
+    let runbookd act on it."""
+    await rb.post_alerts(payload(alert(name, **labels)))
+    await rb.run()
 
 
 async def only_incident(rb: Any, rule: str) -> dict[str, Any]:
@@ -113,29 +131,24 @@ async def assert_key_executes_once(fake: Any, path: str, headers: dict[str, str]
     assert fake.executions(path) == 2 and fake.count(path) == 3
 
 
-@pytest.fixture
-async def omni_alpha() -> AsyncIterator[FakeOmniAlpha]:
-    """The fake Omni Alpha admin API, served on loopback."""
-    async with running(FakeOmniAlpha()) as fake:
-        yield fake
+def assert_executed_once(fake: IdempotentFakeApp, *paths: str) -> None:
+    """Each write to ``paths`` took effect exactly once (``fake.executions``)."""
+    assert {path: fake.executions(path) for path in paths} == dict.fromkeys(paths, 1)
 
 
-@pytest.fixture
-async def tradingbot() -> AsyncIterator[FakeTradingbot]:
-    """The fake tradingbot (Django) admin API, served on loopback."""
-    async with running(FakeTradingbot()) as fake:
-        yield fake
+def _served(name: str, make: Callable[[], F], doc: str) -> Any:
+    """A fixture ``name`` that serves a fresh ``make()`` on loopback for the test."""
+
+    async def fixture() -> AsyncIterator[F]:
+        async with running(make()) as fake:
+            yield fake
+
+    fixture.__doc__ = doc
+    return pytest.fixture(name=name)(fixture)
 
 
-@pytest.fixture
-async def fx_pipeline() -> AsyncIterator[FakeFxPipeline]:
-    """The fake FX signal pipeline (gateway :8080 and risk manager :8084 in one app), on loopback."""
-    async with running(FakeFxPipeline()) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def cli_trading() -> AsyncIterator[FakeCliTrading]:
-    """The fake CLI-Trading orchestrator admin API, served on loopback."""
-    async with running(FakeCliTrading()) as fake:
-        yield fake
+omni_alpha = _served("omni_alpha", FakeOmniAlpha, "The fake Omni Alpha admin API, served on loopback.")
+tradingbot = _served("tradingbot", FakeTradingbot, "The fake tradingbot (Django) admin API, served on loopback.")
+fx_pipeline = _served("fx_pipeline", FakeFxPipeline,
+                      "The fake FX signal pipeline (gateway :8080 and risk manager :8084 in one app), on loopback.")
+cli_trading = _served("cli_trading", FakeCliTrading, "The fake CLI-Trading orchestrator admin API, served on loopback.")

@@ -6,17 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import alert, payload
-from tests.examples.conftest import (
-    assert_key_executes_once,
-    example_runbookd,
-    only_incident,
-    pd_events,
-    run_unit_tests,
-    slack_pages,
-    slack_posts,
-    step_outcomes,
-    timeline,
-)
+from tests.examples import conftest as ex
 from tests.incidents.test_pipeline import RESOLVED
 
 TOKEN = "cli-trading-admin-token"
@@ -28,64 +18,62 @@ def env(cli: Any) -> dict[str, str]:
 
 
 async def fire(rb: Any, name: str, **kw: Any) -> None:
-    await rb.post_alerts(payload(alert(name, job="orchestrator", **kw)))
-    await rb.run()
+    await ex.fire_alert(rb, name, job="orchestrator", **kw)
 
 
 def test_unit_tests_pass() -> None:
     """`runbookd test examples/cli-trading/rules/tests/*.yml` succeeds."""
-    r = run_unit_tests("cli-trading")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS" in r.stdout
+    ex.assert_unit_tests_pass("cli-trading")
 
 
 async def test_fake_executes_each_idempotency_key_once(cli_trading: Any) -> None:
     """The CLI-Trading fake counts executions once per Idempotency-Key."""
-    await assert_key_executes_once(cli_trading, HALT, {"X-Admin-Token": TOKEN}, {"reason": "emergency_stop"})
+    await ex.assert_key_executes_once(cli_trading, HALT, {"X-Admin-Token": TOKEN}, {"reason": "emergency_stop"})
+
 
 async def test_daily_loss_limit_halt_is_p0_and_never_unhalted(fakes: Any, cli_trading: Any,
                                                               make_runbookd: Any) -> None:
     """The orchestrator halted on its daily loss limit: runbookd confirms the halt once with that reason
     and X-Admin-Token, reads it back, pages once; re-sends change nothing; resolving never unhalts."""
     cli_trading.halt_on_its_own("daily_loss_limit", pnl=-2500.0)
-    rb = await example_runbookd(make_runbookd, fakes, "cli-trading", env(cli_trading))
+    rb = await ex.example_runbookd(make_runbookd, fakes, "cli-trading", env(cli_trading))
     await fire(rb, "TradingSystemHalted", halt_reason="daily_loss_limit")
-    inc = await only_incident(rb, "halted-daily-loss-limit")
+    inc = await ex.only_incident(rb, "halted-daily-loss-limit")
     assert inc["severity"] == "P0"
     assert cli_trading.executions(HALT) == 1
     halt = cli_trading.calls(HALT)[0]
     assert halt["headers"]["X-Admin-Token"] == TOKEN
     assert halt["json"] == {"reason": "daily_loss_limit"}
     assert cli_trading.count("/pnl/status", "GET") == 1
-    assert step_outcomes(await timeline(rb, inc["id"])) == {
+    assert ex.step_outcomes(await ex.timeline(rb, inc["id"])) == {
         "confirm-halt": "ok", "check-halt-reason": "ok", "tell-management": "ok"}
-    assert len(pd_events(fakes, "trigger", "default")) == 1
-    assert len(slack_pages(fakes, "#trading-critical")) == 1
+    assert len(ex.pd_events(fakes, "trigger", "default")) == 1
+    assert len(ex.slack_pages(fakes, "#trading-critical")) == 1
 
     for _ in range(3):
         await fire(rb, "TradingSystemHalted", halt_reason="daily_loss_limit")
     assert cli_trading.executions(HALT) == 1
-    assert len(pd_events(fakes, "trigger", "default")) == 1
-    assert len(slack_pages(fakes, "#trading-critical")) == 1
+    assert len(ex.pd_events(fakes, "trigger", "default")) == 1
+    assert len(ex.slack_pages(fakes, "#trading-critical")) == 1
 
     await rb.post_alerts(payload(alert("TradingSystemHalted", job="orchestrator", halt_reason="daily_loss_limit",
                                        **RESOLVED)))
     await rb.advance(60)
     assert cli_trading.count(UNHALT) == 0
     assert (cli_trading.halted, cli_trading.halt_reason) == (True, "daily_loss_limit")
-    assert any("stays halted" in str(b) for b in slack_posts(fakes, "#trading-critical"))
+    assert any("stays halted" in str(b) for b in ex.slack_posts(fakes, "#trading-critical"))
 
 
 async def test_daily_target_halt_is_normal_operation(fakes: Any, cli_trading: Any, make_runbookd: Any) -> None:
     """daily_target_reached: P3 in #trading-alerts, no call to the orchestrator, nobody paged."""
     cli_trading.halt_on_its_own("daily_target_reached", pnl=1600.0)
-    rb = await example_runbookd(make_runbookd, fakes, "cli-trading", env(cli_trading))
+    rb = await ex.example_runbookd(make_runbookd, fakes, "cli-trading", env(cli_trading))
     await fire(rb, "TradingSystemHalted", halt_reason="daily_target_reached")
-    inc = await only_incident(rb, "halted-daily-target")
+    inc = await ex.only_incident(rb, "halted-daily-target")
     assert inc["severity"] == "P3"
     assert cli_trading.requests == []
-    assert pd_events(fakes, "trigger") == []
-    assert len(slack_pages(fakes, "#trading-alerts")) == 1
+    assert ex.pd_events(fakes, "trigger") == []
+    assert len(ex.slack_pages(fakes, "#trading-alerts")) == 1
 
 
 async def test_security_breach_halts_at_once_and_contains_only_with_approval(
@@ -93,13 +81,13 @@ async def test_security_breach_halts_at_once_and_contains_only_with_approval(
     """Halt once (reason security_incident) and alert #security-immediate at once; blocking access waits
     for the security on-call (others get 403) and is rejected; rotating secrets times out to reject.
     No containment command runs, and each refusal pages."""
-    rb = await example_runbookd(make_runbookd, fakes, "cli-trading", env(cli_trading))
+    rb = await ex.example_runbookd(make_runbookd, fakes, "cli-trading", env(cli_trading))
     await fire(rb, "UnauthorizedAccess", source_ip="203.0.113.7")
-    inc = await only_incident(rb, "security-breach")
+    inc = await ex.only_incident(rb, "security-breach")
     assert cli_trading.executions(HALT) == 1
     assert cli_trading.calls(HALT)[0]["json"] == {"reason": "security_incident"}
     assert cli_trading.halt_reason == "security_incident"
-    security = [str(b) for b in slack_posts(fakes, "#security-immediate")]
+    security = [str(b) for b in ex.slack_posts(fakes, "#security-immediate")]
     assert any("SECURITY INCIDENT UnauthorizedAccess" in t for t in security)
     assert any("block-external-access" in t for t in security)  # the approval request
 
@@ -110,14 +98,14 @@ async def test_security_breach_halts_at_once_and_contains_only_with_approval(
     assert r.status == 200, await r.text()
     await rb.run()
     await rb.advance(600)
-    events = await timeline(rb, inc["id"])
-    outcomes = step_outcomes(events)
+    events = await ex.timeline(rb, inc["id"])
+    outcomes = ex.step_outcomes(events)
     assert outcomes["halt-trading"] == "ok" and outcomes["notify-security"] == "ok"
     assert outcomes["block-external-access"] == "rejected" and outcomes["rotate-secrets"] == "rejected"
     kinds = [e["kind"] for e in events]
     assert "approval.refused" in kinds and "approval.rejected" in kinds and "approval.timeout" in kinds
     assert "step.started" not in [e["kind"] for e in events if e["data"].get("action") == "command"]
-    assert sum("ACTION NEEDED" in str(b) for b in slack_posts(fakes)) >= 2
+    assert sum("ACTION NEEDED" in str(b) for b in ex.slack_posts(fakes)) >= 2
     assert cli_trading.executions(HALT) == 1 and cli_trading.count(UNHALT) == 0
 
 
@@ -125,11 +113,11 @@ async def test_agent_restart_candidate_renders_one_argument_and_runs_nothing(
         fakes: Any, cli_trading: Any, make_runbookd: Any) -> None:
     """Shadow: the agent label with shell metacharacters is one argv item on the timeline; nothing runs
     and nothing is sent; the active P1 rule pages #trading-critical."""
-    rb = await example_runbookd(make_runbookd, fakes, "cli-trading", env(cli_trading))
+    rb = await ex.example_runbookd(make_runbookd, fakes, "cli-trading", env(cli_trading))
     await fire(rb, "AgentDown", agent="risk-manager; rm -rf /")
-    shadow = await only_incident(rb, "agent-restart-candidate")
-    [dry] = [e for e in await timeline(rb, shadow["id"]) if e["kind"] == "step.dry_run"]
+    shadow = await ex.only_incident(rb, "agent-restart-candidate")
+    [dry] = [e for e in await ex.timeline(rb, shadow["id"]) if e["kind"] == "step.dry_run"]
     assert dry["data"]["argv"][-1] == "risk-manager; rm -rf /"
     assert cli_trading.requests == []
-    assert (await only_incident(rb, "agent-down"))["severity"] == "P1"
-    assert len(slack_pages(fakes, "#trading-critical")) == 1
+    assert (await ex.only_incident(rb, "agent-down"))["severity"] == "P1"
+    assert len(ex.slack_pages(fakes, "#trading-critical")) == 1

@@ -5,20 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import alert, payload
-from tests.examples.conftest import (
-    MARKET_HOURS,
-    WEEKEND,
-    assert_key_executes_once,
-    example_runbookd,
-    only_incident,
-    pd_events,
-    run_unit_tests,
-    slack_pages,
-    slack_posts,
-    step_outcomes,
-    timeline,
-)
+from tests.examples import conftest as ex
 
 TOKEN = "fx-pipeline-token"
 CHANNEL = "#fx-incidents"
@@ -29,34 +16,38 @@ def env(fx: Any) -> dict[str, str]:
     return {"FX_PIPELINE_API_URL": fx.url, "FX_PIPELINE_RISK_URL": fx.url, "FX_PIPELINE_API_TOKEN": TOKEN}
 
 
+async def runbookd(make_runbookd: Any, fakes: Any, fx: Any, at: float | None = None) -> Any:
+    """The example's runbookd against ``fx``, its clock set to ``at`` (epoch seconds) when given."""
+    rb = await ex.example_runbookd(make_runbookd, fakes, "fx-pipeline", env(fx))
+    if at is not None:
+        rb.clock.set(at)
+    return rb
+
+
 async def fire(rb: Any, name: str = "FxServiceDown", **labels: str) -> None:
-    await rb.post_alerts(payload(alert(name, **labels)))
-    await rb.run()
+    await ex.fire_alert(rb, name, **labels)
 
 
 def test_unit_tests_pass() -> None:
     """`runbookd test examples/fx-pipeline/rules/tests/*.yml` succeeds."""
-    r = run_unit_tests("fx-pipeline")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS" in r.stdout
+    ex.assert_unit_tests_pass("fx-pipeline")
 
 
 async def test_fake_executes_each_idempotency_key_once(fx_pipeline: Any) -> None:
     """The FX pipeline fake counts executions once per Idempotency-Key."""
-    await assert_key_executes_once(fx_pipeline, "/emergency/set-stop-losses", {"Authorization": f"Bearer {TOKEN}"},
-                                   {"percentage": 2.0, "operator": "test"})
+    await ex.assert_key_executes_once(fx_pipeline, "/emergency/set-stop-losses", {"Authorization": f"Bearer {TOKEN}"},
+                                      {"percentage": 2.0, "operator": "test"})
+
 
 async def test_critical_path_down_in_market_hours_is_p0(fakes: Any, fx_pipeline: Any, make_runbookd: Any) -> None:
     """Friday 10:00 New York: P0; stop trading (verified), stop new positions, 2% stop losses once each;
     closing every position waits for the desk and runs once approved; one page per channel; re-sends
     change nothing; status updates every 15 minutes."""
-    rb = await example_runbookd(make_runbookd, fakes, "fx-pipeline", env(fx_pipeline))
-    rb.clock.set(MARKET_HOURS)
+    rb = await runbookd(make_runbookd, fakes, fx_pipeline, at=ex.MARKET_HOURS)
     await fire(rb, service="signal-generator")
-    inc = await only_incident(rb, "critical-path-down")
+    inc = await ex.only_incident(rb, "critical-path-down")
     assert inc["severity"] == "P0"
-    for path in PROTECT:
-        assert fx_pipeline.executions(path) == 1, path
+    ex.assert_executed_once(fx_pipeline, *PROTECT)
     stop = fx_pipeline.calls("/emergency/stop-trading")[0]
     assert stop["headers"]["Authorization"] == f"Bearer {TOKEN}"
     assert stop["json"] == {"reason": "incident_response", "operator": "runbookd", "service": "signal-generator",
@@ -69,9 +60,9 @@ async def test_critical_path_down_in_market_hours_is_p0(fakes: Any, fx_pipeline:
     assert not fx_pipeline.trading_enabled and not fx_pipeline.new_positions_allowed
     assert [p["stop_loss"] for p in fx_pipeline.positions] == [1.0633, 1.2954]
     assert fx_pipeline.executions("/emergency/close-all-positions") == 0
-    assert len(pd_events(fakes, "trigger", "default")) == 1
-    assert len(pd_events(fakes, "trigger", "trading_desk")) == 1
-    assert len(slack_pages(fakes, CHANNEL)) == 1
+    assert len(ex.pd_events(fakes, "trigger", "default")) == 1
+    assert len(ex.pd_events(fakes, "trigger", "trading_desk")) == 1
+    assert len(ex.slack_pages(fakes, CHANNEL)) == 1
 
     r = await rb.api_post(f"/api/v1/incidents/{inc['id']}/approve",
                           {"step": "close-all-positions", "by": "fx-trading-desk"})
@@ -82,57 +73,52 @@ async def test_critical_path_down_in_market_hours_is_p0(fakes: Any, fx_pipeline:
 
     for _ in range(3):
         await fire(rb, service="signal-generator")
-    for path in (*PROTECT, "/emergency/close-all-positions"):
-        assert fx_pipeline.executions(path) == 1, path
-    assert len(pd_events(fakes, "trigger", "default")) == 1
-    assert len(slack_pages(fakes, CHANNEL)) == 1
+    ex.assert_executed_once(fx_pipeline, *PROTECT, "/emergency/close-all-positions")
+    assert len(ex.pd_events(fakes, "trigger", "default")) == 1
+    assert len(ex.slack_pages(fakes, CHANNEL)) == 1
 
-    updates = len(slack_posts(fakes, CHANNEL))
+    updates = len(ex.slack_posts(fakes, CHANNEL))
     await rb.advance(15 * 60)
-    assert any("INCIDENT UPDATE" in str(b) for b in slack_posts(fakes, CHANNEL)[updates:])
+    assert any("INCIDENT UPDATE" in str(b) for b in ex.slack_posts(fakes, CHANNEL)[updates:])
 
 
 async def test_critical_path_down_on_a_weekend_is_p1(fakes: Any, fx_pipeline: Any, make_runbookd: Any) -> None:
     """Saturday: P1; the same protection runs, closing positions is skipped (outside market hours) without
     asking anyone, and PagerDuty is not paged at once."""
-    rb = await example_runbookd(make_runbookd, fakes, "fx-pipeline", env(fx_pipeline))
-    rb.clock.set(WEEKEND)
+    rb = await runbookd(make_runbookd, fakes, fx_pipeline, at=ex.WEEKEND)
     await fire(rb, service="execution-engine")
-    inc = await only_incident(rb, "critical-path-down")
+    inc = await ex.only_incident(rb, "critical-path-down")
     assert inc["severity"] == "P1"
-    for path in PROTECT:
-        assert fx_pipeline.executions(path) == 1, path
-    events = await timeline(rb, inc["id"])
-    assert step_outcomes(events)["close-all-positions"] == "skipped"
+    ex.assert_executed_once(fx_pipeline, *PROTECT)
+    events = await ex.timeline(rb, inc["id"])
+    assert ex.step_outcomes(events)["close-all-positions"] == "skipped"
     assert "approval.requested" not in [e["kind"] for e in events]
     assert fx_pipeline.executions("/emergency/close-all-positions") == 0
-    assert pd_events(fakes, "trigger") == []
-    assert len(slack_pages(fakes, CHANNEL)) == 1
-    assert not any("ACTION NEEDED" in str(b) for b in slack_posts(fakes))
+    assert ex.pd_events(fakes, "trigger") == []
+    assert len(ex.slack_pages(fakes, CHANNEL)) == 1
+    assert not any("ACTION NEEDED" in str(b) for b in ex.slack_posts(fakes))
 
 
 async def test_failed_stop_raises_p1_to_p0(fakes: Any, fx_pipeline: Any, make_runbookd: Any) -> None:
     """A stop-trading refused by the API (400) fails for good: the incident becomes P0 and pages at once."""
-    rb = await example_runbookd(make_runbookd, fakes, "fx-pipeline", env(fx_pipeline))
-    rb.clock.set(WEEKEND)
+    rb = await runbookd(make_runbookd, fakes, fx_pipeline, at=ex.WEEKEND)
     fx_pipeline.fail_next(1, 400, path="/emergency/stop-trading")
     await fire(rb, service="risk-manager")
-    inc = await only_incident(rb, "critical-path-down")
+    inc = await ex.only_incident(rb, "critical-path-down")
     assert inc["severity"] == "P0"
-    outcomes = step_outcomes(await timeline(rb, inc["id"]))
+    outcomes = ex.step_outcomes(await ex.timeline(rb, inc["id"]))
     assert outcomes["stop-trading"] == "failed" and outcomes["verify-trading-stopped"] == "failed"
     assert outcomes["stop-new-positions"] == "ok"  # the playbook goes on
-    assert len(pd_events(fakes, "trigger", "default")) >= 1
+    assert len(ex.pd_events(fakes, "trigger", "default")) >= 1
 
 
 async def test_stale_prices_stop_new_positions_for_the_pair(fakes: Any, fx_pipeline: Any,
                                                             make_runbookd: Any) -> None:
     """Stale EURUSD prices in market hours: P0, and new positions are stopped once, naming the pair."""
-    rb = await example_runbookd(make_runbookd, fakes, "fx-pipeline", env(fx_pipeline))
-    rb.clock.set(MARKET_HOURS)
+    rb = await runbookd(make_runbookd, fakes, fx_pipeline, at=ex.MARKET_HOURS)
     await fire(rb, "StalePriceData", symbol="EURUSD")
     await fire(rb, "StalePriceData", symbol="EURUSD")
-    inc = await only_incident(rb, "stale-price-data")
+    inc = await ex.only_incident(rb, "stale-price-data")
     assert inc["severity"] == "P0"
     assert fx_pipeline.executions("/emergency/stop-new-positions") == 1
     assert fx_pipeline.calls("/emergency/stop-new-positions")[0]["json"] == {
@@ -143,10 +129,10 @@ async def test_stale_prices_stop_new_positions_for_the_pair(fakes: Any, fx_pipel
 async def test_risk_controls_candidate_in_shadow_sends_nothing(fakes: Any, fx_pipeline: Any,
                                                                make_runbookd: Any) -> None:
     """Degraded execution: the shadow risk controls send nothing; the active rule pages P1."""
-    rb = await example_runbookd(make_runbookd, fakes, "fx-pipeline", env(fx_pipeline))
+    rb = await runbookd(make_runbookd, fakes, fx_pipeline)
     await fire(rb, "OrdersStuckPending")
-    shadow = await only_incident(rb, "execution-degraded-risk-controls")
-    assert "rule.shadow" in [e["kind"] for e in await timeline(rb, shadow["id"])]
+    shadow = await ex.only_incident(rb, "execution-degraded-risk-controls")
+    assert "rule.shadow" in [e["kind"] for e in await ex.timeline(rb, shadow["id"])]
     assert fx_pipeline.requests == []
     assert (fx_pipeline.size_factor, fx_pipeline.limit_factor) == (1.0, 1.0)
-    assert len(slack_pages(fakes, CHANNEL)) == 1
+    assert len(ex.slack_pages(fakes, CHANNEL)) == 1

@@ -5,18 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import alert, payload
-from tests.examples.conftest import (
-    assert_key_executes_once,
-    example_runbookd,
-    only_incident,
-    pd_events,
-    run_unit_tests,
-    slack_pages,
-    slack_posts,
-    step_outcomes,
-    timeline,
-)
+from tests.examples import conftest as ex
 from tests.incidents.test_pipeline import RESOLVED
 
 TOKEN = "omni-alpha-emergency-token"
@@ -28,32 +17,29 @@ def env(omni: Any) -> dict[str, str]:
 
 
 async def fire(rb: Any, name: str = "TradingSystemDown", **kw: Any) -> None:
-    await rb.post_alerts(payload(alert(name, severity="P0", **kw)))
-    await rb.run()
+    await ex.fire_alert(rb, name, severity="P0", **kw)
 
 
 def test_unit_tests_pass() -> None:
     """`runbookd test examples/omni-alpha/rules/tests/*.yml` succeeds."""
-    r = run_unit_tests("omni-alpha")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS" in r.stdout
+    ex.assert_unit_tests_pass("omni-alpha")
 
 
 async def test_fake_executes_each_idempotency_key_once(omni_alpha: Any) -> None:
     """The Omni Alpha fake counts executions once per Idempotency-Key."""
-    await assert_key_executes_once(omni_alpha, "/admin/trading/emergency-stop",
-                                   {"Authorization": f"Bearer {TOKEN}"}, {"reason": "emergency_shutdown"})
+    await ex.assert_key_executes_once(omni_alpha, "/admin/trading/emergency-stop",
+                                      {"Authorization": f"Bearer {TOKEN}"}, {"reason": "emergency_shutdown"})
+
 
 async def test_trading_down_runs_the_emergency_shutdown_once(fakes: Any, omni_alpha: Any,
                                                              make_runbookd: Any) -> None:
     """TradingSystemDown: stop trading, breakers, feeds and cancel run at once with the literal values;
     the flatten waits for the desk's approval and runs once approved; re-sends change nothing."""
-    rb = await example_runbookd(make_runbookd, fakes, "omni-alpha", env(omni_alpha))
+    rb = await ex.example_runbookd(make_runbookd, fakes, "omni-alpha", env(omni_alpha))
     await fire(rb)
-    inc = await only_incident(rb, "trading-system-down")
+    inc = await ex.only_incident(rb, "trading-system-down")
     assert inc["severity"] == "P0"
-    for path in SHUTDOWN:
-        assert omni_alpha.executions(path) == 1, path
+    ex.assert_executed_once(omni_alpha, *SHUTDOWN)
     stop = omni_alpha.calls("/admin/trading/emergency-stop")[0]
     assert stop["headers"]["Authorization"] == f"Bearer {TOKEN}"
     assert stop["headers"]["Idempotency-Key"].startswith(f"runbookd-{inc['id']}-")
@@ -65,10 +51,10 @@ async def test_trading_down_runs_the_emergency_shutdown_once(fakes: Any, omni_al
     assert fakes.alpaca.count("/v2/orders", "DELETE") == 1
     # "Close all positions (if safe to do so)": nothing is closed before a person says so.
     assert fakes.alpaca.count("/v2/positions", "DELETE") == 0
-    assert any("close-positions" in str(b) for b in slack_posts(fakes, "#critical"))
+    assert any("close-positions" in str(b) for b in ex.slack_posts(fakes, "#critical"))
     # The page went out once: PagerDuty and #critical.
-    assert len(pd_events(fakes, "trigger", "default")) == 1
-    assert len(slack_pages(fakes, "#critical")) == 1
+    assert len(ex.pd_events(fakes, "trigger", "default")) == 1
+    assert len(ex.slack_pages(fakes, "#critical")) == 1
 
     r = await rb.api_post(f"/api/v1/incidents/{inc['id']}/approve", {"step": "close-positions",
                                                                      "by": "trading-desk-lead"})
@@ -79,53 +65,51 @@ async def test_trading_down_runs_the_emergency_shutdown_once(fakes: Any, omni_al
 
     for _ in range(3):  # Alertmanager re-sends the group every group_interval
         await fire(rb)
-    for path in SHUTDOWN:
-        assert omni_alpha.executions(path) == 1, path
+    ex.assert_executed_once(omni_alpha, *SHUTDOWN)
     assert fakes.alpaca.count("/v2/orders", "DELETE") == 1
     assert fakes.alpaca.count("/v2/positions", "DELETE") == 1
-    assert len(pd_events(fakes, "trigger", "default")) == 1
-    assert len(slack_pages(fakes, "#critical")) == 1
-    outcomes = step_outcomes(await timeline(rb, inc["id"]))
+    assert len(ex.pd_events(fakes, "trigger", "default")) == 1
+    assert len(ex.slack_pages(fakes, "#critical")) == 1
+    outcomes = ex.step_outcomes(await ex.timeline(rb, inc["id"]))
     assert outcomes == {"stop-trading": "ok", "enable-circuit-breakers": "ok", "stop-data-feeds": "ok",
                         "cancel-orders": "ok", "close-positions": "ok", "record-shutdown": "ok"}
     # Nobody acknowledged: at 10 minutes the senior engineers' PagerDuty service is paged, once.
     await rb.advance(599)
-    assert pd_events(fakes, "trigger", "senior") == []
+    assert ex.pd_events(fakes, "trigger", "senior") == []
     await rb.advance(1)
-    assert len(pd_events(fakes, "trigger", "senior")) == 1
+    assert len(ex.pd_events(fakes, "trigger", "senior")) == 1
 
 
 async def test_unanswered_flatten_is_not_done_and_escalates(fakes: Any, omni_alpha: Any, make_runbookd: Any) -> None:
     """No answer in 5 minutes: positions stay open (on_timeout: reject) and the rejection pages the whole
     P0 matrix at once, senior engineers included; resolving keeps the shutdown in force."""
-    rb = await example_runbookd(make_runbookd, fakes, "omni-alpha", env(omni_alpha))
+    rb = await ex.example_runbookd(make_runbookd, fakes, "omni-alpha", env(omni_alpha))
     await fire(rb)
-    inc = await only_incident(rb, "trading-system-down")
+    inc = await ex.only_incident(rb, "trading-system-down")
     await rb.advance(301)
     assert fakes.alpaca.count("/v2/positions", "DELETE") == 0
-    events = await timeline(rb, inc["id"])
+    events = await ex.timeline(rb, inc["id"])
     assert "approval.timeout" in [e["kind"] for e in events]
-    assert step_outcomes(events)["close-positions"] == "rejected"
-    assert any("ACTION NEEDED" in str(b) and "close-positions" in str(b) for b in slack_posts(fakes))
-    assert len(pd_events(fakes, "trigger", "senior")) == 1  # at 5 minutes, not 10
+    assert ex.step_outcomes(events)["close-positions"] == "rejected"
+    assert any("ACTION NEEDED" in str(b) and "close-positions" in str(b) for b in ex.slack_posts(fakes))
+    assert len(ex.pd_events(fakes, "trigger", "senior")) == 1  # at 5 minutes, not 10
 
-    await rb.post_alerts(payload(alert("TradingSystemDown", severity="P0", **RESOLVED)))
-    await rb.run()
-    assert (await only_incident(rb, "trading-system-down"))["status"] == "resolved"
+    await fire(rb, **RESOLVED)
+    assert (await ex.only_incident(rb, "trading-system-down"))["status"] == "resolved"
     assert omni_alpha.executions("/admin/trading/resume") == 0
     assert omni_alpha.trading == "stopped"
-    assert any("stay in force" in str(b) for b in slack_posts(fakes, "#critical"))
+    assert any("stay in force" in str(b) for b in ex.slack_posts(fakes, "#critical"))
 
 
 async def test_database_failover_candidate_in_shadow_runs_and_sends_nothing(fakes: Any, omni_alpha: Any,
                                                                           make_runbookd: Any) -> None:
     """The shadow failover rule records what it would do; only the active P1 rule pages (#alerts)."""
-    rb = await example_runbookd(make_runbookd, fakes, "omni-alpha", env(omni_alpha))
+    rb = await ex.example_runbookd(make_runbookd, fakes, "omni-alpha", env(omni_alpha))
     await fire(rb, "DatabaseConnectionFailure", job="risk-engine")
-    shadow = await only_incident(rb, "database-failover-candidate")
-    kinds = [e["kind"] for e in await timeline(rb, shadow["id"])]
+    shadow = await ex.only_incident(rb, "database-failover-candidate")
+    kinds = [e["kind"] for e in await ex.timeline(rb, shadow["id"])]
     assert "rule.shadow" in kinds and "approval.shadow" in kinds and "step.dry_run" in kinds
     assert omni_alpha.requests == [] and fakes.alpaca.count() == 0
-    assert len(slack_pages(fakes, "#alerts")) == 1
-    assert slack_pages(fakes, "#critical") == []
-    assert (await only_incident(rb, "database-connection-failure"))["severity"] == "P1"
+    assert len(ex.slack_pages(fakes, "#alerts")) == 1
+    assert ex.slack_pages(fakes, "#critical") == []
+    assert (await ex.only_incident(rb, "database-connection-failure"))["severity"] == "P1"

@@ -7,18 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from receiver.settings import load_settings
-from tests.conftest import alert, payload
-from tests.examples.conftest import (
-    EXAMPLES,
-    example_runbookd,
-    only_incident,
-    pd_events,
-    run_unit_tests,
-    slack_pages,
-    slack_posts,
-    step_outcomes,
-    timeline,
-)
+from tests.examples import conftest as ex
 from tests.incidents.test_pipeline import RESOLVED
 
 CHANNEL = "#paper-trading"
@@ -31,15 +20,14 @@ def env(fakes: Any) -> dict[str, str]:
 
 async def runbookd(make_runbookd: Any, fakes: Any) -> Any:
     # The example's own PAPER_TRADER_ALPACA_* variables reach runbookd's Alpaca settings.
-    alpaca = load_settings(EXAMPLES / "paper-trader" / "runbookd.yml", env=env(fakes)).alpaca
+    alpaca = load_settings(ex.EXAMPLES / "paper-trader" / "runbookd.yml", env=env(fakes)).alpaca
     assert (alpaca.api_key, alpaca.secret_key, alpaca.url_override, alpaca.paper) == (
         "PKTESTKEY", "test-secret", fakes.alpaca.url, True)
-    return await example_runbookd(make_runbookd, fakes, "paper-trader", env(fakes))
+    return await ex.example_runbookd(make_runbookd, fakes, "paper-trader", env(fakes))
 
 
 async def fire(rb: Any, name: str = "PaperTraderDown", **kw: Any) -> None:
-    await rb.post_alerts(payload(alert(name, job="paper-trader", **kw)))
-    await rb.run()
+    await ex.fire_alert(rb, name, job="paper-trader", **kw)
 
 
 def closes(fakes: Any) -> int:
@@ -48,9 +36,7 @@ def closes(fakes: Any) -> int:
 
 def test_unit_tests_pass() -> None:
     """`runbookd test examples/paper-trader/rules/tests/*.yml` succeeds."""
-    r = run_unit_tests("paper-trader")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS" in r.stdout
+    ex.assert_unit_tests_pass("paper-trader")
 
 
 async def test_trader_down_flattens_once(fakes: Any, make_runbookd: Any) -> None:
@@ -58,7 +44,7 @@ async def test_trader_down_flattens_once(fakes: Any, make_runbookd: Any) -> None
     INCIDENT REPORT goes to Slack; one page; re-sends change nothing; resolving does not re-open."""
     rb = await runbookd(make_runbookd, fakes)
     await fire(rb)
-    inc = await only_incident(rb, "paper-trader-down")
+    inc = await ex.only_incident(rb, "paper-trader-down")
     assert inc["severity"] == "P0"
     assert fakes.alpaca.count("/v2/orders", "DELETE") == 1
     assert fakes.alpaca.open_orders() == []
@@ -68,22 +54,21 @@ async def test_trader_down_flattens_once(fakes: Any, make_runbookd: Any) -> None
     await rb.advance(1)
     assert closes(fakes) == 1
     assert fakes.alpaca.positions == []
-    assert "approval.timeout" in [e["kind"] for e in await timeline(rb, inc["id"])]
-    report = [b["text"] for b in slack_posts(fakes, CHANNEL) if "INCIDENT REPORT" in str(b.get("text"))]
+    assert "approval.timeout" in [e["kind"] for e in await ex.timeline(rb, inc["id"])]
+    report = [b["text"] for b in ex.slack_posts(fakes, CHANNEL) if "INCIDENT REPORT" in str(b.get("text"))]
     assert len(report) == 1 and "Severity: P0" in report[0]
-    assert len(pd_events(fakes, "trigger", "default")) == 1
-    assert len(slack_pages(fakes, CHANNEL)) == 1
+    assert len(ex.pd_events(fakes, "trigger", "default")) == 1
+    assert len(ex.slack_pages(fakes, CHANNEL)) == 1
 
     for _ in range(3):
         await fire(rb)
     assert fakes.alpaca.count("/v2/orders", "DELETE") == 1
     assert closes(fakes) == 1
-    assert len(pd_events(fakes, "trigger", "default")) == 1
+    assert len(ex.pd_events(fakes, "trigger", "default")) == 1
 
-    await rb.post_alerts(payload(alert("PaperTraderDown", job="paper-trader", **RESOLVED)))
-    await rb.run()
+    await fire(rb, **RESOLVED)
     assert closes(fakes) == 1 and fakes.alpaca.positions == []
-    assert any("stay in force" in str(b) for b in slack_posts(fakes, CHANNEL))
+    assert any("stay in force" in str(b) for b in ex.slack_posts(fakes, CHANNEL))
 
 
 async def test_market_closed_leaves_the_position_and_asks_nobody(fakes: Any, make_runbookd: Any) -> None:
@@ -91,9 +76,9 @@ async def test_market_closed_leaves_the_position_and_asks_nobody(fakes: Any, mak
     fakes.alpaca.market_open = False
     rb = await runbookd(make_runbookd, fakes)
     await fire(rb)
-    inc = await only_incident(rb, "paper-trader-down")
-    events = await timeline(rb, inc["id"])
-    assert step_outcomes(events)["close-spy"] == "skipped"
+    inc = await ex.only_incident(rb, "paper-trader-down")
+    events = await ex.timeline(rb, inc["id"])
+    assert ex.step_outcomes(events)["close-spy"] == "skipped"
     assert "approval.requested" not in [e["kind"] for e in events]
     assert closes(fakes) == 0 and fakes.alpaca.count("/v2/orders", "DELETE") == 1
 
@@ -103,12 +88,11 @@ async def test_at_most_one_flatten_per_hour(fakes: Any, make_runbookd: Any) -> N
     and that is paged, not silent."""
     rb = await runbookd(make_runbookd, fakes)
     await fire(rb)
-    first = await only_incident(rb, "paper-trader-down")
+    first = await ex.only_incident(rb, "paper-trader-down")
     await rb.api_post(f"/api/v1/incidents/{first['id']}/approve", {"step": "close-spy", "by": "system-owner"})
     await rb.run()
     assert closes(fakes) == 1
-    await rb.post_alerts(payload(alert("PaperTraderDown", job="paper-trader", **RESOLVED)))
-    await rb.run()
+    await fire(rb, **RESOLVED)
     await rb.advance(15 * 60)  # past the reopen window: the next crash is a new incident
     fakes.alpaca.reset_state()  # the restarted trader bought SPY again
     await fire(rb, starts_at="2026-11-22T02:30:00Z")
@@ -117,8 +101,8 @@ async def test_at_most_one_flatten_per_hour(fakes: Any, make_runbookd: Any) -> N
     await rb.api_post(f"/api/v1/incidents/{second['id']}/approve", {"step": "close-spy", "by": "system-owner"})
     await rb.run()
     assert closes(fakes) == 1
-    assert step_outcomes(await timeline(rb, second["id"]))["close-spy"] == "skipped"
-    assert any("ACTION NEEDED" in str(b) and "rate limit" in str(b) for b in slack_posts(fakes))
+    assert ex.step_outcomes(await ex.timeline(rb, second["id"]))["close-spy"] == "skipped"
+    assert any("ACTION NEEDED" in str(b) and "rate limit" in str(b) for b in ex.slack_posts(fakes))
 
 
 async def test_kill_switch_cancels_and_reports_without_flattening(fakes: Any, make_runbookd: Any) -> None:
@@ -127,16 +111,16 @@ async def test_kill_switch_cancels_and_reports_without_flattening(fakes: Any, ma
     rb = await runbookd(make_runbookd, fakes)
     await fire(rb, "KillSwitchTriggered", trigger="daily_loss")
     await fire(rb, "KillSwitchTriggered", trigger="daily_loss")
-    inc = await only_incident(rb, "kill-switch-triggered")
+    inc = await ex.only_incident(rb, "kill-switch-triggered")
     assert inc["severity"] == "P1"
     assert fakes.alpaca.count("/v2/orders", "DELETE") == 1
     assert fakes.alpaca.count("/v2/clock") >= 1
     assert closes(fakes) == 0 and len(fakes.alpaca.positions) == 1
-    [report] = [b["text"] for b in slack_posts(fakes, CHANNEL) if "INCIDENT REPORT" in str(b.get("text"))]
+    [report] = [b["text"] for b in ex.slack_posts(fakes, CHANNEL) if "INCIDENT REPORT" in str(b.get("text"))]
     assert "KILL SWITCH TRIGGERED (daily_loss)" in report and "Wait for the next trading day" in report
-    assert pd_events(fakes, "trigger") == []  # P1: the pager only after 30 minutes
+    assert ex.pd_events(fakes, "trigger") == []  # P1: the pager only after 30 minutes
 
     await fire(rb, "KillSwitchTriggered", trigger="slippage", fingerprint="00000000000000b2")
-    shadow = await only_incident(rb, "slippage-kill-switch-flatten")
-    assert "rule.shadow" in [e["kind"] for e in await timeline(rb, shadow["id"])]
+    shadow = await ex.only_incident(rb, "slippage-kill-switch-flatten")
+    assert "rule.shadow" in [e["kind"] for e in await ex.timeline(rb, shadow["id"])]
     assert closes(fakes) == 0

@@ -5,21 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import alert, payload
-from tests.examples.conftest import (
-    assert_key_executes_once,
-    example_runbookd,
-    only_incident,
-    run_unit_tests,
-    slack_pages,
-    slack_posts,
-    step_outcomes,
-    timeline,
-)
+from tests.examples import conftest as ex
 from tests.incidents.test_pipeline import RESOLVED
 
 TOKEN = "tradingbot-drf-token"
 CHANNEL = "#tradingbot-incidents"
+SEV1 = ("/api/circuit-breaker/trip", "/api/orders/cancel-all", "/api/reconciliation/run")
 
 
 def env(bot: Any) -> dict[str, str]:
@@ -27,108 +18,103 @@ def env(bot: Any) -> dict[str, str]:
 
 
 async def fire(rb: Any, name: str, **kw: Any) -> None:
-    await rb.post_alerts(payload(alert(name, job="tradingbot", **kw)))
-    await rb.run()
+    await ex.fire_alert(rb, name, job="tradingbot", **kw)
 
 
 def test_unit_tests_pass() -> None:
     """`runbookd test examples/tradingbot/rules/tests/*.yml` succeeds."""
-    r = run_unit_tests("tradingbot")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS" in r.stdout
+    ex.assert_unit_tests_pass("tradingbot")
 
 
 async def test_fake_executes_each_idempotency_key_once(tradingbot: Any) -> None:
     """The tradingbot fake counts executions once per Idempotency-Key."""
-    await assert_key_executes_once(tradingbot, "/api/circuit-breaker/trip", {"Authorization": f"Token {TOKEN}"},
-                                   {"reason": "manual_halt"})
+    await ex.assert_key_executes_once(tradingbot, "/api/circuit-breaker/trip", {"Authorization": f"Token {TOKEN}"},
+                                      {"reason": "manual_halt"})
+
 
 async def test_sev1_trips_cancels_and_reconciles_once(fakes: Any, tradingbot: Any, make_runbookd: Any) -> None:
     """An open circuit breaker: trip, cancel all, reconcile - once each, with the literal values; one
     page; re-sends change nothing; resolving checks the reconciliation and never resumes trading."""
-    rb = await example_runbookd(make_runbookd, fakes, "tradingbot", env(tradingbot))
+    rb = await ex.example_runbookd(make_runbookd, fakes, "tradingbot", env(tradingbot))
     await fire(rb, "CircuitBreakerOpen")
-    inc = await only_incident(rb, "sev1-trading-halt")
+    inc = await ex.only_incident(rb, "sev1-trading-halt")
     assert inc["severity"] == "P0"
-    for path in ("/api/circuit-breaker/trip", "/api/orders/cancel-all", "/api/reconciliation/run"):
-        assert tradingbot.executions(path) == 1, path
+    ex.assert_executed_once(tradingbot, *SEV1)
     trip = tradingbot.calls("/api/circuit-breaker/trip")[0]
     assert trip["headers"]["Authorization"] == f"Token {TOKEN}"
     assert trip["json"] == {"reason": "runbookd_sev1",
                             "message": f"Emergency halt by runbookd: CircuitBreakerOpen (incident {inc['id']})"}
     assert tradingbot.calls("/api/orders/cancel-all")[0]["json"] == {"reason": "runbookd_sev1", "incident": inc["id"]}
     assert (tradingbot.breaker, tradingbot.open_orders) == ("tripped", 0)
-    assert len(slack_pages(fakes, CHANNEL)) == 1
-    assert any("Trading stays halted" in str(b) for b in slack_posts(fakes, CHANNEL))
+    assert len(ex.slack_pages(fakes, CHANNEL)) == 1
+    assert any("Trading stays halted" in str(b) for b in ex.slack_posts(fakes, CHANNEL))
 
     for _ in range(3):
         await fire(rb, "CircuitBreakerOpen")
-    for path in ("/api/circuit-breaker/trip", "/api/orders/cancel-all", "/api/reconciliation/run"):
-        assert tradingbot.executions(path) == 1, path
-    assert len(slack_pages(fakes, CHANNEL)) == 1
+    ex.assert_executed_once(tradingbot, *SEV1)
+    assert len(ex.slack_pages(fakes, CHANNEL)) == 1
 
-    await rb.post_alerts(payload(alert("CircuitBreakerOpen", job="tradingbot", **RESOLVED)))
-    await rb.run()
+    await fire(rb, "CircuitBreakerOpen", **RESOLVED)
     assert tradingbot.count("/api/reconciliation/status", "GET") == 1
     assert tradingbot.executions("/api/trading/mode") == 0  # resuming in stages is a person's job
     assert tradingbot.breaker == "tripped"
-    assert step_outcomes(await timeline(rb, inc["id"]))["verify-reconciliation"] == "ok"
+    assert ex.step_outcomes(await ex.timeline(rb, inc["id"]))["verify-reconciliation"] == "ok"
 
 
 async def test_reconciliation_breaks_page_at_once(fakes: Any, tradingbot: Any, make_runbookd: Any) -> None:
     """A reconciliation that is not clean fails its step and pages ACTION NEEDED; the halt stays."""
     tradingbot.breaks = 2
-    rb = await example_runbookd(make_runbookd, fakes, "tradingbot", env(tradingbot))
+    rb = await ex.example_runbookd(make_runbookd, fakes, "tradingbot", env(tradingbot))
     await fire(rb, "ReconciliationBreak")
-    inc = await only_incident(rb, "sev1-trading-halt")
-    outcomes = step_outcomes(await timeline(rb, inc["id"]))
+    inc = await ex.only_incident(rb, "sev1-trading-halt")
+    outcomes = ex.step_outcomes(await ex.timeline(rb, inc["id"]))
     assert outcomes["trip-circuit-breaker"] == "ok" and outcomes["reconcile-positions"] == "failed"
-    assert any("ACTION NEEDED" in str(b) and "reconcile-positions" in str(b) for b in slack_posts(fakes))
+    assert any("ACTION NEEDED" in str(b) and "reconcile-positions" in str(b) for b in ex.slack_posts(fakes))
     assert tradingbot.breaker == "tripped"
 
 
 async def test_sev2_trips_when_nobody_answers_in_15_minutes(fakes: Any, tradingbot: Any, make_runbookd: Any) -> None:
     """SEV-2 with the market open: the trip waits for the operator; unanswered for 15 minutes it runs
     (on_timeout: approve), then open orders are cancelled - each once."""
-    rb = await example_runbookd(make_runbookd, fakes, "tradingbot", env(tradingbot))
+    rb = await ex.example_runbookd(make_runbookd, fakes, "tradingbot", env(tradingbot))
     await fire(rb, "HighRejectRate")
-    inc = await only_incident(rb, "sev2-elevated-risk")
+    inc = await ex.only_incident(rb, "sev2-elevated-risk")
     assert inc["severity"] == "P1"
     assert fakes.alpaca.count("/v2/clock") >= 1  # the `when: market_open` precondition
     assert tradingbot.executions("/api/circuit-breaker/trip") == 0
-    assert any("trip-circuit-breaker" in str(b) for b in slack_posts(fakes, CHANNEL))
+    assert any("trip-circuit-breaker" in str(b) for b in ex.slack_posts(fakes, CHANNEL))
     await rb.advance(899)
     assert tradingbot.executions("/api/circuit-breaker/trip") == 0
     await rb.advance(1)
     assert tradingbot.executions("/api/circuit-breaker/trip") == 1
     assert tradingbot.executions("/api/orders/cancel-all") == 1
     assert tradingbot.calls("/api/circuit-breaker/trip")[0]["json"]["reason"] == "runbookd_sev2"
-    assert "approval.timeout" in [e["kind"] for e in await timeline(rb, inc["id"])]
+    assert "approval.timeout" in [e["kind"] for e in await ex.timeline(rb, inc["id"])]
 
 
 async def test_sev2_rejected_by_the_operator_stops_and_pages(fakes: Any, tradingbot: Any,
                                                              make_runbookd: Any) -> None:
     """The operator says no: nothing is tripped or cancelled (on_failure: stop) and the rejection pages."""
-    rb = await example_runbookd(make_runbookd, fakes, "tradingbot", env(tradingbot))
+    rb = await ex.example_runbookd(make_runbookd, fakes, "tradingbot", env(tradingbot))
     await fire(rb, "StaleMarketData")
-    inc = await only_incident(rb, "sev2-elevated-risk")
+    inc = await ex.only_incident(rb, "sev2-elevated-risk")
     r = await rb.api_post(f"/api/v1/incidents/{inc['id']}/reject",
                           {"step": "trip-circuit-breaker", "by": "primary-operator"})
     assert r.status == 200, await r.text()
     await rb.advance(900)
     assert tradingbot.executed == []
-    kinds = [e["kind"] for e in await timeline(rb, inc["id"])]
+    kinds = [e["kind"] for e in await ex.timeline(rb, inc["id"])]
     assert "approval.rejected" in kinds and "playbook.stopped" in kinds
-    assert any("ACTION NEEDED" in str(b) and "rejected" in str(b) for b in slack_posts(fakes))
+    assert any("ACTION NEEDED" in str(b) and "rejected" in str(b) for b in ex.slack_posts(fakes))
 
 
 async def test_vix_spike_auto_trip_in_shadow_sends_nothing(fakes: Any, tradingbot: Any, make_runbookd: Any) -> None:
     """The shadow candidate records its trip without sending it; the SEV-2 rule asks the operator."""
-    rb = await example_runbookd(make_runbookd, fakes, "tradingbot", env(tradingbot))
+    rb = await ex.example_runbookd(make_runbookd, fakes, "tradingbot", env(tradingbot))
     await fire(rb, "VixSpike")
-    shadow = await only_incident(rb, "vix-spike-auto-trip")
-    kinds = [e["kind"] for e in await timeline(rb, shadow["id"])]
+    shadow = await ex.only_incident(rb, "vix-spike-auto-trip")
+    kinds = [e["kind"] for e in await ex.timeline(rb, shadow["id"])]
     assert "rule.shadow" in kinds and "step.dry_run" in kinds and "notify.shadow" in kinds
     assert tradingbot.requests == []
-    assert len(slack_pages(fakes, CHANNEL)) == 1  # the SEV-2 incident's page only
-    assert (await only_incident(rb, "sev2-elevated-risk"))["status"] == "firing"
+    assert len(ex.slack_pages(fakes, CHANNEL)) == 1  # the SEV-2 incident's page only
+    assert (await ex.only_incident(rb, "sev2-elevated-risk"))["status"] == "firing"

@@ -8,6 +8,9 @@ errors. Control endpoints, for tests that run a fake as a separate process:
 - ``POST /_reset`` → clears recordings, injected failures and delays, restores seeded state.
 - ``POST /_fail`` with ``{"count": n, "status": 503, "path": "/v2/enqueue" | null, "body": …}``.
 - ``POST /_delay`` with ``{"seconds": 2.5, "path": "/admin/x" | null}`` (``null``: every path).
+
+``IdempotentFakeApp`` adds what the seed systems' admin APIs share: a credential check on every call
+and writes executed once per ``Idempotency-Key``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,6 +27,9 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 Handler = Any
+#: A write of an ``IdempotentFakeApp``: the request's JSON body in, its answer out (``200``) or
+#: ``(status, answer)``.
+Apply = Callable[[dict[str, Any]], "dict[str, Any] | tuple[int, dict[str, Any]]"]
 #: Where the middleware leaves the recorded request for the vendor handler: ``request[RECORD]``.
 RECORD = web.RequestKey("record", dict)
 
@@ -164,6 +171,85 @@ class FakeApp:
         else:
             self.delay = seconds
         return web.json_response({"ok": True})
+
+
+class IdempotentFakeApp(FakeApp):
+    """Base of the seed-system fakes: every call checked by ``denied``, writes executed once per key.
+
+    ``reader(read)`` answers ``read()``; ``writer(apply)`` answers what ``apply`` makes of the JSON body.
+    A write carrying an ``Idempotency-Key`` is executed once per key: a repeat answers the first answer
+    (and status) again with ``Idempotent-Replayed: true``, and the key on another path is 422, as
+    Stripe-style APIs do. ``executed`` lists the writes that took effect and ``executions(path)`` counts
+    them, which is what "nothing ran twice" is measured by; ``requests`` still records every attempt.
+    Subclasses check credentials in ``denied`` and shape error bodies in ``error_body``.
+    """
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.executed: list[dict[str, Any]] = []
+        self._answers: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        super().__init__()
+
+    # -- subclass hooks --------------------------------------------------------------------------
+
+    def denied(self, request: web.Request) -> web.Response | None:
+        """The answer to a request without the right credentials; None lets it through."""
+        return None
+
+    def error_body(self, message: str) -> Any:
+        """The JSON body of an error answer saying ``message``."""
+        return {"error": message}
+
+    def failure_body(self, status: int) -> Any:
+        """An injected failure, shaped like the API's other errors."""
+        return self.error_body(f"injected failure {status}")
+
+    def reset_state(self) -> None:
+        """Forget the executed writes and their answers (subclasses restore their state too)."""
+        self.executed.clear()
+        self._answers.clear()
+
+    # -- for tests -------------------------------------------------------------------------------
+
+    def executions(self, path: str) -> int:
+        """How many requests to ``path`` took effect: once per ``Idempotency-Key``, each keyless one."""
+        return sum(1 for r in self.executed if r["path"] == path)
+
+    # -- handler factories -----------------------------------------------------------------------
+
+    def reader(self, read: Callable[[], dict[str, Any]]) -> Handler:
+        """A handler that answers ``read()`` to a request ``denied`` lets through."""
+
+        async def handle(request: web.Request) -> web.Response:
+            denied = self.denied(request)
+            return denied if denied is not None else web.json_response(read())
+
+        return handle
+
+    def writer(self, apply: Apply) -> Handler:
+        """A handler that executes ``apply`` once per ``Idempotency-Key`` for a request ``denied`` lets through."""
+
+        async def handle(request: web.Request) -> web.Response:
+            denied = self.denied(request)
+            return denied if denied is not None else await self.once(request, apply)
+
+        return handle
+
+    async def once(self, request: web.Request, apply: Apply) -> web.Response:
+        """Execute ``apply`` on the request's JSON body unless its ``Idempotency-Key`` was seen."""
+        key = request.headers.get("Idempotency-Key")
+        if key and key in self._answers:
+            path, status, answer = self._answers[key]
+            if path != request.path:
+                return web.json_response(self.error_body("Idempotency-Key reused for another request"), status=422)
+            return web.json_response(answer, status=status, headers={"Idempotent-Replayed": "true"})
+        record = request[RECORD]
+        result = apply(record.get("json") or {})
+        status, answer = result if isinstance(result, tuple) else (200, result)
+        self.executed.append(record)
+        if key:
+            self._answers[key] = (request.path, status, answer)
+        return web.json_response(answer, status=status)
 
 
 async def _record(request: web.Request) -> dict[str, Any]:

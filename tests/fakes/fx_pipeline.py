@@ -13,20 +13,18 @@ One app serves both services' routes (point both base URLs at it)::
 
 The runbook's curl calls carry no credentials; this fake stands for the services behind the proxy the
 example asks for, which checks ``Authorization: Bearer <token>`` (else 401 ``{"error": "unauthorized"}``).
-A write carrying an ``Idempotency-Key`` is executed once per key (a repeat answers the first answer with
-``Idempotent-Replayed: true``; the key on another path is 422). ``executions(path)`` counts executions.
+A write carrying an ``Idempotency-Key`` is executed once per key (see ``IdempotentFakeApp``: a repeat
+answers the first answer with ``Idempotent-Replayed: true``; the key on another path is 422).
+``executions(path)`` counts executions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import RECORD, FakeApp
-
-Apply = Callable[[dict[str, Any]], dict[str, Any]]
+from tests.fakes.base import IdempotentFakeApp
 
 
 def _seed_positions() -> list[dict[str, Any]]:
@@ -34,43 +32,35 @@ def _seed_positions() -> list[dict[str, Any]]:
             {"symbol": "GBPUSD", "quantity": -50_000, "entry_price": 1.2700, "stop_loss": None}]
 
 
-class FakeFxPipeline(FakeApp):
+class FakeFxPipeline(IdempotentFakeApp):
     """Fake FX pipeline. State: ``trading_enabled``, ``new_positions_allowed``, ``positions``,
     ``size_factor``, ``limit_factor``; ``executed`` lists the writes that took effect."""
 
     def __init__(self, token: str = "fx-pipeline-token") -> None:
-        self.token = token
-        self.executed: list[dict[str, Any]] = []
-        self._answers: dict[str, tuple[str, dict[str, Any]]] = {}
         self.trading_enabled = True
         self.new_positions_allowed = True
         self.positions = _seed_positions()
         self.size_factor = 1.0
         self.limit_factor = 1.0
-        super().__init__()
+        super().__init__(token)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         """Register the :8080 trading API and :8084 risk manager routes."""
-        router.add_post("/emergency/stop-trading", self._writer(self._stop))
-        router.add_get("/api/trading-status", self._reader(self._status))
-        router.add_post("/emergency/close-all-positions", self._writer(self._close_all))
-        router.add_post("/emergency/set-stop-losses", self._writer(self._stop_losses))
-        router.add_get("/api/positions", self._reader(lambda: {"positions": self.positions}))
-        router.add_post("/emergency/reduce-position-sizes", self._writer(self._reduce))
-        router.add_post("/emergency/tighten-limits", self._writer(self._tighten))
-        router.add_post("/emergency/stop-new-positions", self._writer(self._stop_new))
+        router.add_post("/emergency/stop-trading", self.writer(self._stop))
+        router.add_get("/api/trading-status", self.reader(self._status))
+        router.add_post("/emergency/close-all-positions", self.writer(self._close_all))
+        router.add_post("/emergency/set-stop-losses", self.writer(self._stop_losses))
+        router.add_get("/api/positions", self.reader(lambda: {"positions": self.positions}))
+        router.add_post("/emergency/reduce-position-sizes", self.writer(self._reduce))
+        router.add_post("/emergency/tighten-limits", self.writer(self._tighten))
+        router.add_post("/emergency/stop-new-positions", self.writer(self._stop_new))
 
     def reset_state(self) -> None:
         """Trading on, two open positions, no emergency controls; nothing executed."""
-        self.executed.clear()
-        self._answers.clear()
+        super().reset_state()
         self.trading_enabled = self.new_positions_allowed = True
         self.positions = _seed_positions()
         self.size_factor = self.limit_factor = 1.0
-
-    def executions(self, path: str) -> int:
-        """How many requests to ``path`` took effect: once per ``Idempotency-Key``, each keyless one."""
-        return sum(1 for r in self.executed if r["path"] == path)
 
     # -- handlers --------------------------------------------------------------------------------
 
@@ -105,33 +95,8 @@ class FakeFxPipeline(FakeApp):
         self.new_positions_allowed = False
         return {"new_positions_allowed": False, "reason": body.get("reason")}
 
-    def _denied(self, request: web.Request) -> web.Response | None:
+    def denied(self, request: web.Request) -> web.Response | None:
+        """401 ``{"error": "unauthorized"}`` without ``Authorization: Bearer <token>``."""
         if request.headers.get("Authorization") != f"Bearer {self.token}":
-            return web.json_response({"error": "unauthorized"}, status=401)
+            return web.json_response(self.error_body("unauthorized"), status=401)
         return None
-
-    def _reader(self, read: Callable[[], dict[str, Any]]) -> Any:
-        async def handle(request: web.Request) -> web.Response:
-            return self._denied(request) or web.json_response(read())
-
-        return handle
-
-    def _writer(self, apply: Apply) -> Any:
-        async def handle(request: web.Request) -> web.Response:
-            denied = self._denied(request)
-            if denied is not None:
-                return denied
-            record = request[RECORD]
-            key = request.headers.get("Idempotency-Key")
-            if key and key in self._answers:
-                path, answer = self._answers[key]
-                if path != request.path:
-                    return web.json_response({"error": "Idempotency-Key reused for another request"}, status=422)
-                return web.json_response(answer, headers={"Idempotent-Replayed": "true"})
-            answer = apply(record.get("json") or {})
-            self.executed.append(record)
-            if key:
-                self._answers[key] = (request.path, answer)
-            return web.json_response(answer)
-
-        return handle

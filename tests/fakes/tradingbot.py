@@ -12,62 +12,52 @@ or ``{"detail": "Invalid token."}``)::
     GET  /api/reconciliation/status    -> the last run
     POST /api/trading/mode             {"mode": "restricted" | "cautious" | "normal"}  (resume, by a person)
 
-A write carrying an ``Idempotency-Key`` is executed once per key (a repeat answers the first answer with
-``Idempotent-Replayed: true``; the key on another path is 422). ``executions(path)`` counts executions.
+A write carrying an ``Idempotency-Key`` is executed once per key (see ``IdempotentFakeApp``: a repeat
+answers the first answer with ``Idempotent-Replayed: true``; the key on another path is 422).
+``executions(path)`` counts executions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import RECORD, FakeApp
-
-Apply = Callable[[dict[str, Any]], dict[str, Any]]
+from tests.fakes.base import IdempotentFakeApp
 
 
-class FakeTradingbot(FakeApp):
+class FakeTradingbot(IdempotentFakeApp):
     """Fake tradingbot REST API. State: ``breaker`` (``closed``/``tripped``), ``open_orders``,
     ``breaks`` (reconciliation breaks found by the next run), ``mode``; ``executed`` lists the writes
     that took effect (one per idempotency key)."""
 
     def __init__(self, token: str = "tradingbot-drf-token") -> None:
-        self.token = token
-        self.executed: list[dict[str, Any]] = []
-        self._answers: dict[str, tuple[str, dict[str, Any]]] = {}
         self.breaker = "closed"
         self.trip_reason: str | None = None
         self.open_orders = 4
         self.breaks = 0
         self.mode = "normal"
         self.last_reconciliation: dict[str, Any] = {"clean": True, "breaks": 0, "break_value_usd": 0.0}
-        super().__init__()
+        super().__init__(token)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         """Register the circuit breaker, orders, reconciliation and trading-mode routes."""
-        router.add_post("/api/circuit-breaker/trip", self._writer(self._trip))
-        router.add_get("/api/circuit-breaker", self._reader(self._breaker_state))
-        router.add_post("/api/orders/cancel-all", self._writer(self._cancel_all))
-        router.add_post("/api/reconciliation/run", self._writer(self._reconcile))
-        router.add_get("/api/reconciliation/status", self._reader(lambda: self.last_reconciliation))
-        router.add_post("/api/trading/mode", self._writer(self._set_mode))
+        router.add_post("/api/circuit-breaker/trip", self.writer(self._trip))
+        router.add_get("/api/circuit-breaker", self.reader(self._breaker_state))
+        router.add_post("/api/orders/cancel-all", self.writer(self._cancel_all))
+        router.add_post("/api/reconciliation/run", self.writer(self._reconcile))
+        router.add_get("/api/reconciliation/status", self.reader(lambda: self.last_reconciliation))
+        router.add_post("/api/trading/mode", self.writer(self._set_mode))
 
     def reset_state(self) -> None:
         """Breaker closed, four open orders, no breaks, normal mode; nothing executed."""
-        self.executed.clear()
-        self._answers.clear()
+        super().reset_state()
         self.breaker, self.trip_reason, self.open_orders, self.breaks, self.mode = "closed", None, 4, 0, "normal"
         self.last_reconciliation = {"clean": True, "breaks": 0, "break_value_usd": 0.0}
 
-    def failure_body(self, status: int) -> Any:
+    def error_body(self, message: str) -> Any:
         """Django REST framework's error shape."""
-        return {"detail": f"injected failure {status}"}
-
-    def executions(self, path: str) -> int:
-        """How many requests to ``path`` took effect: once per ``Idempotency-Key``, each keyless one."""
-        return sum(1 for r in self.executed if r["path"] == path)
+        return {"detail": message}
 
     # -- handlers --------------------------------------------------------------------------------
 
@@ -91,36 +81,11 @@ class FakeTradingbot(FakeApp):
         self.mode = str(body.get("mode"))
         return {"mode": self.mode}
 
-    def _denied(self, request: web.Request) -> web.Response | None:
+    def denied(self, request: web.Request) -> web.Response | None:
+        """401 as TokenAuthentication answers it, without ``Authorization: Token <token>``."""
         auth = request.headers.get("Authorization")
         if not auth:
             return web.json_response({"detail": "Authentication credentials were not provided."}, status=401)
         if auth != f"Token {self.token}":
             return web.json_response({"detail": "Invalid token."}, status=401)
         return None
-
-    def _reader(self, read: Callable[[], dict[str, Any]]) -> Any:
-        async def handle(request: web.Request) -> web.Response:
-            return self._denied(request) or web.json_response(read())
-
-        return handle
-
-    def _writer(self, apply: Apply) -> Any:
-        async def handle(request: web.Request) -> web.Response:
-            denied = self._denied(request)
-            if denied is not None:
-                return denied
-            record = request[RECORD]
-            key = request.headers.get("Idempotency-Key")
-            if key and key in self._answers:
-                path, answer = self._answers[key]
-                if path != request.path:
-                    return web.json_response({"detail": "Idempotency-Key reused for another request"}, status=422)
-                return web.json_response(answer, headers={"Idempotent-Replayed": "true"})
-            answer = apply(record.get("json") or {})
-            self.executed.append(record)
-            if key:
-                self._answers[key] = (request.path, answer)
-            return web.json_response(answer)
-
-        return handle
