@@ -82,6 +82,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 async def _serve(s: Settings) -> None:
+    # The SQLite writer thread and the event loop share the GIL; a 1 ms switch interval (Python's
+    # default is 5 ms) keeps the webhook's answers from waiting behind a long unit of work.
+    sys.setswitchinterval(0.001)
     from receiver.app import build_app, build_components
 
     log = structlog.get_logger("runbookd")

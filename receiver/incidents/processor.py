@@ -61,6 +61,7 @@ class Processor:
     def process_pending(self, tx: Any, now: float, limit: int = BATCH) -> ProcessResult:
         """Claim up to ``limit`` pending alerts and apply them; runs inside ``Store.transaction``."""
         res = ProcessResult()
+        self._touched: set[str] = set()
         alerts = tx.claim_pending_alerts(limit)
         for a in alerts:
             if self.heartbeat_alertname and a.labels.get("alertname") == self.heartbeat_alertname:
@@ -71,6 +72,8 @@ class Processor:
                     self._firing(tx, rule, a, now, res)
                 else:
                     self._resolved(tx, rule, a, now, res)
+        for iid in sorted(self._touched):  # one update per incident and batch, not one per alert
+            tx.update_incident(iid, updated_at=now)
         tx.mark_alerts_processed([(a.fingerprint, a.starts_at) for a in alerts])
         res.processed = len(alerts)
         return res
@@ -135,7 +138,7 @@ class Processor:
         else:
             return
         tx.add_event(inc.id, TimelineEvent(now, kind, msg, _alert_data(a)))
-        tx.update_incident(inc.id, updated_at=now)
+        self._touched.add(inc.id)
 
     def _reopen(self, tx: Any, inc: Incident, a: AlertRecord, now: float, res: ProcessResult) -> None:
         epoch = inc.epoch + 1
@@ -168,7 +171,7 @@ class Processor:
         still = tx.other_alert_firing(inc.id, a.fingerprint)
         res.incidents.append(inc.id)
         if still:
-            tx.update_incident(inc.id, updated_at=now)
+            self._touched.add(inc.id)
             return
         res.changes.append(("incident resolved", inc.id, inc.rule, inc.severity, inc.title))
         resolve(tx, inc, now=now, by=None, via="alerts", rules=self.rules)

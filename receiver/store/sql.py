@@ -84,8 +84,9 @@ class SqlTx:
 
     def mark_alerts_processed(self, keys: Sequence[tuple[str, str]]) -> None:
         """Clear the pending flag of ``(fingerprint, starts_at)`` keys."""
-        for fp, starts in keys:
-            self._x("UPDATE alerts SET pending = 0 WHERE fingerprint = ? AND starts_at = ?", (fp, starts))
+        sql = "UPDATE alerts SET pending = 0 WHERE fingerprint = ? AND starts_at = ?"
+        if keys:
+            self._cur.executemany(sql.replace("?", "%s") if self._pg else sql, list(keys))
 
     # -- incidents ----------------------------------------------------------------------------
     def _incident(self, row: Sequence[Any], with_alerts: bool = True) -> Incident:
