@@ -49,3 +49,10 @@ def iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def format_utc(epoch: float | None) -> str:
+    """Epoch seconds as ``2026-01-05 14:30:00 UTC`` (for people); ``""`` for ``None``."""
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -48,3 +48,13 @@ def format_duration(seconds: float) -> str:
             out.append(f"{s // size}{unit}")
             s %= size
     return "".join(out)
+
+
+def humanize_duration(seconds: float) -> str:
+    """A duration in seconds as ``1h 2m 3s`` for people (largest units first, zero units omitted, ``0s``)."""
+    total = max(int(round(seconds)), 0)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")) if v]
+    return " ".join(parts) or "0s"

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
+from receiver.clock import format_utc as format_time
+from receiver.durations import humanize_duration as format_duration
 from receiver.model import Incident, IncidentAlert, TimelineEvent
 from receiver.notify.base import Message
 
@@ -27,21 +28,8 @@ FINAL_STEP_KINDS = ("step.ok", "step.dry_run", "step.skipped", "step.failed", "s
 POSTMORTEM_SEVERITIES = ("P0", "P1")
 
 
-def format_time(epoch: float | None) -> str:
-    """Epoch seconds as ``2026-01-05 14:30:00 UTC``; ``""`` for ``None``."""
-    if epoch is None:
-        return ""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def format_duration(seconds: float) -> str:
-    """A duration in seconds as ``1h 2m 3s`` (largest units first, zero units omitted, ``0s`` for 0)."""
-    total = max(int(round(seconds)), 0)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")) if v]
-    return " ".join(parts) or "0s"
 
 
 def _service(labels: dict[str, str]) -> str:

@@ -8,9 +8,10 @@ Limits kept: header 150 characters, section text 3000, 10 fields per section of 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from receiver.clock import format_utc as format_time
+from receiver.durations import humanize_duration as format_duration
 from receiver.notify.base import Message
 
 SEVERITY_EMOJI = {"P0": "🔴", "P1": "🟠", "P2": "🟡", "P3": "🔵"}
@@ -33,19 +34,8 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def format_time(epoch: float) -> str:
-    """Epoch seconds as ``2026-01-05 14:30:00 UTC``."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def format_duration(seconds: float) -> str:
-    """A duration in seconds as ``1h 2m 3s`` (largest units first, zero units omitted, ``0s`` for 0)."""
-    total = max(int(round(seconds)), 0)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")) if v]
-    return " ".join(parts) or "0s"
 
 
 def state_word(message: Message) -> str:

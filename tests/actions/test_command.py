@@ -127,9 +127,9 @@ async def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     code = (
         "import os, subprocess, sys, time\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import threading; threading.Event().wait()'])\n"
         "open(sys.argv[1], 'w').write(f'{os.getpid()} {child.pid}')\n"
-        "time.sleep(60)\n"
+        "import threading; threading.Event().wait()\n"
     )
     started = time.monotonic()
     with pytest.raises(ActionError) as exc:
@@ -148,7 +148,7 @@ async def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
 async def test_the_configured_timeout_caps_the_steps_timeout() -> None:
     started = time.monotonic()
     with pytest.raises(ActionError, match="timed out after 0.5s"):
-        await action(timeout=0.5).run(py("import time; time.sleep(30)"), dry_run=False, timeout=60)
+        await action(timeout=0.5).run(py("import threading; threading.Event().wait()"), dry_run=False, timeout=60)
     assert time.monotonic() - started < 4
 
 
@@ -235,7 +235,7 @@ async def test_a_background_child_holding_the_output_open_does_not_hold_up_the_s
     pid_file = tmp_path / "pid"
     code = (
         "import subprocess, sys\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import threading; threading.Event().wait()'])\n"
         "open(sys.argv[1], 'w').write(str(child.pid))\n"
         "print('started')\n"
     )
