@@ -45,6 +45,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from receiver.errors import StoreConflict, StoreError, StoreUnavailable
 from receiver.model import AlertRecord, Job
+from receiver.store.group_commit import GroupCommit
 from receiver.store.schema import migrations
 from receiver.store.sql import _JOB_COLS, UPSERT_ALERT, SqlTx, alert_row
 
@@ -210,8 +211,7 @@ class PostgresStore:
         self.acquire_timeout = acquire_timeout
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._threads = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="postgres")
-        self._batch: list[tuple[Sequence[AlertRecord], float, asyncio.Future[int]]] = []
-        self._flushing = False
+        self._group = GroupCommit(self._commit_batch, self._batch_failed)
         self._checking = False
         self._listener: asyncio.Task[None] | None = None
         self._callbacks: list[Callable[[], None]] = []
@@ -307,33 +307,16 @@ class PostgresStore:
     # -- ingest (group commit) ----------------------------------------------------------------
     async def ingest(self, alerts: Sequence[AlertRecord], now: float) -> int:
         """Commit ``alerts`` in the next group commit; returns rows changed. Raises ``StoreUnavailable``."""
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._batch.append((alerts, now, fut))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
-        return await fut
+        return await self._group.submit(alerts, now)
 
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._batch:
-                batch, self._batch = self._batch, []
-                try:
-                    counts = await loop.run_in_executor(self._threads, self._ingest_retrying, batch)
-                except Exception as e:  # every waiting request must get an answer: 503, not a hang
-                    if isinstance(e, psycopg.OperationalError | StoreUnavailable):
-                        self._recheck()
-                    err = StoreUnavailable(f"postgresql commit failed: {e}")
-                    for _, _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(err)
-                    continue
-                for (_, _, fut), n in zip(batch, counts, strict=True):
-                    if not fut.done():
-                        fut.set_result(n)
-        finally:
-            self._flushing = False
+    async def _commit_batch(self, batch: list[Any]) -> list[int]:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._ingest_retrying, batch)
+
+    def _batch_failed(self, e: Exception) -> StoreUnavailable:
+        # every waiting request must get an answer: 503, not a hang
+        if isinstance(e, psycopg.OperationalError | StoreUnavailable):
+            self._recheck()
+        return StoreUnavailable(f"postgresql commit failed: {e}")
 
     def _ingest_retrying(self, batch: list[tuple[Sequence[AlertRecord], float, Any]]) -> list[int]:
         for attempt in range(_INGEST_RETRIES):

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from receiver.errors import StoreConflict, StoreError, StoreUnavailable
 from receiver.model import AlertRecord
+from receiver.store.group_commit import GroupCommit
 from receiver.store.schema import migrations
 from receiver.store.sql import UPSERT_ALERT, SqlTx, alert_row
 
@@ -91,8 +92,7 @@ class SqliteStore:
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
-        self._batch: list[tuple[Sequence[AlertRecord], float, asyncio.Future[int]]] = []
-        self._flushing = False
+        self._group = GroupCommit(self._commit_batch, lambda e: StoreUnavailable(f"sqlite commit failed: {e}"))
 
     # -- lifecycle ----------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -145,30 +145,10 @@ class SqliteStore:
     # -- ingest (group commit) ----------------------------------------------------------------
     async def ingest(self, alerts: Sequence[AlertRecord], now: float) -> int:
         """Commit ``alerts`` in the next group commit; returns rows changed. Raises ``StoreUnavailable``."""
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._batch.append((alerts, now, fut))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
-        return await fut
+        return await self._group.submit(alerts, now)
 
-    async def _flush(self) -> None:
-        try:
-            while self._batch:
-                batch, self._batch = self._batch, []
-                try:
-                    counts = await asyncio.wrap_future(self._writer.submit(INGEST, self._ingest_sync, batch))
-                except (sqlite3.Error, OSError, StoreError) as e:
-                    err = StoreUnavailable(f"sqlite commit failed: {e}")
-                    for _, _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(err)
-                    continue
-                for (_, _, fut), n in zip(batch, counts, strict=True):
-                    if not fut.done():
-                        fut.set_result(n)
-        finally:
-            self._flushing = False
+    async def _commit_batch(self, batch: list[Any]) -> list[int]:
+        return await asyncio.wrap_future(self._writer.submit(INGEST, self._ingest_sync, batch))
 
     def _ingest_sync(self, batch: list[tuple[Sequence[AlertRecord], float, Any]]) -> list[int]:
         conn = self._require()

@@ -154,7 +154,8 @@ async def test_the_configured_timeout_caps_the_steps_timeout() -> None:
 
 async def test_a_cancelled_step_leaves_no_process_behind(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
-    code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+    code = ("import os, sys, threading; open(sys.argv[1], 'w').write(str(os.getpid())); "
+            "threading.Event().wait()")
     task = asyncio.ensure_future(action().run(py(code, str(pid_file)), dry_run=False, timeout=60))
     for _ in range(100):
         if pid_file.exists() and pid_file.read_text():
