@@ -359,8 +359,13 @@ class Harness:
         return p, f"http://127.0.0.1:{port}", db
 
     def live_pids(self) -> list[int]:
-        """Pids of the children still running."""
-        return [p.pid for p in self.children if p.p.poll() is None]
+        """Pids of the children still running, and of their own children (runbookd's ingest process)."""
+        pids = [p.pid for p in self.children if p.p.poll() is None]
+        for pid in list(pids):
+            for children in Path(f"/proc/{pid}/task").glob("*/children"):
+                with contextlib.suppress(OSError, ValueError):
+                    pids += [int(x) for x in children.read_text().split()]
+        return pids
 
     def stop_all(self) -> None:
         """Stop every child still running (each by its own pid)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -30,8 +30,9 @@ from receiver.escalation.sender import Sender
 from receiver.escalation.templates import Templates
 from receiver.escalation.timers import plan_deadman, plan_digests
 from receiver.incidents.dispatcher import Dispatcher
-from receiver.incidents.processor import Processor
+from receiver.incidents.processor import Processor, ProcessorFactory
 from receiver.ingest.handler import WebhookHandler
+from receiver.logs import configure_logging
 from receiver.metrics import Metrics
 from receiver.notify import build_notifiers
 from receiver.playbooks.gates import BrokerReads
@@ -55,6 +56,8 @@ class RulesHolder:
         self.metrics = metrics
         self.clock = clock
         self.current: RuleSet = self._load()
+        #: Called with the new rule set after each successful reload.
+        self.listeners: list[Callable[[RuleSet], None]] = []
         metrics.config_reload_success.set(1)
         metrics.config_reload_time.set(clock.now())
 
@@ -78,6 +81,8 @@ class RulesHolder:
             self.metrics.config_reload_success.set(0)
             raise
         self.current = new
+        for listener in self.listeners:
+            listener(new)
         self.metrics.config_reload_success.set(1)
         self.metrics.config_reload_time.set(self.clock.now())
         log.info("rules reloaded", version=new.version, rules=len(new.rules))
@@ -95,6 +100,8 @@ class Components:
     rules: RulesHolder
     templates: Templates
     dispatcher: Dispatcher | None = None
+    #: Whether the store applies alerts inside ingest's commit (SQLite) instead of leaving them pending.
+    inline_ingest: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -166,13 +173,15 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
     pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c))
     app = web.Application(middlewares=[admin.auth], client_max_size=s.webhook.max_body_bytes + 1024)
     app[COMPONENTS] = c
-    webhook = WebhookHandler(s.webhook, c.store, c.metrics, c.clock, on_committed=lambda: _wake(c),
+    webhook = WebhookHandler(s.webhook, c.store, c.metrics, c.clock,
+                             on_committed=lambda: None if c.inline_ingest else _wake(c),
                              heartbeat_alertname=s.heartbeat.alertname)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await c.store.open()
         async with httpx.AsyncClient() as http:
             c.dispatcher = build_dispatcher(c, http)
+            register_ingest(c)
             task = asyncio.get_running_loop().create_task(c.dispatcher.run_forever()) if run_dispatcher else None
             on_work = getattr(c.store, "on_work", None)
             if run_dispatcher and on_work is not None:  # PostgreSQL: LISTEN for work other replicas commit
@@ -221,6 +230,25 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
         *admin.routes(),
     ])
     return app
+
+
+def register_ingest(c: Components) -> None:
+    """Have the store apply alerts to incidents inside ingest's commit, where the backend can.
+
+    With ``webhook.ingest_process`` the SQLite store does it in a child process, which gets the rule
+    set in force now and again after every reload.
+    """
+    assert c.dispatcher is not None
+    s, dispatcher = c.settings, c.dispatcher
+
+    def register(rules: RuleSet) -> None:
+        factory = ProcessorFactory(rules, s.reopen_window, s.heartbeat.alertname) if s.webhook.ingest_process else None
+        c.inline_ingest = c.store.process_on_ingest(
+            dispatcher.apply_at_ingest, dispatcher.after_ingest, factory=factory,
+            init=partial(configure_logging, s.log_level, s.log_format, s.secret_values()))
+
+    register(c.rules.get())
+    c.rules.listeners.append(register)
 
 
 def _wake(c: Components) -> None:

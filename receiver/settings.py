@@ -76,10 +76,16 @@ class WebhookAuth(_Strict):
 
 
 class WebhookConfig(_Strict):
-    """``webhook:`` — authentication and the body size limit of ``POST /webhook/alertmanager``."""
+    """``webhook:`` — authentication and the body size limit of ``POST /webhook/alertmanager``.
+
+    ``ingest_process`` (SQLite only): commit webhook alerts and apply them to incidents in a child
+    process beside the event loop, so that ingest uses a second CPU (see docs/performance.md);
+    ``false`` does the same work on a thread of the serving process.
+    """
 
     auth: WebhookAuth = WebhookAuth()
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    ingest_process: bool = True
 
 
 class AdminConfig(_Strict):

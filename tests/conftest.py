@@ -57,6 +57,9 @@ def settings_for(tmp_path: Path, fakes: Fakes | None, **overrides: Any) -> Any:
         "admin": {"token": ADMIN},
         "lease": "30s",
         "pagerduty": {"routing_keys": {"default": "", "secondary": ""}},
+        # In-process tests apply alerts on the writer thread; tests/store/test_ingest_process.py and the
+        # end-to-end tests (runbookd serve) cover the child process that serve uses by default.
+        "webhook": {"ingest_process": False},
     }
     if fakes is not None:
         data |= {
@@ -68,6 +71,8 @@ def settings_for(tmp_path: Path, fakes: Fakes | None, **overrides: Any) -> Any:
             "vars": {"trading_api_url": fakes.trading.url},
             "secrets": {"trading_admin_token": TRADING_TOKEN},
         }
+    if "webhook" in overrides:
+        overrides["webhook"] = {"ingest_process": False, **overrides["webhook"]}
     data |= overrides
     return parse_settings(data, base_dir=str(tmp_path))
 

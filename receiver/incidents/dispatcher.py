@@ -80,6 +80,26 @@ class Dispatcher:
                 await asyncio.sleep(random.uniform(0.0, 0.02 * attempt))
         raise AssertionError("unreachable")
 
+    def apply_at_ingest(self, tx: Any, alerts: list[Any], now: float) -> ProcessResult:
+        """Apply alerts inside ingest's transaction (``Store.process_on_ingest``); runs on the store's thread."""
+        return self.processor().apply(tx, alerts, now)
+
+    def after_ingest(self, res: ProcessResult | None) -> None:
+        """After ingest's commit: count and log what ``apply_at_ingest`` did, and wake the loop when
+        it enqueued work or left the alerts pending (``res`` is ``None``)."""
+        if res is None or res.enqueued or res.changes:
+            self.wake()
+        if res is not None:
+            self._account(res)
+
+    def _account(self, res: ProcessResult) -> None:
+        for rule, n in res.rule_hits.items():
+            self.metrics.rule_matches.labels(rule=rule).inc(n)
+        for sev, n in res.opened.items():
+            self.metrics.incidents_opened.labels(severity=sev).inc(n)
+        for event, iid, rule, sev, title in res.changes:
+            log.info(event, incident=iid, rule=rule, severity=sev, title=title)
+
     async def process_alerts(self) -> int:
         """Apply every pending alert state change to incidents. Returns how many were processed.
 
@@ -88,12 +108,7 @@ class Dispatcher:
         total = 0
         while True:
             res = await self._process_batch()
-            for rule, n in res.rule_hits.items():
-                self.metrics.rule_matches.labels(rule=rule).inc(n)
-            for sev, n in res.opened.items():
-                self.metrics.incidents_opened.labels(severity=sev).inc(n)
-            for event, iid, rule, sev, title in res.changes:
-                log.info(event, incident=iid, rule=rule, severity=sev, title=title)
+            self._account(res)
             total += res.processed
             if res.processed < BATCH:
                 break

@@ -1,15 +1,18 @@
 """Turn committed alert state changes into incidents, timeline events and work rows.
 
-``process_pending`` runs inside one store transaction: it claims pending alert rows, matches each
-against the rules, opens, joins, reopens or resolves incidents, and enqueues the playbook's first
-step and the escalation policy's pages — all committed together with clearing the alerts' pending
-flag, so a crash at any point either redoes the whole batch or none of it.
+``apply`` runs inside one store transaction: it matches each changed alert against the rules,
+opens, joins, reopens or resolves incidents, and enqueues the playbook's first step and the
+escalation policy's pages. On SQLite it runs inside ingest's own group commit, so the alerts are
+stored already processed; elsewhere (PostgreSQL), ``process_pending`` claims pending alert rows
+and applies them, committed together with clearing their pending flag. Either way a crash at any
+point redoes the whole batch or none of it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from receiver.escalation.planner import PlannedJob, paged_receivers, plan_pages
@@ -20,6 +23,9 @@ from receiver.rules import CompiledRule, RuleSet
 
 #: Alerts per transaction: small, so ingest's group commits never wait long behind the dispatcher.
 BATCH = 20
+#: Seconds: an alert joining or resolving moves its incident's ``updated_at`` only when that is at
+#: least this old (a storm of alerts rewrites the incident row once a second, not once per alert).
+UPDATED_AT_GRANULARITY = 1.0
 
 
 @dataclass
@@ -33,6 +39,24 @@ class ProcessResult:
     incidents: list[str] = field(default_factory=list)
     #: (event, incident id, rule, severity, title) for each incident opened, reopened or resolved.
     changes: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProcessorFactory:
+    """A picklable recipe for ``Processor(...).apply``: what the SQLite ingest process calls.
+
+    It carries the rule set in force (not the file names), so the other process applies exactly
+    the rules this one validated and loaded.
+    """
+
+    rules: RuleSet
+    reopen_window: float
+    heartbeat_alertname: str = ""
+
+    def __call__(self) -> Callable[[Any, list[AlertRecord], float], ProcessResult]:
+        """Return a fresh ``Processor``'s ``apply``."""
+        return Processor(self.rules, reopen_window=self.reopen_window,
+                         heartbeat_alertname=self.heartbeat_alertname).apply
 
 
 def _title(rule: CompiledRule, labels: dict[str, str]) -> str:
@@ -54,34 +78,73 @@ class Processor:
     """Applies alert state changes to incidents under one rule set (pure logic over a ``Tx``)."""
 
     def __init__(self, rules: RuleSet, *, reopen_window: float, heartbeat_alertname: str = "") -> None:
+        self._cache: dict[str, Incident] = {}
+        self._cache_token: Any = None
         self.rules = rules
         self.reopen_window = reopen_window
         self.heartbeat_alertname = heartbeat_alertname
 
     def process_pending(self, tx: Any, now: float, limit: int = BATCH) -> ProcessResult:
         """Claim up to ``limit`` pending alerts and apply them; runs inside ``Store.transaction``."""
-        res = ProcessResult()
-        self._touched: set[str] = set()
         alerts = tx.claim_pending_alerts(limit)
-        for a in alerts:
-            if self.heartbeat_alertname and a.labels.get("alertname") == self.heartbeat_alertname:
-                continue  # the dead man's switch's heartbeat: recorded at ingest, never an incident
-            for rule in self.rules.match(a.labels):
-                res.rule_hits[rule.name] += 1
-                if a.status == "firing":
-                    self._firing(tx, rule, a, now, res)
-                else:
-                    self._resolved(tx, rule, a, now, res)
-        for iid in sorted(self._touched):  # one update per incident and batch, not one per alert
-            tx.update_incident(iid, updated_at=now)
+        res = self.apply(tx, alerts, now)
         tx.mark_alerts_processed([(a.fingerprint, a.starts_at) for a in alerts])
+        return res
+
+    def apply(self, tx: Any, alerts: list[AlertRecord], now: float) -> ProcessResult:
+        """Apply alert state changes (in order) to incidents inside the caller's transaction.
+
+        ``now`` is epoch seconds (UTC). Reads each incident once per call; store errors propagate.
+        """
+        res = ProcessResult()
+        # Open incidents by identity, as read or written here. Kept for the next call only when the
+        # store vouches (``cache_token`` unchanged) that nothing else wrote in between and that the
+        # transaction this was read in committed.
+        token = getattr(tx, "cache_token", None)
+        if token is None or token != self._cache_token:
+            self._cache = {}
+        self._open_by_identity = self._cache
+        self._touched: dict[str, str] = {}  # incident id -> identity
+        try:
+            for a in alerts:
+                if self.heartbeat_alertname and a.labels.get("alertname") == self.heartbeat_alertname:
+                    continue  # the dead man's switch's heartbeat: recorded at ingest, never an incident
+                for rule in self.rules.match(a.labels):
+                    res.rule_hits[rule.name] += 1
+                    if a.status == "firing":
+                        self._firing(tx, rule, a, now, res)
+                    else:
+                        self._resolved(tx, rule, a, now, res)
+            for iid, identity in sorted(self._touched.items()):  # one update per incident and batch
+                tx.update_incident(iid, updated_at=now)
+                cached = self._cache.get(identity)
+                if cached is not None and cached.id == iid:
+                    self._cache[identity] = replace(cached, updated_at=now)
+        except BaseException:
+            self._cache, self._cache_token = {}, None
+            raise
+        self._cache_token = token
         res.processed = len(alerts)
         return res
+
+    def _touch(self, inc: Incident, now: float) -> None:
+        if now - inc.updated_at >= UPDATED_AT_GRANULARITY:
+            self._touched[inc.id] = inc.identity
+
+    def _newest(self, tx: Any, identity: str, *, open_only: bool) -> Incident | None:
+        """The identity's open incident (or, ``open_only=False``, its newest); open ones are read once
+        and then kept (for the batch, or longer while the store's ``cache_token`` holds)."""
+        inc = self._open_by_identity.get(identity)
+        if inc is None:
+            inc = tx.find_incident(identity, open_only=open_only, with_alerts=False)
+            if inc is not None and inc.resolved_at is None:
+                self._open_by_identity[identity] = inc
+        return inc
 
     # -- firing -------------------------------------------------------------------------------
     def _firing(self, tx: Any, rule: CompiledRule, a: AlertRecord, now: float, res: ProcessResult) -> None:
         identity = rule.identity_key(a.labels)
-        inc = tx.find_incident(identity, open_only=False, with_alerts=False)
+        inc = self._newest(tx, identity, open_only=False)
         if inc is not None and inc.resolved_at is None:
             self._join(tx, inc, a, now)
             res.incidents.append(inc.id)
@@ -100,6 +163,7 @@ class Processor:
             started_at=now, updated_at=now, mode=rule.mode,
         )
         tx.insert_incident(inc)
+        self._open_by_identity[inc.identity] = inc
         tx.upsert_incident_alert(inc.id, _incident_alert(a))
         ev = tx.add_event
         ev(inc.id, TimelineEvent(now, "alert.firing", f"alert {a.labels.get('alertname', '')} firing",
@@ -126,22 +190,22 @@ class Processor:
         res.changes.append(("incident opened", inc.id, inc.rule, inc.severity, inc.title))
 
     def _join(self, tx: Any, inc: Incident, a: AlertRecord, now: float) -> None:
-        prev = tx.incident_alert(inc.id, a.fingerprint)
-        tx.upsert_incident_alert(inc.id, _incident_alert(a))
-        if prev is None:
+        change = tx.track_alert(inc.id, _incident_alert(a))
+        if change == "joined":
             kind, msg = "alert.joined", f"alert {a.fingerprint} joined the incident"
             if inc.status == "acknowledged":
                 msg += " (acknowledged: re-notifying)"
                 notify_joined(tx, inc, a.fingerprint, now)
-        elif prev.starts_at != a.starts_at:
+        elif change == "refired":
             kind, msg = "alert.refired", f"alert {a.fingerprint} fired again"
         else:
             return
         tx.add_event(inc.id, TimelineEvent(now, kind, msg, _alert_data(a)))
-        self._touched.add(inc.id)
+        self._touch(inc, now)
 
     def _reopen(self, tx: Any, inc: Incident, a: AlertRecord, now: float, res: ProcessResult) -> None:
         epoch = inc.epoch + 1
+        self._open_by_identity.pop(inc.identity, None)  # re-read, with its new state, by a later alert of the batch
         tx.update_incident(inc.id, status="firing", resolved_at=None, acknowledged_at=None,
                            acknowledged_by=None, updated_at=now, epoch=epoch)
         tx.upsert_incident_alert(inc.id, _incident_alert(a))
@@ -159,8 +223,8 @@ class Processor:
 
     # -- resolved -----------------------------------------------------------------------------
     def _resolved(self, tx: Any, rule: CompiledRule, a: AlertRecord, now: float, res: ProcessResult) -> None:
-        inc = tx.find_incident(rule.identity_key(a.labels), open_only=True, with_alerts=False)
-        if inc is None:
+        inc = self._newest(tx, rule.identity_key(a.labels), open_only=True)
+        if inc is None or inc.resolved_at is not None:
             return
         tracked = tx.incident_alert(inc.id, a.fingerprint)
         if tracked is None or tracked.starts_at != a.starts_at or tracked.status == "resolved":
@@ -171,9 +235,10 @@ class Processor:
         still = tx.other_alert_firing(inc.id, a.fingerprint)
         res.incidents.append(inc.id)
         if still:
-            self._touched.add(inc.id)
+            self._touch(inc, now)
             return
         res.changes.append(("incident resolved", inc.id, inc.rule, inc.severity, inc.title))
+        self._open_by_identity.pop(inc.identity, None)
         resolve(tx, inc, now=now, by=None, via="alerts", rules=self.rules)
 
 

@@ -88,6 +88,9 @@ def parse_payload(body: bytes) -> WebhookPayload:
 
 def canonical_time(dt: datetime) -> str:
     """Return ``dt`` as canonical RFC 3339 UTC with microseconds (the alert key's ``starts_at``)."""
+    text = dt.isoformat(timespec="microseconds")
+    if text.endswith("+00:00"):  # already UTC, as Alertmanager sends it
+        return text[:-6] + "Z"
     return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
@@ -95,18 +98,12 @@ def to_records(payload: WebhookPayload) -> list[AlertRecord]:
     """Turn the payload's alerts into store records; a firing alert's ``endsAt`` (zero or a
     Prometheus resend deadline) becomes ``None``."""
     out = []
+    times: dict[datetime, tuple[str, float]] = {}  # alerts of a group often share startsAt
     for a in payload.alerts:
+        start = times.get(a.startsAt)
+        if start is None:
+            start = times[a.startsAt] = (canonical_time(a.startsAt), a.startsAt.timestamp())
         ends = a.endsAt if a.status == "resolved" and a.endsAt is not None and a.endsAt.year > _ZERO_YEAR else None
-        out.append(
-            AlertRecord(
-                fingerprint=a.fingerprint,
-                starts_at=canonical_time(a.startsAt),
-                status=a.status,
-                labels=a.labels,
-                annotations=a.annotations,
-                starts_ts=a.startsAt.timestamp(),
-                ends_ts=ends.timestamp() if ends is not None else None,
-                generator_url=a.generatorURL,
-            )
-        )
+        out.append(AlertRecord(a.fingerprint, start[0], a.status, a.labels, a.annotations, start[1],
+                               ends.timestamp() if ends is not None else None, a.generatorURL))
     return out

@@ -37,6 +37,8 @@ def go_quote(value: str) -> str:
     characters become ``\\n``, ``\\t``, … or ``\\xNN`` / ``\\uNNNN``. The result is unambiguous: it
     can be split on characters outside quotes.
     """
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'  # the common case: nothing to escape
     out = ['"']
     for ch in value:
         if ch in _GO_ESCAPES:

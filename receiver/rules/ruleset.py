@@ -15,6 +15,8 @@ from typing import Any
 from receiver.rules.matchers import Matcher, go_quote
 from receiver.rules.model import EscalationPolicy, Playbook, Receiver
 
+#: Alert names whose candidate rules ``RuleSet`` remembers (``RuleSet._candidates``).
+ALERTNAME_CACHE = 4096
 CATCH_ALL = "catch-all"
 """Name of the built-in rule for alerts that no rule matches (a rule file may not use it)."""
 
@@ -112,6 +114,30 @@ class RuleSet:
         object.__setattr__(self, "rules", tuple(self.rules))
         object.__setattr__(self, "files", tuple(self.files))
         object.__setattr__(self, "_catch_all", catch_all_rule(self.default_severity))
+        object.__setattr__(self, "_by_alertname", {})
+
+    def _candidates(self, alertname: str) -> tuple[CompiledRule, ...]:
+        """The rules whose ``alertname`` matchers accept ``alertname``, in rule order (cached per name).
+
+        Most rules name their alerts, so an alert is checked against a few rules, not all of them;
+        the other matchers are still checked by ``match``. The cache is bounded: past
+        ``ALERTNAME_CACHE`` names it starts over.
+        """
+        cache: dict[str, tuple[CompiledRule, ...]] = self._by_alertname  # type: ignore[attr-defined]
+        hit = cache.get(alertname)
+        if hit is None:
+            only = {"alertname": alertname}
+            hit = tuple(r for r in self.rules if all(m.matches(only) for m in r.matchers if m.name == "alertname"))
+            if len(cache) >= ALERTNAME_CACHE:
+                cache.clear()
+            cache[alertname] = hit
+        return hit
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled as its constructor's arguments (the read-only views are not picklable): the SQLite
+        # ingest process receives the rule set in force instead of reading the files itself.
+        return (RuleSet, (self.rules, dict(self.playbooks), dict(self.receivers), dict(self.escalation_policies),
+                          self.version, self.files, self.default_severity, dict(self.time_intervals)))
 
     def match(self, labels: Mapping[str, str]) -> list[CompiledRule]:
         """The rules that apply to an alert with ``labels``, in rule order; never empty.
@@ -121,7 +147,7 @@ class RuleSet:
         matches: ``[self.catch_all()]``.
         """
         out: list[CompiledRule] = []
-        for rule in self.rules:
+        for rule in self._candidates(labels.get("alertname", "")):
             if rule.matches(labels):
                 out.append(rule)
                 if not rule.continue_:

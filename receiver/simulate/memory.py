@@ -104,6 +104,17 @@ class MemoryTx:
         alerts.sort(key=lambda a: (a.starts_ts, a.fingerprint))
         self.incidents[iid] = dataclasses.replace(inc, alerts=tuple(alerts))
 
+    def track_alert(self, incident_id: str, alert: IncidentAlert) -> str | None:
+        """``upsert_incident_alert`` saying what changed: ``"joined"``, ``"refired"`` or ``None`` (as ``SqlTx``)."""
+        prev = self.incident_alert(incident_id, alert.fingerprint)
+        if prev is not None and not (prev.starts_ts < alert.starts_ts or (
+                prev.starts_at == alert.starts_at and prev.status == "firing")):
+            return None  # an older episode, or the same one already resolved: nothing changes
+        self.upsert_incident_alert(incident_id, alert)
+        if prev is None:
+            return "joined"
+        return "refired" if prev.starts_at != alert.starts_at else None
+
     def add_event(self, incident_id: str, event: TimelineEvent) -> None:
         """Append an event to the incident's timeline."""
         self.events[self._id(incident_id)].append(event)

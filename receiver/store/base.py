@@ -59,6 +59,11 @@ class Tx(Protocol):
         """Track ``alert`` on the incident by fingerprint (a newer episode replaces the older)."""
         ...
 
+    def track_alert(self, incident_id: str, alert: IncidentAlert) -> str | None:
+        """``upsert_incident_alert`` that returns ``"joined"`` (new to the incident), ``"refired"`` (a
+        newer episode) or ``None`` (the same or an older episode: nothing changed)."""
+        ...
+
     def add_event(self, incident_id: str, event: TimelineEvent) -> None:
         """Append an event to the incident's timeline."""
         ...
@@ -177,6 +182,23 @@ class Store(Protocol):
         """Commit alerts durably (group-committed with concurrent callers). Returns rows changed.
 
         Raises ``StoreUnavailable`` when the commit fails; nothing is then acknowledged.
+        """
+        ...
+
+    def process_on_ingest(self, apply: Callable[[Tx, list[AlertRecord], float], T],
+                          after: Callable[[T | None], None], *,
+                          factory: Callable[[], Callable[[Tx, list[AlertRecord], float], T]] | None = None,
+                          init: Callable[[], None] | None = None) -> bool:
+        """Apply alert state changes inside ingest's own group commit, if the backend supports it.
+
+        ``apply(tx, changed_alerts, now)`` runs on the store's thread in the ingest transaction and
+        the rows are then stored as processed; if it raises, its writes are rolled back and the alerts
+        stay pending for the dispatcher (the commit of the alerts themselves never depends on it).
+        ``after(result)`` runs on the event loop once the commit is durable, with ``None`` when the
+        alerts were left pending. Returns ``False`` (and does nothing) when the backend keeps every
+        change pending for the dispatcher instead, as PostgreSQL does for several replicas.
+        ``factory`` (picklable) and ``init`` let a backend build the applier in another process
+        (``factory()`` after ``init()``); calling this again replaces the applier.
         """
         ...
 

@@ -24,39 +24,51 @@ class GroupCommit:
     ``commit(batch)`` returns one changed-row count per entry, in order. ``failed(exc)`` turns its
     exception into the ``StoreUnavailable`` every request of the failed batch receives (so no request
     hangs: each gets its 503).
+
+    ``depth`` is how many batches may be committing at once (``commit`` must then apply them in the
+    order it was called). With 2, the next batch is handed over while the current one commits, as
+    soon as it is as large as that one (and holds two requests at least), so under load the
+    committer never waits for the event loop between two batches, and batches stay as large as
+    with one; a lone request waits for the batch in flight, as with one.
     """
 
     def __init__(self, commit: Callable[[list[Entry]], Awaitable[list[int]]],
-                 failed: Callable[[Exception], StoreUnavailable]) -> None:
+                 failed: Callable[[Exception], StoreUnavailable], depth: int = 1) -> None:
         self._commit = commit
         self._failed = failed
+        self.depth = depth
         self._batch: list[Entry] = []
-        self._flushing = False
+        self._inflight = 0
+        self._last_size = 0
 
     async def submit(self, alerts: Sequence[AlertRecord], now: float) -> int:
         """Commit ``alerts`` in the next batch; returns rows changed. Raises ``StoreUnavailable``."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[int] = loop.create_future()
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._batch.append((alerts, now, fut))
-        if not self._flushing:
-            self._flushing = True
-            loop.create_task(self._flush())
+        self._send()
         return await fut
 
-    async def _flush(self) -> None:
+    def _send(self) -> None:
+        while self._batch and (self._inflight == 0 or (
+                self._inflight < self.depth and len(self._batch) >= max(2, self._last_size))):
+            batch, self._batch = self._batch, []
+            self._inflight += 1
+            self._last_size = len(batch)
+            asyncio.get_running_loop().create_task(self._run(batch))
+
+    async def _run(self, batch: list[Entry]) -> None:
         try:
-            while self._batch:
-                batch, self._batch = self._batch, []
-                try:
-                    counts = await self._commit(batch)
-                except Exception as e:  # every waiting request gets an answer (503), never a hang
-                    err = self._failed(e)
-                    for _, _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(err)
-                    continue
-                for (_, _, fut), n in zip(batch, counts, strict=True):
+            try:
+                counts = await self._commit(batch)
+            except Exception as e:  # every waiting request gets an answer (503), never a hang
+                err = self._failed(e)
+                for _, _, fut in batch:
                     if not fut.done():
-                        fut.set_result(n)
+                        fut.set_exception(err)
+                return
+            for (_, _, fut), n in zip(batch, counts, strict=True):
+                if not fut.done():
+                    fut.set_result(n)
         finally:
-            self._flushing = False
+            self._inflight -= 1
+            self._send()

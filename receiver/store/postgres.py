@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 import zlib
 from collections.abc import Callable, Sequence
@@ -47,7 +46,7 @@ from receiver.errors import StoreConflict, StoreError, StoreUnavailable
 from receiver.model import AlertRecord, Job
 from receiver.store.group_commit import GroupCommit
 from receiver.store.schema import migrations
-from receiver.store.sql import _JOB_COLS, UPSERT_ALERT, SqlTx, alert_row
+from receiver.store.sql import _JOB_COLS, UPSERT_ALERT, SqlTx, _loads, alert_row
 
 T = TypeVar("T")
 log = structlog.get_logger("runbookd.store")
@@ -180,7 +179,7 @@ class PgTx(SqlTx):
             self._x(
                 "UPDATE jobs SET state = 'running', claimed_by = ?, lease_until = ?, attempts = attempts + 1, "
                 "updated_at = ? WHERE id = ANY(?)", (claimer, now + lease, now, [r[0] for r in rows]))
-        return [Job(r[0], r[1], r[2], r[3], json.loads(r[4]), "running", r[6], r[7] + 1, takeover=r[5] == "running")
+        return [Job(r[0], r[1], r[2], r[3], _loads(r[4]), "running", r[6], r[7] + 1, takeover=r[5] == "running")
                 for r in rows]
 
     def upsert_alerts(self, alerts: Sequence[AlertRecord], now: float) -> int:
@@ -305,6 +304,13 @@ class PostgresStore:
         cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.schema or ""))
 
     # -- ingest (group commit) ----------------------------------------------------------------
+    def process_on_ingest(self, apply: Callable[[SqlTx, list[AlertRecord], float], T],
+                          after: Callable[[T | None], None], *, factory: Any = None, init: Any = None) -> bool:
+        """Decline (returns ``False``): with several replicas, two of them applying the same identity
+        at once would make the loser's whole group commit fail; changes stay pending and a replica's
+        dispatcher claims them (``FOR UPDATE SKIP LOCKED``), redoing a batch that lost a race."""
+        return False
+
     async def ingest(self, alerts: Sequence[AlertRecord], now: float) -> int:
         """Commit ``alerts`` in the next group commit; returns rows changed. Raises ``StoreUnavailable``."""
         return await self._group.submit(alerts, now)

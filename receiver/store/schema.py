@@ -117,7 +117,32 @@ def _v4(d: Dialect) -> list[str]:
     return ["ALTER TABLE incidents ADD COLUMN mode TEXT NOT NULL DEFAULT 'active'"]
 
 
-MIGRATIONS = (_v1, _v2, _v3, _v4)
+def _v5(d: Dialect) -> list[str]:
+    without_rowid = " WITHOUT ROWID" if d == "sqlite" else ""
+    return [
+        # The claim reads pending alerts oldest first: an index on ``pending`` alone made it sort every
+        # pending row on each claim, quadratic in a backlog (the dispatcher fell behind ingest for good).
+        "DROP INDEX alerts_pending",
+        "CREATE INDEX alerts_pending_updated ON alerts (updated_at) WHERE pending = 1",
+        # ``?alertname=`` reads which incidents hold an alert name. An index over every incident alert
+        # took a random page write per alert; this table takes one per new (name, incident) pair.
+        f"""CREATE TABLE incident_alertnames (
+            alertname TEXT NOT NULL,
+            incident_id TEXT NOT NULL,
+            PRIMARY KEY (alertname, incident_id)){without_rowid}""",
+        "INSERT INTO incident_alertnames (alertname, incident_id) SELECT DISTINCT alertname, incident_id "
+        "FROM incident_alerts",
+        "DROP INDEX incident_alerts_alertname",
+    ]
+
+
+def _v6(d: Dialect) -> list[str]:
+    # The starts_at an upsert replaced, returned by ``track_alert`` (one statement instead of a read
+    # and a write per alert joining an incident).
+    return ["ALTER TABLE incident_alerts ADD COLUMN prev_starts_at TEXT"]
+
+
+MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6)
 """Each entry returns the statements of one schema version for a dialect; append, never edit."""
 
 

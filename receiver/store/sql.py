@@ -9,9 +9,10 @@ never back.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import orjson
 
 from receiver.model import AlertRecord, Incident, IncidentAlert, Job, TimelineEvent
 from receiver.store.schema import Dialect
@@ -28,21 +29,27 @@ _JOB_COLS = "id, key, kind, incident_id, payload, state, due_at, attempts"
 
 UPSERT_ALERT = (
     "INSERT INTO alerts (fingerprint, starts_at, status, starts_ts, ends_ts, labels, annotations, "
-    "generator_url, received_at, updated_at, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
+    "generator_url, received_at, updated_at, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (fingerprint, starts_at) DO UPDATE SET status = excluded.status, "
     "ends_ts = excluded.ends_ts, annotations = excluded.annotations, updated_at = excluded.updated_at, "
-    "pending = 1 WHERE alerts.status = 'firing' AND excluded.status = 'resolved'"
+    "pending = excluded.pending WHERE alerts.status = 'firing' AND excluded.status = 'resolved'"
 )
 
 
-_compact = json.JSONEncoder(separators=(",", ":")).encode
+def _dumps(value: Any) -> str:
+    """Compact JSON text (orjson: an alert storm encodes labels thousands of times a second); values
+    JSON cannot hold are written as their ``str``."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def alert_row(a: AlertRecord, now: float) -> tuple[Any, ...]:
-    """Return the parameters of ``UPSERT_ALERT`` for one alert."""
+_loads = orjson.loads
+
+
+def alert_row(a: AlertRecord, now: float, pending: int = 1, enc: Callable[[Any], str] = _dumps) -> tuple[Any, ...]:
+    """Return the parameters of ``UPSERT_ALERT`` for one alert (``pending=0``: processed already)."""
     return (
-        a.fingerprint, a.starts_at, a.status, a.starts_ts, a.ends_ts, _compact(a.labels), _compact(a.annotations),
-        a.generator_url, now, now,
+        a.fingerprint, a.starts_at, a.status, a.starts_ts, a.ends_ts, enc(a.labels), enc(a.annotations),
+        a.generator_url, now, now, pending,
     )
 
 
@@ -56,6 +63,22 @@ class SqlTx:
         # incident would read as "no open incident" and open a second one or drop a resolve.
         self._lock = " FOR UPDATE SKIP LOCKED" if self._pg else ""
         self._row_lock = " FOR UPDATE" if self._pg else ""
+        self._encoded: dict[int, tuple[Any, str]] = {}
+        #: (alertname, incident) pairs written in this transaction, and known to be stored before it.
+        self.written_names: set[tuple[str, str]] = set()
+        self.known_names: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset()
+        #: Set by ``sqlite.ingest_batch``: unchanged between two transactions when nothing else wrote.
+        self.cache_token: int | None = None
+
+    def json(self, value: dict[str, Any]) -> str:
+        """``value`` as compact JSON, encoded once per transaction (an alert's labels are written to
+        ``alerts`` and ``incident_alerts``); the dict must not change during the transaction."""
+        hit = self._encoded.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        text = _dumps(value)
+        self._encoded[id(value)] = (value, text)  # holding ``value`` keeps its id from being reused
+        return text
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._pg:
@@ -79,14 +102,18 @@ class SqlTx:
             (limit,),
         ).fetchall()
         return [
-            AlertRecord(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5], r[6], r[7]) for r in rows
+            AlertRecord(r[0], r[1], r[2], _loads(r[3]), _loads(r[4]), r[5], r[6], r[7]) for r in rows
         ]
 
-    def mark_alerts_processed(self, keys: Sequence[tuple[str, str]]) -> None:
-        """Clear the pending flag of ``(fingerprint, starts_at)`` keys."""
-        sql = "UPDATE alerts SET pending = 0 WHERE fingerprint = ? AND starts_at = ?"
+    def mark_alerts_processed(self, keys: Sequence[tuple[str, str]], pending: int = 0) -> None:
+        """Clear (or, with ``pending=1``, set again) the pending flag of ``(fingerprint, starts_at)`` keys."""
+        sql = "UPDATE alerts SET pending = ? WHERE fingerprint = ? AND starts_at = ?"
         if keys:
-            self._cur.executemany(sql.replace("?", "%s") if self._pg else sql, list(keys))
+            self._cur.executemany(sql.replace("?", "%s") if self._pg else sql, [(pending, *k) for k in keys])
+
+    def any_pending_alerts(self) -> bool:
+        """Whether any alert state change waits for the dispatcher (an index lookup)."""
+        return self._x("SELECT 1 FROM alerts WHERE pending = 1 LIMIT 1").fetchone() is not None
 
     # -- incidents ----------------------------------------------------------------------------
     def _incident(self, row: Sequence[Any], with_alerts: bool = True) -> Incident:
@@ -98,11 +125,11 @@ class SqlTx:
                 (row[0],),
             ).fetchall()
             alerts = tuple(
-                IncidentAlert(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5], r[6]) for r in rows
+                IncidentAlert(r[0], r[1], r[2], _loads(r[3]), _loads(r[4]), r[5], r[6]) for r in rows
             )
         return Incident(
             id=row[0], identity=row[1], rule=row[2], severity=row[3], status=row[4],
-            labels=json.loads(row[5]), title=row[6], playbook=row[7], rules_version=row[8],
+            labels=_loads(row[5]), title=row[6], playbook=row[7], rules_version=row[8],
             started_at=row[9], updated_at=row[10], resolved_at=row[11], acknowledged_at=row[12],
             acknowledged_by=row[13], epoch=row[14], mode=row[15], alerts=alerts,
         )
@@ -128,7 +155,7 @@ class SqlTx:
             "FROM incident_alerts WHERE incident_id = ? AND fingerprint = ?",
             (incident_id, fingerprint),
         ).fetchone()
-        return IncidentAlert(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5], r[6]) if r else None
+        return IncidentAlert(r[0], r[1], r[2], _loads(r[3]), _loads(r[4]), r[5], r[6]) if r else None
 
     def other_alert_firing(self, incident_id: str, fingerprint: str) -> bool:
         """Whether an alert of the incident other than ``fingerprint`` still fires."""
@@ -148,7 +175,7 @@ class SqlTx:
         """Insert a new incident (alerts are added with ``upsert_incident_alert``)."""
         self._x(
             f"INSERT INTO incidents ({_INCIDENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (i.id, i.identity, i.rule, i.severity, i.status, json.dumps(i.labels), i.title, i.playbook,
+            (i.id, i.identity, i.rule, i.severity, i.status, _dumps(i.labels), i.title, i.playbook,
              i.rules_version, i.started_at, i.updated_at, i.resolved_at, i.acknowledged_at,
              i.acknowledged_by, i.epoch, i.mode),
         )
@@ -159,23 +186,42 @@ class SqlTx:
         if bad:
             raise ValueError(f"cannot update incident columns {sorted(bad)}")
         if "labels" in fields:
-            fields["labels"] = json.dumps(fields["labels"])
+            fields["labels"] = _dumps(fields["labels"])
         sets = ", ".join(f"{k} = ?" for k in fields)
         self._x(f"UPDATE incidents SET {sets} WHERE id = ?", (*fields.values(), incident_id))
 
     def upsert_incident_alert(self, incident_id: str, a: IncidentAlert) -> None:
         """Track ``a`` on the incident by fingerprint; a newer episode replaces an older one."""
-        self._x(
+        self.track_alert(incident_id, a)
+
+    def track_alert(self, incident_id: str, a: IncidentAlert) -> str | None:
+        """``upsert_incident_alert`` that says what changed: ``"joined"`` (new to the incident),
+        ``"refired"`` (a newer episode of a tracked fingerprint), or ``None`` (the same or an older
+        episode: nothing changed)."""
+        row = self._x(
             "INSERT INTO incident_alerts (incident_id, fingerprint, starts_at, status, starts_ts, ends_ts, "
-            "labels, annotations, alertname) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (incident_id, fingerprint) DO UPDATE SET starts_at = excluded.starts_at, "
-            "status = excluded.status, starts_ts = excluded.starts_ts, ends_ts = excluded.ends_ts, "
-            "labels = excluded.labels, annotations = excluded.annotations "
+            "labels, annotations, alertname, prev_starts_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) "
+            "ON CONFLICT (incident_id, fingerprint) DO UPDATE SET prev_starts_at = incident_alerts.starts_at, "
+            "starts_at = excluded.starts_at, status = excluded.status, starts_ts = excluded.starts_ts, "
+            "ends_ts = excluded.ends_ts, labels = excluded.labels, annotations = excluded.annotations "
             "WHERE incident_alerts.starts_ts < excluded.starts_ts OR (incident_alerts.starts_at = "
-            "excluded.starts_at AND incident_alerts.status = 'firing')",
+            "excluded.starts_at AND incident_alerts.status = 'firing') RETURNING prev_starts_at",
             (incident_id, a.fingerprint, a.starts_at, a.status, a.starts_ts, a.ends_ts,
-             json.dumps(a.labels), json.dumps(a.annotations), a.labels.get("alertname", "")),
-        )
+             self.json(a.labels), self.json(a.annotations), a.labels.get("alertname", "")),
+        ).fetchone()
+        self._note_alertname(incident_id, a)
+        if row is None:
+            return None
+        if row[0] is None:
+            return "joined"
+        return "refired" if row[0] != a.starts_at else None
+
+    def _note_alertname(self, incident_id: str, a: IncidentAlert) -> None:
+        name = (a.labels.get("alertname", ""), incident_id)
+        if name not in self.written_names and name not in self.known_names:  # written once per incident
+            self.written_names.add(name)
+            self._x("INSERT INTO incident_alertnames (alertname, incident_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    name)
 
     def list_incidents(self, *, status: str | None, alertname: str | None, limit: int) -> list[Incident]:
         """Incidents newest first, optionally filtered by status or by an alert's alertname."""
@@ -184,7 +230,7 @@ class SqlTx:
             where.append("status = ?")
             params.append(status)
         if alertname:
-            where.append("id IN (SELECT incident_id FROM incident_alerts WHERE alertname = ?)")
+            where.append("id IN (SELECT incident_id FROM incident_alertnames WHERE alertname = ?)")
             params.append(alertname)
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         rows = self._x(
@@ -205,7 +251,7 @@ class SqlTx:
         """Append an event to the incident's timeline."""
         self._x(
             "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)",
-            (incident_id, e.at, e.kind, e.message, json.dumps(e.data, default=str)),
+            (incident_id, e.at, e.kind, e.message, _dumps(e.data)),
         )
 
     def timeline(self, incident_id: str) -> list[TimelineEvent]:
@@ -213,7 +259,7 @@ class SqlTx:
         rows = self._x(
             "SELECT at, kind, message, data FROM timeline WHERE incident_id = ? ORDER BY id", (incident_id,)
         ).fetchall()
-        return [TimelineEvent(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+        return [TimelineEvent(r[0], r[1], r[2], _loads(r[3])) for r in rows]
 
     # -- work rows ----------------------------------------------------------------------------
     def enqueue(self, key: str, kind: str, incident_id: str, payload: dict[str, Any],
@@ -222,7 +268,7 @@ class SqlTx:
         cur = self._x(
             "INSERT INTO jobs (key, kind, incident_id, payload, state, due_at, attempts, created_at, "
             "updated_at) VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?) ON CONFLICT (key) DO NOTHING",
-            (key, kind, incident_id, json.dumps(payload), due_at, now, now),
+            (key, kind, incident_id, _dumps(payload), due_at, now, now),
         )
         return bool(cur.rowcount)
 
@@ -249,7 +295,7 @@ class SqlTx:
                 "updated_at = ? WHERE id = ?",
                 (claimer, now + lease, now, r[0]),
             )
-            jobs.append(Job(r[0], r[1], r[2], r[3], json.loads(r[4]), "running", r[6], r[7] + 1,
+            jobs.append(Job(r[0], r[1], r[2], r[3], _loads(r[4]), "running", r[6], r[7] + 1,
                             takeover=r[5] == "running"))
         return jobs
 
@@ -257,7 +303,7 @@ class SqlTx:
         """Mark a claimed row ``done``, ``failed``, ``cancelled`` or ``unknown``."""
         self._x(
             "UPDATE jobs SET state = ?, lease_until = NULL, updated_at = ?, result = ? WHERE id = ?",
-            (state, now, json.dumps(result or {}, default=str), job_id),
+            (state, now, _dumps(result or {}), job_id),
         )
 
     def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None) -> None:
@@ -265,7 +311,7 @@ class SqlTx:
         self._x(
             "UPDATE jobs SET state = 'pending', due_at = ?, lease_until = NULL, claimed_by = NULL, "
             "updated_at = ?, result = ? WHERE id = ?",
-            (due_at, now, json.dumps(result or {}, default=str), job_id),
+            (due_at, now, _dumps(result or {}), job_id),
         )
 
     def cancel_jobs(self, incident_id: str, kinds: Sequence[str], now: float) -> int:
@@ -281,7 +327,7 @@ class SqlTx:
     def jobs_of(self, incident_id: str) -> list[Job]:
         """Every work row of an incident, oldest first."""
         rows = self._x(f"SELECT {_JOB_COLS} FROM jobs WHERE incident_id = ? ORDER BY id", (incident_id,)).fetchall()
-        return [Job(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7]) for r in rows]
+        return [Job(r[0], r[1], r[2], r[3], _loads(r[4]), r[5], r[6], r[7]) for r in rows]
 
     def next_due(self) -> float | None:
         """The earliest ``due_at`` of pending rows (for the dispatcher's sleep), or ``None``."""
@@ -350,7 +396,7 @@ class SqlTx:
         self._x(
             "UPDATE jobs SET state = 'pending', due_at = ?, payload = ?, lease_until = NULL, claimed_by = NULL, "
             "attempts = attempts - 1, updated_at = ? WHERE id = ?",
-            (due_at, json.dumps(payload), now, job_id),
+            (due_at, _dumps(payload), now, job_id),
         )
 
     def make_due(self, key: str, now: float) -> bool:

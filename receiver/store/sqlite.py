@@ -11,23 +11,30 @@ across a process crash (kill -9); only a power loss can drop the last commits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import queue
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+import structlog
 
 from receiver.errors import StoreConflict, StoreError, StoreUnavailable
 from receiver.model import AlertRecord
 from receiver.store.group_commit import GroupCommit
+from receiver.store.ingest_process import ApplyFactory, IngestProcess
 from receiver.store.schema import migrations
 from receiver.store.sql import UPSERT_ALERT, SqlTx, alert_row
 
 T = TypeVar("T")
+log = structlog.get_logger("runbookd.store")
 
 
 def sqlite_path(url: str, base_dir: str) -> Path:
@@ -81,6 +88,126 @@ class PriorityWriter:
         self._thread.join()
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode with runbookd's pragmas (autocommit; usable from any one thread at a time)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+#: Failed starts of the ingest process in a row after which ingest stays on the writer thread.
+CHILD_START_ATTEMPTS = 3
+#: Seconds between two tries to take the write lock while another connection holds it.
+LOCK_RETRY = 0.0002
+
+
+def begin_immediate(conn: sqlite3.Connection, timeout: float = 10.0) -> None:
+    """``BEGIN IMMEDIATE``, retried every ``LOCK_RETRY`` s for up to ``timeout`` s while the write lock is
+    held by another connection (one with ``busy_timeout=0``; SQLite's own busy handler sleeps in steps
+    of up to 100 ms, far longer than our transactions hold the lock). Raises ``sqlite3.OperationalError``."""
+    deadline = 0.0
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            now = time.monotonic()
+            deadline = deadline or now + timeout
+            if now >= deadline:
+                raise
+            time.sleep(LOCK_RETRY)
+
+
+#: ``apply(tx, changed_alerts, now) -> result``: see ``Store.process_on_ingest``.
+Apply = Callable[[SqlTx, list[AlertRecord], float], Any]
+
+
+@dataclass
+class IngestState:
+    """What ``ingest_batch`` keeps between the transactions of one connection.
+
+    ``token`` changes whenever another connection committed since our last transaction (SQLite's
+    ``data_version``) or ``stale`` was set (our last transaction failed, or another transaction ran
+    on the same connection): an applier may keep what it read while the token stays the same.
+    ``names`` are (alertname, incident) pairs known to be stored (they are never deleted), so they
+    are not written again.
+    """
+
+    token: int = 0
+    data_version: int | None = None
+    stale: bool = False
+    names: set[tuple[str, str]] = field(default_factory=set)
+
+
+#: Past this many remembered (alertname, incident) pairs, ``IngestState.names`` starts over.
+MAX_NAMES = 100_000
+
+
+def ingest_batch(conn: sqlite3.Connection, batch: Sequence[tuple[Sequence[AlertRecord], float]],
+                 apply: Apply | None, state: IngestState | None = None) -> tuple[list[int], int, Any]:
+    """Upsert every alert of a group commit, then ``apply`` the changed ones, in one transaction.
+
+    Returns (rows changed per request, alerts changed, what ``apply`` returned or ``None``). The
+    changes are applied here only when no older change is still pending, so that the dispatcher
+    never applies an older state after a newer one; otherwise, or when ``apply`` raises (its writes
+    are rolled back to a savepoint), they are stored pending and the dispatcher takes them in order.
+    Raises ``sqlite3.Error`` when the transaction cannot commit.
+    """
+    begin_immediate(conn)
+    try:
+        cur = conn.cursor()
+        tx = SqlTx(cur, "sqlite")
+        if state is not None:
+            version = cur.execute("PRAGMA data_version").fetchone()[0]
+            if state.stale or version != state.data_version:
+                state.token, state.data_version, state.stale = state.token + 1, version, False
+            tx.cache_token, tx.known_names = state.token, state.names
+        inline = apply is not None and not tx.any_pending_alerts()
+        pending = 0 if inline else 1
+        counts, changed = [], []
+        for alerts, now in batch:
+            n = 0
+            for a in alerts:
+                if cur.execute(UPSERT_ALERT, alert_row(a, now, pending, tx.json)).rowcount:
+                    n += 1
+                    changed.append(a)
+            counts.append(n)
+        result = None
+        if inline and changed:
+            assert apply is not None
+            result = _apply_changed(tx, cur, apply, changed, max(now for _, now in batch))
+        conn.execute("COMMIT")
+    except BaseException:
+        if state is not None:
+            state.stale = True
+        conn.execute("ROLLBACK")
+        raise
+    if state is not None:
+        if len(state.names) > MAX_NAMES:
+            state.names.clear()
+        state.names |= tx.written_names
+    return counts, len(changed), result
+
+
+def _apply_changed(tx: SqlTx, cur: sqlite3.Cursor, apply: Apply, changed: list[AlertRecord], now: float) -> Any:
+    cur.execute("SAVEPOINT apply")
+    try:
+        result = apply(tx, changed, now)
+    except Exception:  # left to the dispatcher, which retries them and logs per batch
+        log.exception("applying alerts at ingest failed; left pending for the dispatcher")
+        cur.execute("ROLLBACK TO apply")
+        tx.written_names.clear()
+        result = None
+        tx.mark_alerts_processed([(a.fingerprint, a.starts_at) for a in changed], pending=1)
+    cur.execute("RELEASE apply")
+    return result
+
+
 class SqliteStore:
     """The ``Store`` protocol on one SQLite file in WAL mode."""
 
@@ -93,19 +220,17 @@ class SqliteStore:
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
         self._group = GroupCommit(self._commit_batch, lambda e: StoreUnavailable(f"sqlite commit failed: {e}"))
+        self._apply: Apply | None = None
+        self._after: Callable[[Any], None] = lambda _: None
+        self._child: IngestProcess | None = None
+        self._state = IngestState()
+        self._child_factory: ApplyFactory | None = None  # a new applier for the child, after a reload
+        self._warming: asyncio.Task[None] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("PRAGMA foreign_keys=ON")
-        return conn
-
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect()
+        conn = connect(self.path)
         conn.execute("BEGIN IMMEDIATE")  # the write lock serialises two processes migrating at once
         try:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -128,13 +253,15 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         try:
             await asyncio.wrap_future(self._writer.submit(WORK, self._open_sync))
-            self._rconn = await loop.run_in_executor(self._reader, self._connect)
+            self._rconn = await loop.run_in_executor(self._reader, connect, self.path)
         except (sqlite3.Error, OSError) as e:
             raise StoreUnavailable(f"cannot open {self.path}: {e}") from e
 
     async def close(self) -> None:
-        """Close both connections and stop the threads."""
+        """Stop the ingest process, close both connections and stop the threads."""
         loop = asyncio.get_running_loop()
+        if self._child is not None:
+            await self._child.stop()
         if self._wconn is not None:
             await asyncio.wrap_future(self._writer.submit(WORK, self._wconn.close))
         if self._rconn is not None:
@@ -143,27 +270,50 @@ class SqliteStore:
         self._reader.shutdown(wait=True)
 
     # -- ingest (group commit) ----------------------------------------------------------------
+    def process_on_ingest(self, apply: Callable[[SqlTx, list[AlertRecord], float], T],
+                          after: Callable[[T | None], None], *, factory: ApplyFactory | None = None,
+                          init: Callable[[], None] | None = None) -> bool:
+        """Apply alert state changes in ingest's own transaction (see ``Store.process_on_ingest``).
+
+        With ``factory``, group commits run in a child process (``IngestProcess``), which builds its
+        applier with ``factory()`` after running ``init()`` (logging set-up); calling this again, after
+        a rules reload, makes the child build it again before its next commit.
+        """
+        self._apply, self._after = apply, after
+        if factory is not None:
+            if self._child is None:
+                self._child = IngestProcess(self.path, factory, init)
+                self._group.depth = 2  # the child commits one batch while the next is on its way
+                with contextlib.suppress(RuntimeError):  # no running loop: the first commit starts it
+                    self._warming = asyncio.get_running_loop().create_task(self._child.warm())
+            else:
+                self._child_factory = factory
+        return True
+
     async def ingest(self, alerts: Sequence[AlertRecord], now: float) -> int:
         """Commit ``alerts`` in the next group commit; returns rows changed. Raises ``StoreUnavailable``."""
         return await self._group.submit(alerts, now)
 
     async def _commit_batch(self, batch: list[Any]) -> list[int]:
-        return await asyncio.wrap_future(self._writer.submit(INGEST, self._ingest_sync, batch))
-
-    def _ingest_sync(self, batch: list[tuple[Sequence[AlertRecord], float, Any]]) -> list[int]:
-        conn = self._require()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            counts = []
-            for alerts, now, _ in batch:
-                before = conn.total_changes
-                conn.executemany(UPSERT_ALERT, [alert_row(a, now) for a in alerts])
-                counts.append(conn.total_changes - before)
-            conn.execute("COMMIT")
-            return counts
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        entries = [(alerts, now) for alerts, now, _ in batch]
+        if self._child is not None and self._child.start_failures >= CHILD_START_ATTEMPTS:
+            log.error("ingest process cannot start; committing on the writer thread from now on",
+                      attempts=self._child.start_failures)
+            self._child, self._group.depth = None, 1
+        if self._child is not None:
+            if self._child_factory is not None:
+                factory, self._child_factory = self._child_factory, None
+                await self._child.reload(factory)
+            counts, changed, result = await self._child.commit(entries)
+        else:
+            counts, changed, result = await asyncio.wrap_future(
+                self._writer.submit(INGEST, ingest_batch, self._require(), entries, self._apply, self._state))
+        if changed:
+            try:
+                self._after(result)
+            except Exception:  # the alerts are committed: the webhook's 200 must not depend on this
+                log.exception("after-ingest callback failed")
+        return counts  # type: ignore[no-any-return]
 
     # -- units of work ------------------------------------------------------------------------
     def _require(self) -> sqlite3.Connection:
@@ -173,6 +323,9 @@ class SqliteStore:
 
     def _tx_sync(self, fn: Callable[[SqlTx], T]) -> T:
         conn = self._require()
+        # This connection's own commits do not move SQLite's data_version: tell ingest_batch directly
+        # that something else wrote on it (same thread, so no race).
+        self._state.stale = True
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(SqlTx(conn.cursor(), "sqlite"))

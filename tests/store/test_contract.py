@@ -83,6 +83,26 @@ async def test_incident_alert_newer_episode_wins(store: Any) -> None:
     assert [(a.starts_at, a.status) for a in inc.alerts] == [(new.starts_at, "firing")]
 
 
+async def test_track_alert_says_what_changed(store: Any) -> None:
+    """``track_alert`` tells a new alert of the incident from a newer episode, and changes nothing for
+    the same episode re-sent or an older one arriving late."""
+    from receiver.simulate.memory import MemoryTx
+
+    first = IncidentAlert("f1", "2026-11-22T01:00:00.000000Z", "firing", {"alertname": "X"}, {}, T0)
+    newer = IncidentAlert("f1", "2026-11-22T02:00:00.000000Z", "firing", {"alertname": "X"}, {}, T0 + 3600)
+    steps = [(first, "joined"), (first, None), (newer, "refired"), (first, None)]
+    await store.transaction(lambda tx: tx.insert_incident(incident()))
+    got = [await store.transaction(lambda tx, a=a: tx.track_alert("i1", a)) for a, _ in steps]
+    assert got == [want for _, want in steps]
+    inc = await store.read(lambda tx: tx.get_incident("i1"))
+    assert [a.starts_at for a in inc.alerts] == [newer.starts_at]
+    names = await store.read(lambda tx: tx.list_incidents(status=None, alertname="X", limit=10))
+    assert [i.id for i in names] == ["i1"]
+    memory = MemoryTx()  # the simulator's store answers the same
+    memory.insert_incident(incident())
+    assert [memory.track_alert("i1", a) for a, _ in steps] == [want for _, want in steps]
+
+
 async def test_timeline_keeps_insertion_order(store: Any) -> None:
     """Timeline events come back oldest first, in the order they were added, even with equal times."""
     await store.transaction(lambda tx: tx.insert_incident(incident()))
