@@ -107,7 +107,8 @@ class _AlpacaAction:
         """
         remaining = max(deadline - time.monotonic(), 0.001)
         try:
-            return await asyncio.wait_for(asyncio.to_thread(fn), remaining)
+            async with asyncio.timeout(remaining):  # not wait_for: it can swallow a cancellation (gh-86296)
+                return await asyncio.to_thread(fn)
         except TimeoutError as e:
             raise ActionError(f"alpaca {what}: no answer in time; outcome unknown", retryable=True) from e
         except APIError as e:

@@ -185,7 +185,8 @@ class CommandAction:
                     retryable=False,
                 ) from None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(protocol.pipes_closed.wait(), _DRAIN_GRACE)
+                async with asyncio.timeout(_DRAIN_GRACE):
+                    await protocol.pipes_closed.wait()
         finally:
             if transport.get_returncode() is None:  # cancelled: leave nothing running behind us
                 _kill_group(pid)

@@ -53,6 +53,8 @@ class Dispatcher:
         self.concurrency = concurrency
         self.claimer = claimer or f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
+        #: True while ``run_forever`` waits for a wake-up or its poll interval (nothing of its own in flight).
+        self.waiting = False
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._gauges_due = 0.0
 
@@ -191,8 +193,15 @@ class Dispatcher:
                         self._gauges_due = time.monotonic() + self.poll_interval
                 except StoreError as e:
                     log.warning("store unavailable; will retry", error=str(e))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                # asyncio.timeout, not wait_for: in Python 3.11 wait_for drops a cancellation that arrives
+                # as the event is set (gh-86296), and shutdown then waits for this loop forever.
+                self.waiting = True
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.poll_interval):
+                            await self._wake.wait()
+                finally:
+                    self.waiting = False
         finally:
             renew.cancel()
             for t in list(self._inflight.values()):

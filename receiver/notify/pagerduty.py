@@ -147,7 +147,8 @@ class PagerDutyNotifier:
                 return client.send_event(action, dedup_key=message.dedup_key, **props)
 
         try:
-            dedup_key = await asyncio.wait_for(asyncio.to_thread(send_event), self._timeout)
+            async with asyncio.timeout(self._timeout):  # not wait_for: it can swallow a cancellation (gh-86296)
+                dedup_key = await asyncio.to_thread(send_event)
         except TimeoutError as e:
             raise DeliveryError(f"pagerduty {action}: no answer within {self._timeout:g}s", retryable=True) from e
         except HttpError as e:
