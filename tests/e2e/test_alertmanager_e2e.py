@@ -74,6 +74,15 @@ def all_done(fakes: Fakes) -> dict[str, int]:
     return seen if all(seen.values()) else {}
 
 
+def pages_recorded(runbookd: Runbookd) -> set[str]:
+    """Receivers whose page the TradingSystemDown incident's timeline records as sent."""
+    incidents = runbookd.incidents(alertname="TradingSystemDown")
+    if not incidents:
+        return set()
+    timeline = runbookd.incident(incidents[0]["id"])["timeline"]
+    return {e["data"]["receiver"] for e in timeline if e["kind"] == "notify.ok" and e["data"].get("kind") == "page"}
+
+
 def slack_resolution(fakes: Fakes) -> list[dict[str, Any]]:
     """Slack calls that announce the resolution: a thread reply or an edit of the page saying RESOLVED.
 
@@ -195,6 +204,13 @@ def test_sigkill_mid_playbook_resumes_without_repeating_finished_steps(
         lambda: fakes.requests("trading", "POST", ENABLE_BREAKERS),
         timeout=15,
         message="the circuit-breaker step to be in flight",
+    )
+    # Pages run beside the playbook: let both be recorded as sent, so that the crash cuts off the step
+    # alone (a page cut off by a crash is sent again to PagerDuty, which deduplicates it, not to Slack).
+    wait_until(
+        lambda: pages_recorded(runbookd) == {"slack-critical", "pagerduty-primary"},
+        timeout=15,
+        message="both pages recorded on the timeline",
     )
     runbookd.kill()
     before = side_effects(fakes)
