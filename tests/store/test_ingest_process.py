@@ -14,6 +14,7 @@ from receiver.incidents.processor import ProcessorFactory, ProcessResult
 from receiver.model import AlertRecord
 from receiver.rules import load_rule_files
 from receiver.store import SqliteStore
+from receiver.store.sqlite import WAL_SIZE_LIMIT, connect
 
 T0 = 1_800_000_000.0
 RULES = Path(__file__).parent.parent / "testdata" / "rules" / "pipeline.yml"
@@ -206,3 +207,15 @@ async def test_an_ingest_process_that_cannot_start_is_given_up_for_the_writer_th
         assert inc.rule == "trading-down"
     finally:
         await store.close()
+
+
+def test_connections_keep_journals_in_memory_and_cut_the_wal_back(tmp_path: Path) -> None:
+    """Savepoint and statement journals stay in memory (on file, every page changed under ingest's
+    savepoint cost a write of its own), and a WAL that starts over is cut back to WAL_SIZE_LIMIT."""
+    conn = connect(tmp_path / "rb.db")
+    try:
+        assert conn.execute("PRAGMA temp_store").fetchall() == [(2,)]  # 2 = MEMORY
+        assert conn.execute("PRAGMA journal_size_limit").fetchall() == [(WAL_SIZE_LIMIT,)]
+        assert conn.execute("PRAGMA journal_mode").fetchall() == [("wal",)]
+    finally:
+        conn.close()
