@@ -36,6 +36,15 @@ UPSERT_ALERT = (
 )
 
 
+#: An incident's alert: its state from ``incident_alerts``, its labels and annotations from its episode's
+#: row in ``alerts`` (``{}`` should that row be missing).
+_INCIDENT_ALERT_COLS = (
+    "ia.fingerprint, ia.starts_at, ia.status, COALESCE(a.labels, '{}'), COALESCE(a.annotations, '{}'), "
+    "ia.starts_ts, ia.ends_ts FROM incident_alerts ia LEFT JOIN alerts a "
+    "ON a.fingerprint = ia.fingerprint AND a.starts_at = ia.starts_at"
+)
+
+
 def _dumps(value: Any) -> str:
     """Compact JSON text (orjson: an alert storm encodes labels thousands of times a second); values
     JSON cannot hold are written as their ``str``."""
@@ -120,8 +129,7 @@ class SqlTx:
         alerts: tuple[IncidentAlert, ...] = ()
         if with_alerts:
             rows = self._x(
-                "SELECT fingerprint, starts_at, status, labels, annotations, starts_ts, ends_ts "
-                "FROM incident_alerts WHERE incident_id = ? ORDER BY starts_ts, fingerprint",
+                f"SELECT {_INCIDENT_ALERT_COLS} WHERE ia.incident_id = ? ORDER BY ia.starts_ts, ia.fingerprint",
                 (row[0],),
             ).fetchall()
             alerts = tuple(
@@ -151,8 +159,7 @@ class SqlTx:
     def incident_alert(self, incident_id: str, fingerprint: str) -> IncidentAlert | None:
         """The alert with ``fingerprint`` as the incident tracks it, or ``None``."""
         r = self._x(
-            "SELECT fingerprint, starts_at, status, labels, annotations, starts_ts, ends_ts "
-            "FROM incident_alerts WHERE incident_id = ? AND fingerprint = ?",
+            f"SELECT {_INCIDENT_ALERT_COLS} WHERE ia.incident_id = ? AND ia.fingerprint = ?",
             (incident_id, fingerprint),
         ).fetchone()
         return IncidentAlert(r[0], r[1], r[2], _loads(r[3]), _loads(r[4]), r[5], r[6]) if r else None
@@ -191,7 +198,12 @@ class SqlTx:
         self._x(f"UPDATE incidents SET {sets} WHERE id = ?", (*fields.values(), incident_id))
 
     def upsert_incident_alert(self, incident_id: str, a: IncidentAlert) -> None:
-        """Track ``a`` on the incident by fingerprint; a newer episode replaces an older one."""
+        """Track ``a`` on the incident by fingerprint; a newer episode replaces an older one.
+
+        Only the episode's key and state are written: its labels and annotations are read back from
+        its row in ``alerts`` (same fingerprint and ``starts_at``, stored by ingest before), not
+        stored twice (schema version 7).
+        """
         self.track_alert(incident_id, a)
 
     def track_alert(self, incident_id: str, a: IncidentAlert) -> str | None:
@@ -200,14 +212,14 @@ class SqlTx:
         episode: nothing changed)."""
         row = self._x(
             "INSERT INTO incident_alerts (incident_id, fingerprint, starts_at, status, starts_ts, ends_ts, "
-            "labels, annotations, alertname, prev_starts_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) "
+            "alertname, prev_starts_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL) "
             "ON CONFLICT (incident_id, fingerprint) DO UPDATE SET prev_starts_at = incident_alerts.starts_at, "
             "starts_at = excluded.starts_at, status = excluded.status, starts_ts = excluded.starts_ts, "
-            "ends_ts = excluded.ends_ts, labels = excluded.labels, annotations = excluded.annotations "
+            "ends_ts = excluded.ends_ts "
             "WHERE incident_alerts.starts_ts < excluded.starts_ts OR (incident_alerts.starts_at = "
             "excluded.starts_at AND incident_alerts.status = 'firing') RETURNING prev_starts_at",
             (incident_id, a.fingerprint, a.starts_at, a.status, a.starts_ts, a.ends_ts,
-             self.json(a.labels), self.json(a.annotations), a.labels.get("alertname", "")),
+             a.labels.get("alertname", "")),
         ).fetchone()
         self._note_alertname(incident_id, a)
         if row is None:

@@ -83,6 +83,26 @@ async def test_incident_alert_newer_episode_wins(store: Any) -> None:
     assert [(a.starts_at, a.status) for a in inc.alerts] == [(new.starts_at, "firing")]
 
 
+async def test_incident_alert_shows_its_episode_labels_and_annotations(store: Any) -> None:
+    """An incident's alert carries the labels and annotations of its episode as ingest stored them
+    (read from the alert's row, schema version 7), including annotations updated when it resolved."""
+    starts = "2026-11-22T01:00:00.000000Z"
+    labels = {"alertname": "X", "instance": "db-1:9100"}
+    firing = AlertRecord("f1", starts, "firing", labels, {"summary": "down"}, T0 - 60, None)
+    resolved = AlertRecord("f1", starts, "resolved", labels, {"summary": "back up"}, T0 - 60, T0)
+    await store.transaction(lambda tx: tx.insert_incident(incident()))
+    await store.ingest([firing], T0)
+    await store.transaction(lambda tx: tx.track_alert("i1", IncidentAlert(
+        "f1", starts, "firing", labels, {"summary": "down"}, T0 - 60)))
+    inc = await store.read(lambda tx: tx.get_incident("i1"))
+    assert [(a.labels, a.annotations) for a in inc.alerts] == [(labels, {"summary": "down"})]
+    await store.ingest([resolved], T0 + 1)
+    await store.transaction(lambda tx: tx.upsert_incident_alert("i1", IncidentAlert(
+        "f1", starts, "resolved", labels, {"summary": "back up"}, T0 - 60, T0)))
+    one = await store.read(lambda tx: tx.incident_alert("i1", "f1"))
+    assert (one.status, one.labels, one.annotations) == ("resolved", labels, {"summary": "back up"})
+
+
 async def test_track_alert_says_what_changed(store: Any) -> None:
     """``track_alert`` tells a new alert of the incident from a newer episode, and changes nothing for
     the same episode re-sent or an older one arriving late."""
