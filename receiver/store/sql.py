@@ -9,7 +9,7 @@ never back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -54,10 +54,10 @@ def _dumps(value: Any) -> str:
 _loads = orjson.loads
 
 
-def alert_row(a: AlertRecord, now: float, pending: int = 1, enc: Callable[[Any], str] = _dumps) -> tuple[Any, ...]:
+def alert_row(a: AlertRecord, now: float, pending: int = 1) -> tuple[Any, ...]:
     """Return the parameters of ``UPSERT_ALERT`` for one alert (``pending=0``: processed already)."""
     return (
-        a.fingerprint, a.starts_at, a.status, a.starts_ts, a.ends_ts, enc(a.labels), enc(a.annotations),
+        a.fingerprint, a.starts_at, a.status, a.starts_ts, a.ends_ts, _dumps(a.labels), _dumps(a.annotations),
         a.generator_url, now, now, pending,
     )
 
@@ -72,22 +72,11 @@ class SqlTx:
         # incident would read as "no open incident" and open a second one or drop a resolve.
         self._lock = " FOR UPDATE SKIP LOCKED" if self._pg else ""
         self._row_lock = " FOR UPDATE" if self._pg else ""
-        self._encoded: dict[int, tuple[Any, str]] = {}
         #: (alertname, incident) pairs written in this transaction, and known to be stored before it.
         self.written_names: set[tuple[str, str]] = set()
         self.known_names: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset()
         #: Set by ``sqlite.ingest_batch``: unchanged between two transactions when nothing else wrote.
         self.cache_token: int | None = None
-
-    def json(self, value: dict[str, Any]) -> str:
-        """``value`` as compact JSON, encoded once per transaction (an alert's labels are written to
-        ``alerts`` and ``incident_alerts``); the dict must not change during the transaction."""
-        hit = self._encoded.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        text = _dumps(value)
-        self._encoded[id(value)] = (value, text)  # holding ``value`` keeps its id from being reused
-        return text
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._pg:

@@ -183,7 +183,7 @@ def ingest_batch(conn: sqlite3.Connection, batch: Sequence[tuple[Sequence[AlertR
         for alerts, now in batch:
             n = 0
             for a in alerts:
-                if cur.execute(UPSERT_ALERT, alert_row(a, now, pending, tx.json)).rowcount:
+                if cur.execute(UPSERT_ALERT, alert_row(a, now, pending)).rowcount:
                     n += 1
                     changed.append(a)
             counts.append(n)

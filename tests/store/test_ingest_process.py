@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +46,23 @@ class FailingFactory:
 @pytest.fixture(params=["thread", "process"])
 async def applied(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """A SQLite store that applies alerts at ingest (``thread``: writer thread; ``process``: child)."""
-    store = SqliteStore(tmp_path / "rb.db")
+    async with opened(tmp_path / "rb.db") as store:
+        results: list[ProcessResult | None] = []
+        f = factory()
+        store.process_on_ingest(f(), results.append, factory=f if request.param == "process" else None)
+        store.results = results  # type: ignore[attr-defined]
+        yield store
+
+
+@contextlib.asynccontextmanager
+async def opened(path: Path) -> AsyncIterator[SqliteStore]:
+    """An opened ``SqliteStore`` on ``path``, closed on the way out."""
+    store = SqliteStore(path)
     await store.open()
-    results: list[ProcessResult | None] = []
-    f = factory()
-    store.process_on_ingest(f(), results.append, factory=f if request.param == "process" else None)
-    store.results = results  # type: ignore[attr-defined]
-    yield store
-    await store.close()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 async def incidents(store: SqliteStore, name: str | None = None) -> list[Any]:
@@ -90,40 +101,30 @@ async def test_resolving_every_alert_resolves_the_incident(applied: Any) -> None
 async def test_a_failing_applier_leaves_the_alerts_pending(tmp_path: Path) -> None:
     """The alerts are committed anyway (the webhook answers 200) and wait for the dispatcher."""
     for child in (False, True):
-        store = SqliteStore(tmp_path / f"rb-{child}.db")
-        await store.open()
-        results: list[Any] = []
-        store.process_on_ingest(FailingFactory()(), results.append, factory=FailingFactory() if child else None)
-        try:
+        async with opened(tmp_path / f"rb-{child}.db") as store:
+            results: list[Any] = []
+            store.process_on_ingest(FailingFactory()(), results.append, factory=FailingFactory() if child else None)
             assert await store.ingest([rec("f1")], T0) == 1
             assert results == [None]
             pending = await store.transaction(lambda tx: tx.claim_pending_alerts(10))
             assert [a.fingerprint for a in pending] == ["f1"]
             assert await incidents(store) == []
-        finally:
-            await store.close()
 
 
 async def test_older_pending_alerts_keep_the_new_ones_pending(tmp_path: Path) -> None:
     """While older changes wait for the dispatcher, new ones queue behind them (applied in order)."""
-    store = SqliteStore(tmp_path / "rb.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "rb.db") as store:
         await store.ingest([rec("f1")], T0)  # no applier yet: pending
         f = factory()
         store.process_on_ingest(f(), lambda _: None)
         await store.ingest([rec("f2")], T0 + 1)
         pending = await store.transaction(lambda tx: tx.claim_pending_alerts(10))
         assert [a.fingerprint for a in pending] == ["f1", "f2"]
-    finally:
-        await store.close()
 
 
 async def test_a_rules_reload_reaches_the_ingest_process(tmp_path: Path) -> None:
     """Registering again with new rules makes the child apply those from its next commit on."""
-    store = SqliteStore(tmp_path / "rb.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "rb.db") as store:
         f = factory("P3")
         store.process_on_ingest(f(), lambda _: None, factory=f)
         await store.ingest([rec("a1", name="Unmatched")], T0)
@@ -132,16 +133,12 @@ async def test_a_rules_reload_reaches_the_ingest_process(tmp_path: Path) -> None
         await store.ingest([rec("b1", name="AlsoUnmatched")], T0 + 1)
         got = {i.labels["alertname"]: i.severity for i in await incidents(store)}
         assert got == {"Unmatched": "P3", "AlsoUnmatched": "P2"}
-    finally:
-        await store.close()
 
 
 async def test_a_killed_ingest_process_is_replaced(tmp_path: Path) -> None:
     """kill -9 of the child: the batch it held answers 503 (``StoreUnavailable``) or was committed;
     the next batch starts a new child and commits."""
-    store = SqliteStore(tmp_path / "rb.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "rb.db") as store:
         f = factory()
         store.process_on_ingest(f(), lambda _: None, factory=f)
         await store.ingest([rec("f1")], T0)
@@ -157,8 +154,6 @@ async def test_a_killed_ingest_process_is_replaced(tmp_path: Path) -> None:
         assert child.alive and child._proc.pid != first
         [inc] = await incidents(store)
         assert {a.fingerprint for a in inc.alerts} == {"f1", "f2"}
-    finally:
-        await store.close()
 
 
 async def test_a_resolve_by_another_connection_is_seen_by_the_next_batch(applied: Any) -> None:
@@ -189,9 +184,7 @@ class BrokenFactory:
 async def test_an_ingest_process_that_cannot_start_is_given_up_for_the_writer_thread(tmp_path: Path) -> None:
     """Each webhook batch answers 503 while the child fails to start; after three failed starts in a
     row ingest commits on the writer thread, so a broken child cannot stop ingest for good."""
-    store = SqliteStore(tmp_path / "rb.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "rb.db") as store:
         f = factory()
         store.process_on_ingest(f(), lambda _: None, factory=BrokenFactory())
         failures = 0
@@ -205,8 +198,6 @@ async def test_an_ingest_process_that_cannot_start_is_given_up_for_the_writer_th
         assert 1 <= failures <= 3 and store._child is None
         [inc] = await incidents(store)
         assert inc.rule == "trading-down"
-    finally:
-        await store.close()
 
 
 def test_connections_keep_journals_in_memory_and_cut_the_wal_back(tmp_path: Path) -> None:
