@@ -26,6 +26,9 @@ BATCH = 20
 #: Seconds: an alert joining or resolving moves its incident's ``updated_at`` only when that is at
 #: least this old (a storm of alerts rewrites the incident row once a second, not once per alert).
 UPDATED_AT_GRANULARITY = 1.0
+#: Seconds an incident held open by a truncated body waits for another body of its group before it
+#: resolves unconfirmed (``truncated_resolve_timeout``; above Alertmanager's default repeat_interval, 4h).
+TRUNCATED_TIMEOUT = 5 * 3600.0
 
 
 @dataclass
@@ -52,11 +55,12 @@ class ProcessorFactory:
     rules: RuleSet
     reopen_window: float
     heartbeat_alertname: str = ""
+    truncated_timeout: float = TRUNCATED_TIMEOUT
 
     def __call__(self) -> Callable[[Any, list[AlertRecord], float], ProcessResult]:
         """Return a fresh ``Processor``'s ``apply``."""
-        return Processor(self.rules, reopen_window=self.reopen_window,
-                         heartbeat_alertname=self.heartbeat_alertname).apply
+        return Processor(self.rules, reopen_window=self.reopen_window, heartbeat_alertname=self.heartbeat_alertname,
+                         truncated_timeout=self.truncated_timeout).apply
 
 
 def _title(rule: CompiledRule, labels: dict[str, str]) -> str:
@@ -77,18 +81,55 @@ def _alert_data(a: AlertRecord) -> dict[str, Any]:
 class Processor:
     """Applies alert state changes to incidents under one rule set (pure logic over a ``Tx``)."""
 
-    def __init__(self, rules: RuleSet, *, reopen_window: float, heartbeat_alertname: str = "") -> None:
+    def __init__(self, rules: RuleSet, *, reopen_window: float, heartbeat_alertname: str = "",
+                 truncated_timeout: float = TRUNCATED_TIMEOUT) -> None:
         self._cache: dict[str, Incident] = {}
         self._cache_token: Any = None
         self.rules = rules
         self.reopen_window = reopen_window
         self.heartbeat_alertname = heartbeat_alertname
+        self.truncated_timeout = truncated_timeout
+        #: The alerts the last ``process_pending`` claimed, kept after its transaction failed (quarantine).
+        self.claimed: list[AlertRecord] = []
 
     def process_pending(self, tx: Any, now: float, limit: int = BATCH) -> ProcessResult:
         """Claim up to ``limit`` pending alerts and apply them; runs inside ``Store.transaction``."""
-        alerts = tx.claim_pending_alerts(limit)
+        alerts = self.claimed = tx.claim_pending_alerts(limit)
         res = self.apply(tx, alerts, now)
         tx.mark_alerts_processed([(a.fingerprint, a.starts_at) for a in alerts])
+        return res
+
+    def note_quarantined(self, tx: Any, a: AlertRecord, reason: str, now: float) -> list[str]:
+        """Put ``alert.quarantined`` on the timeline of every incident the alert's rules point at (the
+        open or newest one of each identity). Returns their ids; raises what matching or the store raise."""
+        noted = []
+        for rule in self.rules.match(a.labels):
+            inc = tx.find_incident(rule.identity_key(a.labels), open_only=False, with_alerts=False)
+            if inc is None or inc.id in noted:
+                continue
+            tx.add_event(inc.id, TimelineEvent(
+                now, "alert.quarantined", f"alert {a.fingerprint} ({a.status}) could not be applied and was "
+                f"quarantined: {reason}", {"fingerprint": a.fingerprint, "starts_at": a.starts_at,
+                                           "status": a.status, "reason": reason}))
+            noted.append(inc.id)
+        return noted
+
+    def release_held(self, tx: Any, now: float) -> ProcessResult:
+        """Resolve, unconfirmed, every incident held open by a truncated body (docs/escalation.md) that
+        no body of its group reached for ``truncated_timeout`` s; runs inside ``Store.transaction``."""
+        res = ProcessResult()
+        for inc in tx.held_incidents(now - self.truncated_timeout):
+            quiet = now - (inc.truncated_at or inc.held_since or now)
+            tx.add_event(inc.id, TimelineEvent(
+                now, "incident.unconfirmed",
+                f"resolved unconfirmed: every alert Alertmanager showed resolved, but its last body left "
+                f"{inc.truncated} alert(s) out (truncatedAlerts) and no body of the group came for {quiet:.0f}s; "
+                f"runbookd never saw those alerts resolve",
+                {"truncated": inc.truncated, "held_since": inc.held_since, "quiet_seconds": quiet}))
+            tx.update_incident(inc.id, held_since=None)
+            resolve(tx, inc, now=now, by=None, via="alerts", rules=self.rules)
+            res.incidents.append(inc.id)
+            res.changes.append(("incident resolved unconfirmed", inc.id, inc.rule, inc.severity, inc.title))
         return res
 
     def apply(self, tx: Any, alerts: list[AlertRecord], now: float) -> ProcessResult:
@@ -147,6 +188,7 @@ class Processor:
         inc = self._newest(tx, identity, open_only=False)
         if inc is not None and inc.resolved_at is None:
             self._join(tx, inc, a, now)
+            self._truncation(tx, inc, a, now)
             res.incidents.append(inc.id)
             return
         if inc is not None and inc.resolved_at is not None and now - inc.resolved_at <= self.reopen_window:
@@ -160,7 +202,8 @@ class Processor:
             id=new_incident_id(now), identity=rule.identity_key(a.labels), rule=rule.name,
             severity=severity, status="firing", labels=rule.identity(a.labels),
             title=_title(rule, a.labels), playbook=rule.playbook, rules_version=self.rules.version,
-            started_at=now, updated_at=now, mode=rule.mode,
+            started_at=now, updated_at=now, mode=rule.mode, truncated=a.truncated,
+            truncated_at=now if a.truncated else None,
         )
         tx.insert_incident(inc)
         self._open_by_identity[inc.identity] = inc
@@ -174,6 +217,8 @@ class Processor:
             {"rule": rule.name, "severity": rule.severity, "rules_version": self.rules.version,
              "playbook": rule.playbook}))
         ev(inc.id, TimelineEvent(now, "incident.opened", f"incident opened: {inc.title}", {}))
+        if a.truncated:
+            ev(inc.id, _truncated_event(a, now))
         jobs: list[PlannedJob] = []
         playbook = self.rules.playbooks.get(rule.playbook) if rule.playbook else None
         if playbook is not None:
@@ -182,7 +227,7 @@ class Processor:
         if rule.mode == "shadow":
             ev(inc.id, TimelineEvent(now, "rule.shadow", f"rule '{rule.name}' is in shadow mode: everything is "
                                      "recorded, nothing is executed or sent", {"rule": rule.name}))
-        jobs += [PlannedJob(j.key, j.kind, j.due_at, {**j.payload, "mode": rule.mode})
+        jobs += [PlannedJob(j.key, j.kind, j.due_at, {**j.payload, "mode": rule.mode, **_page_text(j, a)})
                  for j in plan_pages(inc.id, 0, now, self.rules.escalation_policies.get(severity))]
         res.enqueued += _enqueue(tx, inc.id, jobs, now)
         res.opened[severity] += 1
@@ -207,13 +252,17 @@ class Processor:
         epoch = inc.epoch + 1
         self._open_by_identity.pop(inc.identity, None)  # re-read, with its new state, by a later alert of the batch
         tx.update_incident(inc.id, status="firing", resolved_at=None, acknowledged_at=None,
-                           acknowledged_by=None, updated_at=now, epoch=epoch)
+                           acknowledged_by=None, updated_at=now, epoch=epoch, truncated=a.truncated,
+                           truncated_at=now if a.truncated else None, held_since=None)
         tx.upsert_incident_alert(inc.id, _incident_alert(a))
         tx.add_event(inc.id, TimelineEvent(
             now, "incident.reopened",
             f"fired again {now - (inc.resolved_at or now):.0f}s after it resolved (within the reopen "
             f"window): reopened, paging again, playbook not re-run", _alert_data(a)))
-        jobs = plan_pages(inc.id, epoch, now, self.rules.escalation_policies.get(inc.severity))
+        if a.truncated:
+            tx.add_event(inc.id, _truncated_event(a, now))
+        jobs = [PlannedJob(j.key, j.kind, j.due_at, {**j.payload, **_page_text(j, a)})
+                for j in plan_pages(inc.id, epoch, now, self.rules.escalation_policies.get(inc.severity))]
         jobs += [PlannedJob(f"refresh:{inc.id}:{epoch}:reopen:{r}", "refresh", now, {"receiver": r})
                  for r in paged_receivers(tx.jobs_of(inc.id))]
         res.enqueued += _enqueue(tx, inc.id, jobs, now)
@@ -227,19 +276,76 @@ class Processor:
         if inc is None or inc.resolved_at is not None:
             return
         tracked = tx.incident_alert(inc.id, a.fingerprint)
-        if tracked is None or tracked.starts_at != a.starts_at or tracked.status == "resolved":
+        if tracked is None or tracked.starts_at != a.starts_at:
             return  # an older episode, or not ours: never let it resolve a newer one
-        tx.upsert_incident_alert(inc.id, _incident_alert(a))
-        tx.add_event(inc.id, TimelineEvent(now, "alert.resolved", f"alert {a.fingerprint} resolved",
-                                           _alert_data(a)))
+        if tracked.status == "resolved":
+            # Re-sent: it reaches here only in a truncated body or the first complete one after it.
+            if not (inc.truncated or a.truncated or inc.held_since is not None):
+                return
+        else:
+            tx.upsert_incident_alert(inc.id, _incident_alert(a))
+            tx.add_event(inc.id, TimelineEvent(now, "alert.resolved", f"alert {a.fingerprint} resolved",
+                                               _alert_data(a)))
         still = tx.other_alert_firing(inc.id, a.fingerprint)
         res.incidents.append(inc.id)
-        if still:
+        inc = self._truncation(tx, inc, a, now, hold=not still)
+        if still or inc.held_since is not None:
             self._touch(inc, now)
             return
         res.changes.append(("incident resolved", inc.id, inc.rule, inc.severity, inc.title))
         self._open_by_identity.pop(inc.identity, None)
         resolve(tx, inc, now=now, by=None, via="alerts", rules=self.rules)
+
+    # -- truncated bodies (max_alerts) --------------------------------------------------------
+    def _truncation(self, tx: Any, inc: Incident, a: AlertRecord, now: float, *, hold: bool = False) -> Incident:
+        """Record what ``a``'s body said about alerts left out (``truncatedAlerts``) on its open incident.
+
+        ``hold``: every alert shown is resolved. With alerts left out the incident is then held open
+        (``held_since``) instead of resolving; a complete body releases it (the caller resolves), a
+        firing alert ends the hold. Returns the incident as now stored.
+        """
+        fields: dict[str, Any] = {}
+        if a.truncated != inc.truncated:
+            fields["truncated"] = a.truncated
+            tx.add_event(inc.id, _truncated_event(a, now) if a.truncated else TimelineEvent(
+                now, "alert.complete", "Alertmanager's latest body of the group shows every alert again "
+                f"(it had left {inc.truncated} out)", {"group_key": a.group_key}))
+        if a.truncated and (inc.truncated_at is None or now - inc.truncated_at >= UPDATED_AT_GRANULARITY):
+            fields["truncated_at"] = now
+        if hold and a.truncated and inc.held_since is None:
+            fields["held_since"] = now
+            tx.add_event(inc.id, TimelineEvent(
+                now, "incident.held",
+                f"every alert shown is resolved, but Alertmanager left {a.truncated} alert(s) of the group out "
+                f"of its body (truncatedAlerts): the incident stays open until a body showing every alert "
+                f"reports them resolved, or until no body of the group has come for {self.truncated_timeout:.0f}s",
+                {"truncated": a.truncated, "group_key": a.group_key, "timeout_seconds": self.truncated_timeout}))
+        elif inc.held_since is not None and (not hold or not a.truncated):
+            fields["held_since"] = None
+            if not hold:
+                tx.add_event(inc.id, TimelineEvent(now, "incident.unheld", "an alert of the group fires: no longer "
+                                                   "waiting for the alerts left out to resolve", {}))
+        if not fields:
+            return inc
+        tx.update_incident(inc.id, **fields)
+        inc = replace(inc, **fields)
+        if self._open_by_identity.get(inc.identity) is not None:
+            self._open_by_identity[inc.identity] = inc
+        return inc
+
+
+def _truncated_event(a: AlertRecord, now: float) -> TimelineEvent:
+    return TimelineEvent(
+        now, "alert.truncated", f"Alertmanager left {a.truncated} alert(s) of the group out of its body "
+        "(max_alerts, truncatedAlerts): they are not shown here", {"truncated": a.truncated, "group_key": a.group_key})
+
+
+def _page_text(job: PlannedJob, a: AlertRecord) -> dict[str, str]:
+    """The first page of an incident whose body left alerts out says how many it did not show."""
+    if not a.truncated or job.kind != "page" or job.payload.get("step") != 0:
+        return {}
+    return {"text": f"Alertmanager left {a.truncated} more alert(s) of this group out of its notification "
+                    "(max_alerts): only the alerts it sent are shown."}
 
 
 def _enqueue(tx: Any, incident_id: str, jobs: list[PlannedJob], now: float) -> int:

@@ -346,11 +346,17 @@ class SqliteStore:
             raise
 
     async def transaction(self, fn: Callable[[Any], T]) -> T:
-        """Run ``fn(tx)`` in one write transaction on the writer thread; raises ``StoreUnavailable``."""
+        """Run ``fn(tx)`` in one write transaction on the writer thread.
+
+        Raises ``StoreConflict`` (a constraint refused a write), ``StoreError`` (a value SQLite cannot
+        take: the same call fails again) or ``StoreUnavailable`` (the database cannot read or commit).
+        """
         try:
             return await asyncio.wrap_future(self._writer.submit(WORK, self._tx_sync, fn))
         except sqlite3.IntegrityError as e:
             raise StoreConflict(f"sqlite constraint: {e}") from e
+        except (sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError) as e:
+            raise StoreError(f"sqlite refused the transaction: {e}") from e
         except sqlite3.Error as e:
             raise StoreUnavailable(f"sqlite transaction failed: {e}") from e
 
