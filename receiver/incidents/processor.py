@@ -227,7 +227,7 @@ class Processor:
         if rule.mode == "shadow":
             ev(inc.id, TimelineEvent(now, "rule.shadow", f"rule '{rule.name}' is in shadow mode: everything is "
                                      "recorded, nothing is executed or sent", {"rule": rule.name}))
-        jobs += [PlannedJob(j.key, j.kind, j.due_at, {**j.payload, "mode": rule.mode, **_page_text(j, a)})
+        jobs += [PlannedJob(j.key, j.kind, j.due_at, {**j.payload, "mode": rule.mode})
                  for j in plan_pages(inc.id, 0, now, self.rules.escalation_policies.get(severity))]
         res.enqueued += _enqueue(tx, inc.id, jobs, now)
         res.opened[severity] += 1
@@ -261,8 +261,7 @@ class Processor:
             f"window): reopened, paging again, playbook not re-run", _alert_data(a)))
         if a.truncated:
             tx.add_event(inc.id, _truncated_event(a, now))
-        jobs = [PlannedJob(j.key, j.kind, j.due_at, {**j.payload, **_page_text(j, a)})
-                for j in plan_pages(inc.id, epoch, now, self.rules.escalation_policies.get(inc.severity))]
+        jobs = plan_pages(inc.id, epoch, now, self.rules.escalation_policies.get(inc.severity))
         jobs += [PlannedJob(f"refresh:{inc.id}:{epoch}:reopen:{r}", "refresh", now, {"receiver": r})
                  for r in paged_receivers(tx.jobs_of(inc.id))]
         res.enqueued += _enqueue(tx, inc.id, jobs, now)
@@ -338,14 +337,6 @@ def _truncated_event(a: AlertRecord, now: float) -> TimelineEvent:
     return TimelineEvent(
         now, "alert.truncated", f"Alertmanager left {a.truncated} alert(s) of the group out of its body "
         "(max_alerts, truncatedAlerts): they are not shown here", {"truncated": a.truncated, "group_key": a.group_key})
-
-
-def _page_text(job: PlannedJob, a: AlertRecord) -> dict[str, str]:
-    """The first page of an incident whose body left alerts out says how many it did not show."""
-    if not a.truncated or job.kind != "page" or job.payload.get("step") != 0:
-        return {}
-    return {"text": f"Alertmanager left {a.truncated} more alert(s) of this group out of its notification "
-                    "(max_alerts): only the alerts it sent are shown."}
 
 
 def _enqueue(tx: Any, incident_id: str, jobs: list[PlannedJob], now: float) -> int:
