@@ -16,18 +16,8 @@ import pytest
 from receiver.model import AlertRecord
 from tests.conftest import alert, payload
 from tests.e2e.harness import metric_value
-from tests.store.conftest import pg_schema, pg_url, require_pg, with_schema  # noqa: F401 — fixtures
 
 STARTS = "2026-11-22T01:37:32.084422Z"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A storage URL of each backend: a temp SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/rb.db"
-    require_pg()
-    return with_schema("postgresql://postgres@127.0.0.1:5432/test", request.getfixturevalue("pg_schema")())
 
 
 def poison(labels: dict[str, Any], fingerprint: str = "00000000000000aa") -> AlertRecord:
@@ -69,7 +59,7 @@ async def test_an_alert_the_processor_cannot_apply_is_quarantined_and_a_p0_after
 
 @pytest.mark.postgres
 async def test_a_nul_in_alertname_is_quarantined_on_postgresql_and_a_p0_after_it_pages(
-        fakes: Any, make_runbookd: Any, pg_url: str) -> None:  # noqa: F811
+        fakes: Any, make_runbookd: Any, pg_url: str) -> None:
     """PostgreSQL text cannot hold NUL: the alert is quarantined with that reason, the P0 after it pages."""
     rb = await make_runbookd(fakes, storage=pg_url)
     await _poison_then_p0(rb, fakes, poison({"alertname": "Poison\x00Alert", "job": "x"}))
@@ -99,7 +89,7 @@ rules:
 
 @pytest.mark.postgres
 async def test_a_quarantined_alert_is_on_its_incidents_timeline(
-        fakes: Any, make_runbookd: Any, pg_url: str, tmp_path: Path) -> None:  # noqa: F811
+        fakes: Any, make_runbookd: Any, pg_url: str, tmp_path: Path) -> None:
     """An alert that would join an open incident but cannot be stored (a NUL in its alertname, on
     PostgreSQL) is quarantined with a note on that incident's timeline, and the incident stays as it was."""
     rules = tmp_path / "rules.yml"

@@ -41,9 +41,9 @@ async def incident(rb: Any) -> dict[str, Any]:
 
 
 async def test_a_truncated_body_opens_an_incident_that_says_how_many_were_left_out(
-        fakes: Any, make_runbookd: Any) -> None:
+        fakes: Any, make_runbookd: Any, storage: str) -> None:
     """The incident, its timeline and its first page say that Alertmanager left 3 alerts out."""
-    rb = await make_runbookd(fakes)
+    rb = await make_runbookd(fakes, storage=storage)
     assert (await rb.post_alerts(body())).status == 200
     await rb.run()
     inc = await incident(rb)
@@ -54,10 +54,10 @@ async def test_a_truncated_body_opens_an_incident_that_says_how_many_were_left_o
 
 
 async def test_resolved_alerts_of_a_truncated_body_do_not_resolve_the_incident(
-        fakes: Any, make_runbookd: Any) -> None:
+        fakes: Any, make_runbookd: Any, storage: str) -> None:
     """Every alert shown resolved, three left out: the incident stays open (held), and a re-sent
     truncated body keeps it so."""
-    rb = await make_runbookd(fakes)
+    rb = await make_runbookd(fakes, storage=storage)
     await rb.post_alerts(body())
     await rb.run()
     await rb.advance(60)
@@ -73,9 +73,10 @@ async def test_resolved_alerts_of_a_truncated_body_do_not_resolve_the_incident(
     assert (await incident(rb))["status"] == "firing"
 
 
-async def test_a_complete_body_with_every_alert_resolved_resolves_it(fakes: Any, make_runbookd: Any) -> None:
+async def test_a_complete_body_with_every_alert_resolved_resolves_it(
+        fakes: Any, make_runbookd: Any, storage: str) -> None:
     """A body without truncation that shows the alerts resolved ends the hold and resolves the incident."""
-    rb = await make_runbookd(fakes)
+    rb = await make_runbookd(fakes, storage=storage)
     await rb.post_alerts(body())
     await rb.run()
     await rb.post_alerts(body("resolved"))
@@ -91,10 +92,10 @@ async def test_a_complete_body_with_every_alert_resolved_resolves_it(fakes: Any,
 
 
 async def test_a_held_incident_whose_group_goes_quiet_resolves_unconfirmed_after_the_timeout(
-        fakes: Any, make_runbookd: Any) -> None:
+        fakes: Any, make_runbookd: Any, storage: str) -> None:
     """No body after the truncated resolved one: the incident resolves once ``truncated_resolve_timeout``
     has passed since it, not before, with a timeline note that it was never confirmed."""
-    rb = await make_runbookd(fakes, truncated_resolve_timeout="1h")
+    rb = await make_runbookd(fakes, storage=storage, truncated_resolve_timeout="1h")
     await rb.post_alerts(body())
     await rb.run()
     await rb.post_alerts(body("resolved"))
@@ -108,10 +109,10 @@ async def test_a_held_incident_whose_group_goes_quiet_resolves_unconfirmed_after
     assert "never saw" in note["message"]
 
 
-async def test_a_firing_alert_ends_the_hold(fakes: Any, make_runbookd: Any) -> None:
+async def test_a_firing_alert_ends_the_hold(fakes: Any, make_runbookd: Any, storage: str) -> None:
     """While held, an alert of the group that fires again (a complete body) ends the hold: the
     incident no longer waits to resolve on the timeout."""
-    rb = await make_runbookd(fakes, truncated_resolve_timeout="1h")
+    rb = await make_runbookd(fakes, storage=storage, truncated_resolve_timeout="1h")
     await rb.post_alerts(body())
     await rb.run()
     await rb.post_alerts(body("resolved"))
