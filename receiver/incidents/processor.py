@@ -17,6 +17,7 @@ from typing import Any
 
 from receiver.escalation.planner import PlannedJob, paged_receivers, plan_pages
 from receiver.incidents.lifecycle import notify_joined, resolve
+from receiver.incidents.truncated import TRUNCATED_TIMEOUT, note_truncation, release_held, truncated_event
 from receiver.model import AlertRecord, Incident, IncidentAlert, TimelineEvent, new_incident_id
 from receiver.playbooks.payload import playbook_payload
 from receiver.rules import CompiledRule, RuleSet
@@ -26,9 +27,6 @@ BATCH = 20
 #: Seconds: an alert joining or resolving moves its incident's ``updated_at`` only when that is at
 #: least this old (a storm of alerts rewrites the incident row once a second, not once per alert).
 UPDATED_AT_GRANULARITY = 1.0
-#: Seconds an incident held open by a truncated body waits for another body of its group before it
-#: resolves unconfirmed (``truncated_resolve_timeout``; above Alertmanager's default repeat_interval, 4h).
-TRUNCATED_TIMEOUT = 5 * 3600.0
 
 
 @dataclass
@@ -118,16 +116,7 @@ class Processor:
         """Resolve, unconfirmed, every incident held open by a truncated body (docs/escalation.md) that
         no body of its group reached for ``truncated_timeout`` s; runs inside ``Store.transaction``."""
         res = ProcessResult()
-        for inc in tx.held_incidents(now - self.truncated_timeout):
-            quiet = now - (inc.truncated_at or inc.held_since or now)
-            tx.add_event(inc.id, TimelineEvent(
-                now, "incident.unconfirmed",
-                f"resolved unconfirmed: every alert Alertmanager showed resolved, but its last body left "
-                f"{inc.truncated} alert(s) out (truncatedAlerts) and no body of the group came for {quiet:.0f}s; "
-                f"runbookd never saw those alerts resolve",
-                {"truncated": inc.truncated, "held_since": inc.held_since, "quiet_seconds": quiet}))
-            tx.update_incident(inc.id, held_since=None)
-            resolve(tx, inc, now=now, by=None, via="alerts", rules=self.rules)
+        for inc in release_held(tx, now, self.truncated_timeout, self.rules):
             res.incidents.append(inc.id)
             res.changes.append(("incident resolved unconfirmed", inc.id, inc.rule, inc.severity, inc.title))
         return res
@@ -167,6 +156,12 @@ class Processor:
         self._cache_token = token
         res.processed = len(alerts)
         return res
+
+    def _truncation(self, tx: Any, inc: Incident, a: AlertRecord, now: float, *, hold: bool = False) -> Incident:
+        inc = note_truncation(tx, inc, a, now, hold=hold, timeout=self.truncated_timeout)
+        if self._open_by_identity.get(inc.identity) is not None:
+            self._open_by_identity[inc.identity] = inc
+        return inc
 
     def _touch(self, inc: Incident, now: float) -> None:
         if now - inc.updated_at >= UPDATED_AT_GRANULARITY:
@@ -218,7 +213,7 @@ class Processor:
              "playbook": rule.playbook}))
         ev(inc.id, TimelineEvent(now, "incident.opened", f"incident opened: {inc.title}", {}))
         if a.truncated:
-            ev(inc.id, _truncated_event(a, now))
+            ev(inc.id, truncated_event(a, now))
         jobs: list[PlannedJob] = []
         playbook = self.rules.playbooks.get(rule.playbook) if rule.playbook else None
         if playbook is not None:
@@ -260,7 +255,7 @@ class Processor:
             f"fired again {now - (inc.resolved_at or now):.0f}s after it resolved (within the reopen "
             f"window): reopened, paging again, playbook not re-run", _alert_data(a)))
         if a.truncated:
-            tx.add_event(inc.id, _truncated_event(a, now))
+            tx.add_event(inc.id, truncated_event(a, now))
         jobs = plan_pages(inc.id, epoch, now, self.rules.escalation_policies.get(inc.severity))
         jobs += [PlannedJob(f"refresh:{inc.id}:{epoch}:reopen:{r}", "refresh", now, {"receiver": r})
                  for r in paged_receivers(tx.jobs_of(inc.id))]
@@ -294,49 +289,6 @@ class Processor:
         res.changes.append(("incident resolved", inc.id, inc.rule, inc.severity, inc.title))
         self._open_by_identity.pop(inc.identity, None)
         resolve(tx, inc, now=now, by=None, via="alerts", rules=self.rules)
-
-    # -- truncated bodies (max_alerts) --------------------------------------------------------
-    def _truncation(self, tx: Any, inc: Incident, a: AlertRecord, now: float, *, hold: bool = False) -> Incident:
-        """Record what ``a``'s body said about alerts left out (``truncatedAlerts``) on its open incident.
-
-        ``hold``: every alert shown is resolved. With alerts left out the incident is then held open
-        (``held_since``) instead of resolving; a complete body releases it (the caller resolves), a
-        firing alert ends the hold. Returns the incident as now stored.
-        """
-        fields: dict[str, Any] = {}
-        if a.truncated != inc.truncated:
-            fields["truncated"] = a.truncated
-            tx.add_event(inc.id, _truncated_event(a, now) if a.truncated else TimelineEvent(
-                now, "alert.complete", "Alertmanager's latest body of the group shows every alert again "
-                f"(it had left {inc.truncated} out)", {"group_key": a.group_key}))
-        if a.truncated and (inc.truncated_at is None or now - inc.truncated_at >= UPDATED_AT_GRANULARITY):
-            fields["truncated_at"] = now
-        if hold and a.truncated and inc.held_since is None:
-            fields["held_since"] = now
-            tx.add_event(inc.id, TimelineEvent(
-                now, "incident.held",
-                f"every alert shown is resolved, but Alertmanager left {a.truncated} alert(s) of the group out "
-                f"of its body (truncatedAlerts): the incident stays open until a body showing every alert "
-                f"reports them resolved, or until no body of the group has come for {self.truncated_timeout:.0f}s",
-                {"truncated": a.truncated, "group_key": a.group_key, "timeout_seconds": self.truncated_timeout}))
-        elif inc.held_since is not None and (not hold or not a.truncated):
-            fields["held_since"] = None
-            if not hold:
-                tx.add_event(inc.id, TimelineEvent(now, "incident.unheld", "an alert of the group fires: no longer "
-                                                   "waiting for the alerts left out to resolve", {}))
-        if not fields:
-            return inc
-        tx.update_incident(inc.id, **fields)
-        inc = replace(inc, **fields)
-        if self._open_by_identity.get(inc.identity) is not None:
-            self._open_by_identity[inc.identity] = inc
-        return inc
-
-
-def _truncated_event(a: AlertRecord, now: float) -> TimelineEvent:
-    return TimelineEvent(
-        now, "alert.truncated", f"Alertmanager left {a.truncated} alert(s) of the group out of its body "
-        "(max_alerts, truncatedAlerts): they are not shown here", {"truncated": a.truncated, "group_key": a.group_key})
 
 
 def _enqueue(tx: Any, incident_id: str, jobs: list[PlannedJob], now: float) -> int:
