@@ -65,8 +65,19 @@ def alert_row(a: AlertRecord, now: float, pending: int = 1) -> tuple[Any, ...]:
     """Return the parameters of ``UPSERT_ALERT`` for one alert (``pending=0``: processed already)."""
     return (
         a.fingerprint, a.starts_at, a.status, a.starts_ts, a.ends_ts, _dumps(a.labels), _dumps(a.annotations),
-        a.generator_url, now, now, pending, a.truncated, a.group_key if a.truncated else "",
+        a.generator_url, now, now, pending, *(_truncation(a) if a.truncated else (0, "")),
     )
+
+
+#: ``truncatedAlerts`` beyond this is stored as this (an INTEGER of PostgreSQL has 32 bits).
+MAX_TRUNCATED = 2**31 - 1
+
+
+def _truncation(a: AlertRecord) -> tuple[int, str]:
+    """The alert's ``truncated`` count (capped) and ``group_key`` in a form every store can hold (NUL
+    and lone surrogates replaced): an odd group key must not fail the commit of a whole batch."""
+    key = a.group_key.replace("\x00", "\ufffd").encode("utf-8", "replace").decode()
+    return min(a.truncated, MAX_TRUNCATED), key
 
 
 class SqlTx:

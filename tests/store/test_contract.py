@@ -269,3 +269,14 @@ async def test_a_truncated_body_reapplies_the_states_it_shows(store: Any) -> Non
     await store.transaction(done)
     assert await store.ingest([replace(rec(), truncated=1)], T0 + 5) == 0
     assert await store.transaction(lambda tx: tx.claim_pending_alerts(10)) == []
+
+
+async def test_an_odd_group_key_or_a_huge_truncated_count_is_stored(store: Any) -> None:
+    """A truncated body's group key with a NUL or a lone surrogate, and a count past 32 bits, are stored
+    (replaced, capped) instead of failing the commit of the whole batch."""
+    from dataclasses import replace
+
+    odd = replace(rec(), truncated=10**12, group_key="{}:{a=\"\x00\udc80\"}")
+    assert await store.ingest([odd, rec("f2")], T0) == 2
+    [a] = [x for x in await store.transaction(lambda tx: tx.claim_pending_alerts(10)) if x.fingerprint == "f1"]
+    assert (a.truncated, a.group_key) == (2**31 - 1, '{}:{a="\ufffd?"}')
