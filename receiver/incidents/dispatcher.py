@@ -104,7 +104,12 @@ class Dispatcher:
         now = self.clock.now()
         if now >= self._held_due:
             self._held_due = now + HELD_SWEEP_EVERY
-            self._account(await self.store.transaction(lambda tx: self.processor().release_held(tx, now)))
+            try:
+                self._account(await self.store.transaction(lambda tx: self.processor().release_held(tx, now)))
+            except StoreError:
+                raise
+            except Exception:  # a bug here must not stop alert processing; the next sweep tries again
+                log.exception("releasing incidents held by truncated bodies failed")
         if total:
             await self.refresh_gauges()
         return total
