@@ -25,7 +25,7 @@ from receiver.api.admin import AdminApi
 from receiver.api.pagerduty import PagerDutyWebhook
 from receiver.api.slack import SlackInteractions
 from receiver.clock import Clock, SystemClock
-from receiver.errors import StoreUnavailable
+from receiver.errors import StoreError, StoreUnavailable
 from receiver.escalation.sender import Sender
 from receiver.escalation.templates import Templates
 from receiver.escalation.timers import plan_deadman, plan_digests
@@ -160,7 +160,8 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
 
     return Dispatcher(
         c.store,
-        lambda: Processor(c.rules.get(), reopen_window=s.reopen_window, heartbeat_alertname=s.heartbeat.alertname),
+        lambda: Processor(c.rules.get(), reopen_window=s.reopen_window, heartbeat_alertname=s.heartbeat.alertname,
+                          truncated_timeout=s.truncated_resolve_timeout),
         runner, sender, c.metrics, c.clock, lease=s.lease, poll_interval=s.poll_interval, maintenance=maintenance)
 
 
@@ -200,15 +201,24 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
 
     async def metrics(_: web.Request) -> web.Response:
+        with contextlib.suppress(StoreError):  # the gauge keeps its last value while the store is down
+            await pending_age(c)
         return web.Response(body=generate_latest(c.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthy(_: web.Request) -> web.Response:
         return web.Response(text="runbookd is Healthy.\n")
 
     async def ready(_: web.Request) -> web.Response:
-        if await c.store.ping():
-            return web.Response(text="runbookd is Ready.\n")
-        return web.Response(status=503, text="store unavailable\n")
+        if not await c.store.ping():
+            return web.Response(status=503, text="store unavailable\n")
+        try:
+            age = await pending_age(c)
+        except StoreError:
+            return web.Response(status=503, text="store unavailable\n")
+        if age > s.ready_max_pending_age:
+            return web.Response(status=503, text=f"processing stalled: the oldest pending alert waits for {age:.0f}s "
+                                f"(ready_max_pending_age {s.ready_max_pending_age:.0f}s)\n")
+        return web.Response(text="runbookd is Ready.\n")
 
     async def reload(_: web.Request) -> web.Response:
         try:
@@ -242,13 +252,23 @@ def register_ingest(c: Components) -> None:
     s, dispatcher = c.settings, c.dispatcher
 
     def register(rules: RuleSet) -> None:
-        factory = ProcessorFactory(rules, s.reopen_window, s.heartbeat.alertname) if s.webhook.ingest_process else None
+        factory = (ProcessorFactory(rules, s.reopen_window, s.heartbeat.alertname, s.truncated_resolve_timeout)
+                   if s.webhook.ingest_process else None)
         c.inline_ingest = c.store.process_on_ingest(
             dispatcher.apply_at_ingest, dispatcher.after_ingest, factory=factory,
             init=partial(configure_logging, s.log_level, s.log_format, s.secret_values()))
 
     register(c.rules.get())
     c.rules.listeners.append(register)
+
+
+async def pending_age(c: Components) -> float:
+    """Seconds the oldest alert state has waited for the processor (0 when none waits), by ``c.clock``;
+    also sets ``runbookd_alerts_oldest_pending_age_seconds``. Raises ``StoreError``."""
+    oldest = await c.store.read(lambda tx: tx.oldest_pending_at())
+    age = 0.0 if oldest is None else max(0.0, c.clock.now() - oldest)
+    c.metrics.oldest_pending_age.set(age)
+    return age
 
 
 def _wake(c: Components) -> None:

@@ -55,6 +55,12 @@ class Metrics:
             "Time of the last successful rule reload.", registry=r)
         self.automation_paused = Gauge(
             "runbookd_automation_paused", "1 while automation is paused.", registry=r)
+        self.alerts_quarantined = Counter(
+            "runbookd_alerts_quarantined",
+            "Alert states set aside because the processor cannot apply them (docs/operations.md).", registry=r)
+        self.oldest_pending_age = Gauge(
+            "runbookd_alerts_oldest_pending_age_seconds",
+            "Age of the oldest alert state waiting for the processor (0 when none waits).", registry=r)
         for sev in ("P0", "P1", "P2", "P3"):
             self.incidents_open.labels(severity=sev).set(0)
         for status in ("firing", "resolved"):

@@ -37,6 +37,10 @@ class AlertRecord:
     starts_ts: float
     ends_ts: float | None = None
     generator_url: str = ""
+    #: Alerts Alertmanager left out of the body this state came in (its ``truncatedAlerts``, max_alerts).
+    truncated: int = 0
+    #: The body's ``groupKey`` (opaque; for logs and the timeline, never an incident's identity).
+    group_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,13 @@ class Incident:
     #: ``active``, or ``shadow`` when its rule was in shadow mode at opening: nothing is executed or sent.
     mode: str = "active"
     alerts: tuple[IncidentAlert, ...] = ()
+    #: Alerts the latest Alertmanager body of its group left out (``truncatedAlerts``), 0 when complete;
+    #: ``truncated_at`` when such a body was last applied (epoch seconds).
+    truncated: int = 0
+    truncated_at: float | None = None
+    #: Set (epoch seconds) while every alert shown is resolved but the body left alerts out: the
+    #: incident waits for a complete body or for ``truncated_resolve_timeout`` (docs/escalation.md).
+    held_since: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the admin API's JSON form (DESIGN.md, ``GET /api/v1/incidents``); times RFC 3339."""
@@ -109,6 +120,8 @@ class Incident:
             "acknowledged_by": self.acknowledged_by,
             "reopened": self.epoch,
             "mode": self.mode,
+            "truncated_alerts": self.truncated,
+            "held_since": iso(self.held_since),
         }
 
 

@@ -196,6 +196,11 @@ class Settings(_Strict):
     reopen_window: Seconds = 600.0
     lease: Seconds = 30.0
     poll_interval: Seconds = 1.0
+    #: ``/-/ready`` answers 503 while an alert state has waited longer than this for the processor.
+    ready_max_pending_age: Seconds = 60.0
+    #: An incident held open by a truncated body resolves, unconfirmed, once no body of its group came
+    #: for this long (docs/escalation.md); keep it above the route's ``repeat_interval``.
+    truncated_resolve_timeout: Seconds = 5 * 3600.0
     external_url: str = "http://127.0.0.1:9096"
     webhook: WebhookConfig = WebhookConfig()
     admin: AdminConfig = AdminConfig()

@@ -27,7 +27,7 @@ def build_message(kind: MessageKind, incident: Incident, timeline: list[Timeline
         status=incident.status,
         title=incident.title,
         summary=ann.get("summary", ""),
-        description=ann.get("description", ""),
+        description=_left_out(ann.get("description", ""), incident),
         labels=labels,
         runbook_url=ann.get("runbook_url") or ann.get("runbook") or None,
         actions=action_lines(timeline),
@@ -39,6 +39,15 @@ def build_message(kind: MessageKind, incident: Incident, timeline: list[Timeline
         ref=ref,
         text=text,
     )
+
+
+def _left_out(description: str, incident: Incident) -> str:
+    """The description, plus how many alerts Alertmanager's latest body left out (max_alerts)."""
+    if not incident.truncated:
+        return description
+    note = (f"Alertmanager left {incident.truncated} more alert(s) of this group out of its notification "
+            "(max_alerts): only the alerts it sent are shown.")
+    return f"{description}\n{note}" if description else note
 
 
 def page_in_flight(jobs: list[Job], receiver: str, now: float | None = None) -> bool:

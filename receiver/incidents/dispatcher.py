@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,8 @@ from typing import Any, get_args
 
 import structlog
 
-from receiver.errors import StoreConflict, StoreError
+from receiver.errors import StoreError
+from receiver.incidents.batches import AlertBatches
 from receiver.incidents.processor import BATCH, Processor, ProcessResult
 from receiver.metrics import Metrics
 from receiver.model import Job, JobKind
@@ -29,8 +29,8 @@ from receiver.playbooks.gates import paused
 from receiver.store.base import Store
 
 log = structlog.get_logger("runbookd.dispatcher")
-#: How often a batch of alerts is redone after losing a race to another replica before giving up.
-CONFLICT_RETRIES = 5
+#: Seconds (by the injected clock) between two looks for incidents a truncated body held open too long.
+HELD_SWEEP_EVERY = 5.0
 
 
 class Dispatcher:
@@ -57,30 +57,16 @@ class Dispatcher:
         self.waiting = False
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._gauges_due = 0.0
+        self._held_due = float("-inf")
+        self._batches = AlertBatches(store, processor, metrics, clock)
 
     def wake(self) -> None:
         """Ask the loop to look for work now (after ingest committed new alert states)."""
         self._wake.set()
 
-    def _process(self, proc: Processor, tx: Any) -> ProcessResult:
-        return proc.process_pending(tx, self.clock.now())
-
     async def _process_batch(self) -> ProcessResult:
-        """One ``process_pending`` transaction, redone when another replica won a race (``StoreConflict``).
-
-        Two replicas opening an incident of the same identity at once: the unique open-identity index
-        refuses the second, whose whole batch rolls back; redone, it joins the winner's incident.
-        """
-        for attempt in range(1, CONFLICT_RETRIES + 1):
-            proc = self.processor()
-            try:
-                return await self.store.transaction(partial(self._process, proc))
-            except StoreConflict as e:
-                if attempt == CONFLICT_RETRIES:
-                    raise
-                log.info("alert batch lost a race to another writer; redoing it", error=str(e), attempt=attempt)
-                await asyncio.sleep(random.uniform(0.0, 0.02 * attempt))
-        raise AssertionError("unreachable")
+        """One batch of pending alerts (``AlertBatches.next``: races redone, bad alerts quarantined)."""
+        return await self._batches.next()
 
     def apply_at_ingest(self, tx: Any, alerts: list[Any], now: float) -> ProcessResult:
         """Apply alerts inside ingest's transaction (``Store.process_on_ingest``); runs on the store's thread."""
@@ -115,13 +101,24 @@ class Dispatcher:
             if res.processed < BATCH:
                 break
             await asyncio.sleep(0)  # let ingest's group commit in between batches
+        now = self.clock.now()
+        if now >= self._held_due:
+            self._held_due = now + HELD_SWEEP_EVERY
+            try:
+                self._account(await self.store.transaction(lambda tx: self.processor().release_held(tx, now)))
+            except StoreError:
+                raise
+            except Exception:  # a bug here must not stop alert processing; the next sweep tries again
+                log.exception("releasing incidents held by truncated bodies failed")
         if total:
             await self.refresh_gauges()
         return total
 
     async def refresh_gauges(self) -> None:
         """Update the gauges read from the store: open incidents, queue depth, automation pause."""
-        counts, depth, pause = await self.store.read(lambda tx: (tx.open_counts(), tx.queue_depth(), paused(tx)))
+        counts, depth, pause, oldest = await self.store.read(
+            lambda tx: (tx.open_counts(), tx.queue_depth(), paused(tx), tx.oldest_pending_at()))
+        self.metrics.oldest_pending_age.set(0.0 if oldest is None else max(0.0, self.clock.now() - oldest))
         for sev in ("P0", "P1", "P2", "P3"):
             self.metrics.incidents_open.labels(severity=sev).set(counts.get(sev, 0))
         for kind in get_args(JobKind):

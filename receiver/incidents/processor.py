@@ -17,6 +17,7 @@ from typing import Any
 
 from receiver.escalation.planner import PlannedJob, paged_receivers, plan_pages
 from receiver.incidents.lifecycle import notify_joined, resolve
+from receiver.incidents.truncated import TRUNCATED_TIMEOUT, note_truncation, release_held, truncated_event
 from receiver.model import AlertRecord, Incident, IncidentAlert, TimelineEvent, new_incident_id
 from receiver.playbooks.payload import playbook_payload
 from receiver.rules import CompiledRule, RuleSet
@@ -52,11 +53,12 @@ class ProcessorFactory:
     rules: RuleSet
     reopen_window: float
     heartbeat_alertname: str = ""
+    truncated_timeout: float = TRUNCATED_TIMEOUT
 
     def __call__(self) -> Callable[[Any, list[AlertRecord], float], ProcessResult]:
         """Return a fresh ``Processor``'s ``apply``."""
-        return Processor(self.rules, reopen_window=self.reopen_window,
-                         heartbeat_alertname=self.heartbeat_alertname).apply
+        return Processor(self.rules, reopen_window=self.reopen_window, heartbeat_alertname=self.heartbeat_alertname,
+                         truncated_timeout=self.truncated_timeout).apply
 
 
 def _title(rule: CompiledRule, labels: dict[str, str]) -> str:
@@ -77,18 +79,46 @@ def _alert_data(a: AlertRecord) -> dict[str, Any]:
 class Processor:
     """Applies alert state changes to incidents under one rule set (pure logic over a ``Tx``)."""
 
-    def __init__(self, rules: RuleSet, *, reopen_window: float, heartbeat_alertname: str = "") -> None:
+    def __init__(self, rules: RuleSet, *, reopen_window: float, heartbeat_alertname: str = "",
+                 truncated_timeout: float = TRUNCATED_TIMEOUT) -> None:
         self._cache: dict[str, Incident] = {}
         self._cache_token: Any = None
         self.rules = rules
         self.reopen_window = reopen_window
         self.heartbeat_alertname = heartbeat_alertname
+        self.truncated_timeout = truncated_timeout
+        #: The alerts the last ``process_pending`` claimed, kept after its transaction failed (quarantine).
+        self.claimed: list[AlertRecord] = []
 
     def process_pending(self, tx: Any, now: float, limit: int = BATCH) -> ProcessResult:
         """Claim up to ``limit`` pending alerts and apply them; runs inside ``Store.transaction``."""
-        alerts = tx.claim_pending_alerts(limit)
+        alerts = self.claimed = tx.claim_pending_alerts(limit)
         res = self.apply(tx, alerts, now)
         tx.mark_alerts_processed([(a.fingerprint, a.starts_at) for a in alerts])
+        return res
+
+    def note_quarantined(self, tx: Any, a: AlertRecord, reason: str, now: float) -> list[str]:
+        """Put ``alert.quarantined`` on the timeline of every incident the alert's rules point at (the
+        open or newest one of each identity). Returns their ids; raises what matching or the store raise."""
+        noted = []
+        for rule in self.rules.match(a.labels):
+            inc = tx.find_incident(rule.identity_key(a.labels), open_only=False, with_alerts=False)
+            if inc is None or inc.id in noted:
+                continue
+            tx.add_event(inc.id, TimelineEvent(
+                now, "alert.quarantined", f"alert {a.fingerprint} ({a.status}) could not be applied and was "
+                f"quarantined: {reason}", {"fingerprint": a.fingerprint, "starts_at": a.starts_at,
+                                           "status": a.status, "reason": reason}))
+            noted.append(inc.id)
+        return noted
+
+    def release_held(self, tx: Any, now: float) -> ProcessResult:
+        """Resolve, unconfirmed, every incident held open by a truncated body (docs/escalation.md) that
+        no body of its group reached for ``truncated_timeout`` s; runs inside ``Store.transaction``."""
+        res = ProcessResult()
+        for inc in release_held(tx, now, self.truncated_timeout, self.rules):
+            res.incidents.append(inc.id)
+            res.changes.append(("incident resolved unconfirmed", inc.id, inc.rule, inc.severity, inc.title))
         return res
 
     def apply(self, tx: Any, alerts: list[AlertRecord], now: float) -> ProcessResult:
@@ -127,6 +157,12 @@ class Processor:
         res.processed = len(alerts)
         return res
 
+    def _truncation(self, tx: Any, inc: Incident, a: AlertRecord, now: float, *, hold: bool = False) -> Incident:
+        inc = note_truncation(tx, inc, a, now, hold=hold, timeout=self.truncated_timeout)
+        if self._open_by_identity.get(inc.identity) is not None:
+            self._open_by_identity[inc.identity] = inc
+        return inc
+
     def _touch(self, inc: Incident, now: float) -> None:
         if now - inc.updated_at >= UPDATED_AT_GRANULARITY:
             self._touched[inc.id] = inc.identity
@@ -147,6 +183,7 @@ class Processor:
         inc = self._newest(tx, identity, open_only=False)
         if inc is not None and inc.resolved_at is None:
             self._join(tx, inc, a, now)
+            self._truncation(tx, inc, a, now)
             res.incidents.append(inc.id)
             return
         if inc is not None and inc.resolved_at is not None and now - inc.resolved_at <= self.reopen_window:
@@ -160,7 +197,8 @@ class Processor:
             id=new_incident_id(now), identity=rule.identity_key(a.labels), rule=rule.name,
             severity=severity, status="firing", labels=rule.identity(a.labels),
             title=_title(rule, a.labels), playbook=rule.playbook, rules_version=self.rules.version,
-            started_at=now, updated_at=now, mode=rule.mode,
+            started_at=now, updated_at=now, mode=rule.mode, truncated=a.truncated,
+            truncated_at=now if a.truncated else None,
         )
         tx.insert_incident(inc)
         self._open_by_identity[inc.identity] = inc
@@ -174,6 +212,8 @@ class Processor:
             {"rule": rule.name, "severity": rule.severity, "rules_version": self.rules.version,
              "playbook": rule.playbook}))
         ev(inc.id, TimelineEvent(now, "incident.opened", f"incident opened: {inc.title}", {}))
+        if a.truncated:
+            ev(inc.id, truncated_event(a, now))
         jobs: list[PlannedJob] = []
         playbook = self.rules.playbooks.get(rule.playbook) if rule.playbook else None
         if playbook is not None:
@@ -207,12 +247,15 @@ class Processor:
         epoch = inc.epoch + 1
         self._open_by_identity.pop(inc.identity, None)  # re-read, with its new state, by a later alert of the batch
         tx.update_incident(inc.id, status="firing", resolved_at=None, acknowledged_at=None,
-                           acknowledged_by=None, updated_at=now, epoch=epoch)
+                           acknowledged_by=None, updated_at=now, epoch=epoch, truncated=a.truncated,
+                           truncated_at=now if a.truncated else None, held_since=None)
         tx.upsert_incident_alert(inc.id, _incident_alert(a))
         tx.add_event(inc.id, TimelineEvent(
             now, "incident.reopened",
             f"fired again {now - (inc.resolved_at or now):.0f}s after it resolved (within the reopen "
             f"window): reopened, paging again, playbook not re-run", _alert_data(a)))
+        if a.truncated:
+            tx.add_event(inc.id, truncated_event(a, now))
         jobs = plan_pages(inc.id, epoch, now, self.rules.escalation_policies.get(inc.severity))
         jobs += [PlannedJob(f"refresh:{inc.id}:{epoch}:reopen:{r}", "refresh", now, {"receiver": r})
                  for r in paged_receivers(tx.jobs_of(inc.id))]
@@ -227,14 +270,20 @@ class Processor:
         if inc is None or inc.resolved_at is not None:
             return
         tracked = tx.incident_alert(inc.id, a.fingerprint)
-        if tracked is None or tracked.starts_at != a.starts_at or tracked.status == "resolved":
+        if tracked is None or tracked.starts_at != a.starts_at:
             return  # an older episode, or not ours: never let it resolve a newer one
-        tx.upsert_incident_alert(inc.id, _incident_alert(a))
-        tx.add_event(inc.id, TimelineEvent(now, "alert.resolved", f"alert {a.fingerprint} resolved",
-                                           _alert_data(a)))
+        if tracked.status == "resolved":
+            # Re-sent: it reaches here only in a truncated body or the first complete one after it.
+            if not (inc.truncated or a.truncated or inc.held_since is not None):
+                return
+        else:
+            tx.upsert_incident_alert(inc.id, _incident_alert(a))
+            tx.add_event(inc.id, TimelineEvent(now, "alert.resolved", f"alert {a.fingerprint} resolved",
+                                               _alert_data(a)))
         still = tx.other_alert_firing(inc.id, a.fingerprint)
         res.incidents.append(inc.id)
-        if still:
+        inc = self._truncation(tx, inc, a, now, hold=not still)
+        if still or inc.held_since is not None:
             self._touch(inc, now)
             return
         res.changes.append(("incident resolved", inc.id, inc.rule, inc.severity, inc.title))

@@ -96,7 +96,8 @@ def canonical_time(dt: datetime) -> str:
 
 def to_records(payload: WebhookPayload) -> list[AlertRecord]:
     """Turn the payload's alerts into store records; a firing alert's ``endsAt`` (zero or a
-    Prometheus resend deadline) becomes ``None``."""
+    Prometheus resend deadline) becomes ``None``. Each record carries the body's ``truncatedAlerts``
+    and ``groupKey`` (a truncated group must not resolve on the alerts shown: docs/escalation.md)."""
     out = []
     times: dict[datetime, tuple[str, float]] = {}  # alerts of a group often share startsAt
     for a in payload.alerts:
@@ -105,5 +106,6 @@ def to_records(payload: WebhookPayload) -> list[AlertRecord]:
             start = times[a.startsAt] = (canonical_time(a.startsAt), a.startsAt.timestamp())
         ends = a.endsAt if a.status == "resolved" and a.endsAt is not None and a.endsAt.year > _ZERO_YEAR else None
         out.append(AlertRecord(a.fingerprint, start[0], a.status, a.labels, a.annotations, start[1],
-                               ends.timestamp() if ends is not None else None, a.generatorURL))
+                               ends.timestamp() if ends is not None else None, a.generatorURL,
+                               payload.truncatedAlerts, payload.groupKey))
     return out

@@ -31,6 +31,18 @@ class Tx(Protocol):
         """Clear the pending flag of ``(fingerprint, starts_at)`` keys."""
         ...
 
+    def quarantine_alert(self, fingerprint: str, starts_at: str, status: str, reason: str) -> bool:
+        """Set a pending alert state aside for good with ``reason``; whether it was still pending."""
+        ...
+
+    def oldest_pending_at(self) -> float | None:
+        """When (epoch seconds) the oldest pending alert state was stored, or ``None``."""
+        ...
+
+    def held_incidents(self, before: float) -> list[Incident]:
+        """Open incidents a truncated body holds open whose last such body came before ``before``."""
+        ...
+
     def find_incident(self, identity: str, *, open_only: bool, with_alerts: bool = True) -> Incident | None:
         """Return the open incident of ``identity``, or (``open_only=False``) its newest one."""
         ...

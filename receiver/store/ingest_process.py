@@ -176,7 +176,7 @@ class IngestProcess:
         """
         # Plain tuples: pickling slotted dataclasses goes through Python code, tuples do not.
         packed = [([(a.fingerprint, a.starts_at, a.status, a.labels, a.annotations, a.starts_ts, a.ends_ts,
-                     a.generator_url) for a in alerts], now) for alerts, now in batch]
+                     a.generator_url, a.truncated, a.group_key) for a in alerts], now) for alerts, now in batch]
         return await self._exchange(("commit", packed))  # type: ignore[no-any-return]
 
     async def reload(self, factory: ApplyFactory) -> None:

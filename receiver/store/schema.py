@@ -148,7 +148,26 @@ def _v7(d: Dialect) -> list[str]:
     return ["ALTER TABLE incident_alerts DROP COLUMN labels", "ALTER TABLE incident_alerts DROP COLUMN annotations"]
 
 
-MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
+def _v8(d: Dialect) -> list[str]:
+    real = "REAL" if d == "sqlite" else "DOUBLE PRECISION"
+    return [
+        # An alert state the processor cannot apply is set aside (pending = 0) with the reason, so that it
+        # never blocks the alerts after it (docs/operations.md, "Quarantined alerts").
+        "ALTER TABLE alerts ADD COLUMN quarantined TEXT",
+        # Alerts Alertmanager left out of the body this state came in (``truncatedAlerts``, max_alerts),
+        # and that body's ``groupKey`` (written only when it left some out).
+        "ALTER TABLE alerts ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE alerts ADD COLUMN group_key TEXT NOT NULL DEFAULT ''",
+        # An incident whose latest body left alerts out (``truncated``, seen last at ``truncated_at``)
+        # does not resolve with the alerts shown; ``held_since`` is when it would have (docs/escalation.md).
+        "ALTER TABLE incidents ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0",
+        f"ALTER TABLE incidents ADD COLUMN truncated_at {real}",
+        f"ALTER TABLE incidents ADD COLUMN held_since {real}",
+        "CREATE INDEX incidents_held ON incidents (truncated_at) WHERE held_since IS NOT NULL",
+    ]
+
+
+MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
 """Each entry returns the statements of one schema version for a dialect; append, never edit."""
 
 

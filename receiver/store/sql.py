@@ -19,20 +19,27 @@ from receiver.store.schema import Dialect
 
 _INCIDENT_COLS = (
     "id, identity, rule, severity, status, labels, title, playbook, rules_version, started_at, "
-    "updated_at, resolved_at, acknowledged_at, acknowledged_by, epoch, mode"
+    "updated_at, resolved_at, acknowledged_at, acknowledged_by, epoch, mode, truncated, truncated_at, held_since"
 )
 _UPDATABLE = {
     "severity", "status", "labels", "title", "updated_at", "resolved_at", "acknowledged_at",
-    "acknowledged_by", "epoch", "rules_version",
+    "acknowledged_by", "epoch", "rules_version", "truncated", "truncated_at", "held_since",
 }
 _JOB_COLS = "id, key, kind, incident_id, payload, state, due_at, attempts"
 
+#: Insert an alert state, or apply firing → resolved (never back). A body that left alerts out
+#: (``truncated`` > 0), or the first complete one after it, re-applies the state it shows, so the
+#: processor learns what the latest body of the group says (docs/escalation.md, truncated groups).
 UPSERT_ALERT = (
     "INSERT INTO alerts (fingerprint, starts_at, status, starts_ts, ends_ts, labels, annotations, "
-    "generator_url, received_at, updated_at, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "generator_url, received_at, updated_at, pending, truncated, group_key) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (fingerprint, starts_at) DO UPDATE SET status = excluded.status, "
     "ends_ts = excluded.ends_ts, annotations = excluded.annotations, updated_at = excluded.updated_at, "
-    "pending = excluded.pending WHERE alerts.status = 'firing' AND excluded.status = 'resolved'"
+    "pending = excluded.pending, truncated = excluded.truncated, group_key = excluded.group_key, "
+    "quarantined = NULL "
+    "WHERE (alerts.status = 'firing' AND excluded.status = 'resolved') OR (alerts.status = excluded.status "
+    "AND (excluded.truncated > 0 OR alerts.truncated > 0) AND alerts.quarantined IS NULL)"
 )
 
 
@@ -58,8 +65,19 @@ def alert_row(a: AlertRecord, now: float, pending: int = 1) -> tuple[Any, ...]:
     """Return the parameters of ``UPSERT_ALERT`` for one alert (``pending=0``: processed already)."""
     return (
         a.fingerprint, a.starts_at, a.status, a.starts_ts, a.ends_ts, _dumps(a.labels), _dumps(a.annotations),
-        a.generator_url, now, now, pending,
+        a.generator_url, now, now, pending, *(_truncation(a) if a.truncated else (0, "")),
     )
+
+
+#: ``truncatedAlerts`` beyond this is stored as this (an INTEGER of PostgreSQL has 32 bits).
+MAX_TRUNCATED = 2**31 - 1
+
+
+def _truncation(a: AlertRecord) -> tuple[int, str]:
+    """The alert's ``truncated`` count (capped) and ``group_key`` in a form every store can hold (NUL
+    and lone surrogates replaced): an odd group key must not fail the commit of a whole batch."""
+    key = a.group_key.replace("\x00", "\ufffd").encode("utf-8", "replace").decode()
+    return min(a.truncated, MAX_TRUNCATED), key
 
 
 class SqlTx:
@@ -95,13 +113,38 @@ class SqlTx:
     def claim_pending_alerts(self, limit: int) -> list[AlertRecord]:
         """Return up to ``limit`` alerts whose state change is not processed yet, oldest first."""
         rows = self._x(
-            "SELECT fingerprint, starts_at, status, labels, annotations, starts_ts, ends_ts, generator_url "
-            f"FROM alerts WHERE pending = 1 ORDER BY updated_at LIMIT ?{self._lock}",
+            "SELECT fingerprint, starts_at, status, labels, annotations, starts_ts, ends_ts, generator_url, "
+            f"truncated, group_key FROM alerts WHERE pending = 1 ORDER BY updated_at LIMIT ?{self._lock}",
             (limit,),
         ).fetchall()
         return [
-            AlertRecord(r[0], r[1], r[2], _loads(r[3]), _loads(r[4]), r[5], r[6], r[7]) for r in rows
+            AlertRecord(r[0], r[1], r[2], _loads(r[3]), _loads(r[4]), r[5], r[6], r[7], r[8], r[9]) for r in rows
         ]
+
+    def quarantine_alert(self, fingerprint: str, starts_at: str, status: str, reason: str) -> bool:
+        """Set the pending state ``status`` of alert ``(fingerprint, starts_at)`` aside for good: no
+        longer pending, ``quarantined`` holds ``reason``. Returns whether that state was still pending
+        (a newer state that arrived meanwhile is left pending, to be tried on its own)."""
+        cur = self._x(
+            "UPDATE alerts SET pending = 0, quarantined = ? WHERE fingerprint = ? AND starts_at = ? "
+            "AND status = ? AND pending = 1",
+            (reason, fingerprint, starts_at, status),
+        )
+        return bool(cur.rowcount)
+
+    def quarantined_alerts(self, limit: int = 100) -> list[tuple[str, str, str, str]]:
+        """Quarantined alert states, newest first: ``(fingerprint, starts_at, status, reason)``."""
+        rows = self._x(
+            "SELECT fingerprint, starts_at, status, quarantined FROM alerts WHERE quarantined IS NOT NULL "
+            "ORDER BY updated_at DESC LIMIT ?", (limit,),
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def oldest_pending_at(self) -> float | None:
+        """When (epoch seconds) the oldest alert state still waiting for the processor was stored, or
+        ``None`` when none waits (an index lookup: ``alerts_pending_updated``)."""
+        row = self._x("SELECT MIN(updated_at) FROM alerts WHERE pending = 1").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
 
     def mark_alerts_processed(self, keys: Sequence[tuple[str, str]], pending: int = 0) -> None:
         """Clear (or, with ``pending=1``, set again) the pending flag of ``(fingerprint, starts_at)`` keys."""
@@ -128,7 +171,8 @@ class SqlTx:
             id=row[0], identity=row[1], rule=row[2], severity=row[3], status=row[4],
             labels=_loads(row[5]), title=row[6], playbook=row[7], rules_version=row[8],
             started_at=row[9], updated_at=row[10], resolved_at=row[11], acknowledged_at=row[12],
-            acknowledged_by=row[13], epoch=row[14], mode=row[15], alerts=alerts,
+            acknowledged_by=row[13], epoch=row[14], mode=row[15], alerts=alerts, truncated=row[16],
+            truncated_at=row[17], held_since=row[18],
         )
 
     def find_incident(self, identity: str, *, open_only: bool, with_alerts: bool = True) -> Incident | None:
@@ -170,10 +214,10 @@ class SqlTx:
     def insert_incident(self, i: Incident) -> None:
         """Insert a new incident (alerts are added with ``upsert_incident_alert``)."""
         self._x(
-            f"INSERT INTO incidents ({_INCIDENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO incidents ({_INCIDENT_COLS}) VALUES ({', '.join('?' * 19)})",
             (i.id, i.identity, i.rule, i.severity, i.status, _dumps(i.labels), i.title, i.playbook,
              i.rules_version, i.started_at, i.updated_at, i.resolved_at, i.acknowledged_at,
-             i.acknowledged_by, i.epoch, i.mode),
+             i.acknowledged_by, i.epoch, i.mode, i.truncated, i.truncated_at, i.held_since),
         )
 
     def update_incident(self, incident_id: str, **fields: Any) -> None:
@@ -239,6 +283,15 @@ class SqlTx:
             (*params, limit),
         ).fetchall()
         return [self._incident(r) for r in rows]
+
+    def held_incidents(self, before: float) -> list[Incident]:
+        """Open incidents held open by a truncated body (``held_since`` set) whose last truncated
+        body was applied before ``before`` (epoch seconds), oldest first."""
+        rows = self._x(
+            f"SELECT {_INCIDENT_COLS} FROM incidents WHERE held_since IS NOT NULL AND truncated_at < ? "
+            f"AND resolved_at IS NULL ORDER BY truncated_at{self._lock}", (before,),
+        ).fetchall()
+        return [self._incident(r, with_alerts=False) for r in rows]
 
     def open_counts(self) -> dict[str, int]:
         """Number of unresolved incidents by severity."""

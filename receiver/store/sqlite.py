@@ -133,6 +133,18 @@ def begin_immediate(conn: sqlite3.Connection, timeout: float = 10.0) -> None:
             time.sleep(LOCK_RETRY)
 
 
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already (it does on SQLITE_FULL and other
+    errors), so the caller re-raises the real cause: a failed ``ROLLBACK`` is logged, never raised
+    in its place ("cannot rollback - no transaction is active" hid "database or disk is full")."""
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as e:
+        log.warning("sqlite rollback failed", error=str(e))
+
+
 #: ``apply(tx, changed_alerts, now) -> result``: see ``Store.process_on_ingest``.
 Apply = Callable[[SqlTx, list[AlertRecord], float], Any]
 
@@ -195,7 +207,7 @@ def ingest_batch(conn: sqlite3.Connection, batch: Sequence[tuple[Sequence[AlertR
     except BaseException:
         if state is not None:
             state.stale = True
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     if state is not None:
         if len(state.names) > MAX_NAMES:
@@ -204,11 +216,18 @@ def ingest_batch(conn: sqlite3.Connection, batch: Sequence[tuple[Sequence[AlertR
     return counts, len(changed), result
 
 
+def tx_open(cur: sqlite3.Cursor) -> bool:
+    """Whether the cursor's connection is still inside its transaction."""
+    return bool(cur.connection.in_transaction)
+
+
 def _apply_changed(tx: SqlTx, cur: sqlite3.Cursor, apply: Apply, changed: list[AlertRecord], now: float) -> Any:
     cur.execute("SAVEPOINT apply")
     try:
         result = apply(tx, changed, now)
     except Exception:  # left to the dispatcher, which retries them and logs per batch
+        if not tx_open(cur):  # SQLite rolled the whole transaction back (disk full …): nothing is committed
+            raise
         log.exception("applying alerts at ingest failed; left pending for the dispatcher")
         cur.execute("ROLLBACK TO apply")
         tx.written_names.clear()
@@ -254,7 +273,7 @@ class SqliteStore:
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
         self._wconn = conn
 
@@ -342,15 +361,21 @@ class SqliteStore:
             conn.execute("COMMIT")
             return result
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
 
     async def transaction(self, fn: Callable[[Any], T]) -> T:
-        """Run ``fn(tx)`` in one write transaction on the writer thread; raises ``StoreUnavailable``."""
+        """Run ``fn(tx)`` in one write transaction on the writer thread.
+
+        Raises ``StoreConflict`` (a constraint refused a write), ``StoreError`` (a value SQLite cannot
+        take: the same call fails again) or ``StoreUnavailable`` (the database cannot read or commit).
+        """
         try:
             return await asyncio.wrap_future(self._writer.submit(WORK, self._tx_sync, fn))
         except sqlite3.IntegrityError as e:
             raise StoreConflict(f"sqlite constraint: {e}") from e
+        except (sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError) as e:
+            raise StoreError(f"sqlite refused the transaction: {e}") from e
         except sqlite3.Error as e:
             raise StoreUnavailable(f"sqlite transaction failed: {e}") from e
 

@@ -438,8 +438,8 @@ class Runbookd(Service):
 class Alertmanager(Service):
     """The real Alertmanager with a copy of the shipped alertmanager.yml, posting to ``webhook_url``.
 
-    Only the webhook URL, the timings and (with ``webhook_token``) a bearer credentials file differ
-    from the shipped file. Clustering is off (``--cluster.listen-address=``).
+    Only the webhook URL, the timings, ``max_alerts`` and (with ``webhook_token``) a bearer credentials
+    file differ from the shipped file. Clustering is off (``--cluster.listen-address=``).
     """
 
     name = "alertmanager"
@@ -453,6 +453,7 @@ class Alertmanager(Service):
         group_interval: str = "2s",
         repeat_interval: str = "1h",
         webhook_token: str | None = None,
+        max_alerts: int = 0,
     ) -> None:
         super().__init__(workdir)
         binary = find_binary("prometheus-alertmanager", "alertmanager")
@@ -463,6 +464,7 @@ class Alertmanager(Service):
         config["route"].update(group_wait=group_wait, group_interval=group_interval, repeat_interval=repeat_interval)
         (hook,) = [h for r in config["receivers"] if r["name"] == "runbookd" for h in r["webhook_configs"]]
         hook["url"] = webhook_url
+        hook["max_alerts"] = max_alerts
         if webhook_token:
             token_file = workdir / "runbookd-token"
             token_file.write_text(webhook_token, encoding="utf-8")

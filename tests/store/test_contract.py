@@ -218,3 +218,65 @@ async def test_data_survives_reopen(store: Any, tmp_path: Any) -> None:
             assert len(await again.transaction(lambda tx: tx.claim_pending_alerts(10))) == 1
         finally:
             await again.close()
+
+
+async def test_a_quarantined_alert_is_never_claimed_but_its_newer_state_is(store: Any) -> None:
+    """``quarantine_alert`` sets the pending state aside for good, with its reason; a resolve that comes
+    later is pending again (tried on its own), and a state that changed meanwhile is not quarantined."""
+    await store.ingest([rec()], T0)
+    starts = "2026-11-22T01:00:00.000000Z"
+    assert not await store.transaction(lambda tx: tx.quarantine_alert("f1", starts, "resolved", "why"))
+    assert await store.transaction(lambda tx: tx.quarantine_alert("f1", starts, "firing", "bad value"))
+    assert await store.transaction(lambda tx: tx.claim_pending_alerts(10)) == []
+    assert await store.read(lambda tx: tx.quarantined_alerts()) == [("f1", starts, "firing", "bad value")]
+    await store.ingest([rec(status="resolved", ends=T0)], T0 + 1)
+    [a] = await store.transaction(lambda tx: tx.claim_pending_alerts(10))
+    assert a.status == "resolved"
+    assert await store.read(lambda tx: tx.quarantined_alerts()) == []
+
+
+async def test_oldest_pending_at_is_the_first_unprocessed_change(store: Any) -> None:
+    """``oldest_pending_at`` is when the oldest pending state was stored, ``None`` once all are processed."""
+    assert await store.read(lambda tx: tx.oldest_pending_at()) is None
+    await store.ingest([rec("f1")], T0)
+    await store.ingest([rec("f2")], T0 + 5)
+    assert await store.read(lambda tx: tx.oldest_pending_at()) == T0
+    starts = "2026-11-22T01:00:00.000000Z"
+    await store.transaction(lambda tx: tx.mark_alerts_processed([("f1", starts), ("f2", starts)]))
+    assert await store.read(lambda tx: tx.oldest_pending_at()) is None
+
+
+async def test_a_truncated_body_reapplies_the_states_it_shows(store: Any) -> None:
+    """A body that left alerts out (``truncated``) makes the same state pending again, with its count and
+    group; so does the first complete body after it, and then re-sends change nothing. A stale firing in
+    a truncated body never moves a resolved alert back."""
+    from dataclasses import replace
+
+    starts = "2026-11-22T01:00:00.000000Z"
+    done = lambda tx: tx.mark_alerts_processed([("f1", starts)])  # noqa: E731
+    await store.ingest([replace(rec(), truncated=2, group_key="{}:{a=\"b\"}")], T0)
+    await store.transaction(done)
+    assert await store.ingest([replace(rec(), truncated=2, group_key="{}:{a=\"b\"}")], T0 + 1) == 1
+    [a] = await store.transaction(lambda tx: tx.claim_pending_alerts(10))
+    assert (a.truncated, a.group_key) == (2, '{}:{a="b"}')
+    await store.transaction(done)
+    assert await store.ingest([rec()], T0 + 2) == 1
+    [a] = await store.transaction(lambda tx: tx.claim_pending_alerts(10))
+    assert (a.truncated, a.group_key) == (0, "")
+    await store.transaction(done)
+    assert await store.ingest([rec()], T0 + 3) == 0
+    await store.ingest([replace(rec(status="resolved", ends=T0), truncated=1)], T0 + 4)
+    await store.transaction(done)
+    assert await store.ingest([replace(rec(), truncated=1)], T0 + 5) == 0
+    assert await store.transaction(lambda tx: tx.claim_pending_alerts(10)) == []
+
+
+async def test_an_odd_group_key_or_a_huge_truncated_count_is_stored(store: Any) -> None:
+    """A truncated body's group key with a NUL or a lone surrogate, and a count past 32 bits, are stored
+    (replaced, capped) instead of failing the commit of the whole batch."""
+    from dataclasses import replace
+
+    odd = replace(rec(), truncated=10**12, group_key="{}:{a=\"\x00\udc80\"}")
+    assert await store.ingest([odd, rec("f2")], T0) == 2
+    [a] = [x for x in await store.transaction(lambda tx: tx.claim_pending_alerts(10)) if x.fingerprint == "f1"]
+    assert (a.truncated, a.group_key) == (2**31 - 1, '{}:{a="\ufffd?"}')

@@ -210,3 +210,38 @@ def test_connections_keep_journals_in_memory_and_cut_the_wal_back(tmp_path: Path
         assert conn.execute("PRAGMA journal_mode").fetchall() == [("wal",)]
     finally:
         conn.close()
+
+
+class FillingFactory:
+    """An applier that caps its connection's database at its current size (``PRAGMA max_page_count``),
+    so that the next commit that needs a new page fails with a real SQLITE_FULL (picklable)."""
+
+    def __call__(self) -> Any:
+        def apply(tx: Any, alerts: list[AlertRecord], now: float) -> Any:
+            pages = tx._x("PRAGMA page_count").fetchone()[0]
+            tx._x(f"PRAGMA max_page_count={pages}").fetchall()
+            return None
+        return apply
+
+
+def big(fp: str) -> AlertRecord:
+    return AlertRecord(fp, "2026-11-22T01:00:00.000000Z", "firing", {"alertname": "Full", "blob": "x" * 20000},
+                       {}, T0 - 60)
+
+
+@pytest.mark.parametrize("where", ["thread", "process"])
+async def test_a_full_database_is_reported_as_full_not_as_a_failed_rollback(tmp_path: Path, where: str) -> None:
+    """Disk full (SQLITE_FULL) at ingest, on the writer thread and in the ingest process, and in a unit
+    of work: the error names the real cause, not "cannot rollback - no transaction is active"."""
+    async with opened(tmp_path / "rb.db") as store:
+        f = FillingFactory()
+        store.process_on_ingest(f(), lambda _: None, factory=f if where == "process" else None)
+        await store.ingest([rec("small")], T0)  # the applier caps the database here
+        with pytest.raises(StoreUnavailable) as e:
+            await store.ingest([big(f"b{i}") for i in range(20)], T0 + 1)
+        assert "database or disk is full" in str(e.value)
+        if where == "thread":  # the writer connection is the capped one
+            with pytest.raises(StoreUnavailable) as e:
+                await store.transaction(lambda tx: tx.upsert_alerts([big(f"c{i}") for i in range(20)], T0 + 2))
+            assert "database or disk is full" in str(e.value)
+        assert await store.ingest([rec("small")], T0 + 3) == 0  # nothing lost: the first alert is there
