@@ -35,9 +35,10 @@ And one in meaning: a month's length is counted on the calendar, as in Alertmana
 PR #5447 (before it, a month with a spring-forward DST change counted 30 days in a non-UTC location,
 so ``-1`` meant the 30th of March).
 
-YAML 1.1 (PyYAML) reads an unquoted ``16:00`` as the base-60 integer 960 and ``1:5`` as 65; an
-integer ``start_time`` / ``end_time`` is therefore read back as minutes (960 → 16:00), and a range
-field that arrives as such an integer is refused with a hint to quote it.
+Rule files are read by ``receiver.rules.yamlpos.RuleLoader``, which (like yaml.v2) has no YAML 1.1
+base-60 numbers, so an unquoted ``16:00`` or ``1:5`` arrives as text. A YAML number is taken as its
+decimal text, as yaml.v2 does when it decodes a scalar into a Go string: ``days_of_month: [5]`` is
+``'5'``, and ``start_time: 1020`` is refused (``couldn't parse timestamp 1020``).
 """
 
 from __future__ import annotations
@@ -76,11 +77,6 @@ def _number(text: str, what: str) -> int:
     return int(text)
 
 
-def _sexagesimal_hint(value: Any) -> str:
-    """Why an integer may be a mangled ``a:b`` (YAML 1.1 base 60), for error messages."""
-    return " (an unquoted a:b is a number in YAML 1.1: quote ranges, e.g. '1:5')" if isinstance(value, int) else ""
-
-
 def _weekdays(value: Any) -> tuple[int, int]:
     begin, end = _parts(value, "weekday")
     for name in (begin, end):
@@ -98,7 +94,7 @@ def _days_of_month(value: Any) -> tuple[int, int]:
     b, e = _number(begin, "day of the month"), _number(end, "day of the month")
     for n in (b, e):
         if n == 0 or not -31 <= n <= 31:
-            raise ValueError(f"{n} is not a valid day of the month: out of range{_sexagesimal_hint(value)}")
+            raise ValueError(f"{n} is not a valid day of the month: out of range")
     if b < 0 < e:
         raise ValueError("end day must be negative if start day is negative")
     # Alertmanager's check: with negatives counted back from a 28-day month, is the range always empty?
@@ -114,7 +110,7 @@ def _month(text: str, value: Any) -> int:
         if 1 <= int(text) <= 12:
             return int(text)
         raise ValueError(f"month {text} is outside 1 … 12: Alertmanager accepts it, but no month has that "
-                         f"number, so runbookd refuses it{_sexagesimal_hint(value)}")
+                         f"number, so runbookd refuses it")
     raise ValueError(f"{text} is not a valid month (expected january … december or 1 … 12)")
 
 
@@ -135,11 +131,7 @@ def _years(value: Any) -> tuple[int, int]:
 
 
 def _clock(value: Any) -> int:
-    """``HH:MM`` → minutes since midnight (``24:00`` → 1440); a YAML 1.1 base-60 integer is minutes."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if 0 <= value <= 1440:
-            return value
-        raise ValueError(f"time {value} out of range: write HH:MM in quotes, e.g. '09:30'")
+    """``HH:MM`` → minutes since midnight (``24:00`` → 1440), as timeinterval.go's ``parseTime``."""
     if not isinstance(value, str) or not _CLOCK.fullmatch(value):
         raise ValueError(f"couldn't parse timestamp {value}, invalid format: expected HH:MM from 00:00 to 24:00")
     hours, minutes = value.split(":")

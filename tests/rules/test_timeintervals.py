@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from receiver.rules.timeintervals import TimeInterval, TimeRange
-from receiver.rules.yamlpos import describe, format_path
+from receiver.rules.yamlpos import describe, format_path, parse_yaml
 
 
 def at(text: str) -> float:
@@ -27,8 +26,8 @@ def utc(text: str) -> float:
 
 
 def range_of(data: dict[str, Any] | str) -> TimeRange:
-    """A ``TimeRange`` from a mapping or from YAML text (loaded as the rule loader does, YAML 1.1)."""
-    return TimeRange.model_validate(yaml.safe_load(data) if isinstance(data, str) else data)
+    """A ``TimeRange`` from a mapping or from YAML text (loaded as the rule loader loads rule files)."""
+    return TimeRange.model_validate(parse_yaml(data)[0] if isinstance(data, str) else data)
 
 
 def error_of(data: dict[str, Any]) -> str:
@@ -106,13 +105,17 @@ def test_times_parse_to_minutes_of_the_day(start: str, end: str, minutes: tuple[
     ("times", "message"),
     [
         ({"start_time": "17:31", "end_time": "17:31"}, "times[0]: start_time 17:31 must be before end_time 17:31"),
-        ({"start_time": "12:30", "end_time": "24:01"}, "times[0].end_time: couldn't parse timestamp 24:01, invalid format"),
+        ({"start_time": "12:30", "end_time": "24:01"},
+         "times[0].end_time: couldn't parse timestamp 24:01, invalid format"),
         ({"start_time": "09:30", "end_time": "07:41"}, "times[0]: start_time 09:30 must be before end_time 07:41"),
         ({"start_time": "24:00", "end_time": "17:41"}, "times[0]: start_time 24:00 must be before end_time 17:41"),
         ({"start_time": "14:03"}, "times[0].end_time: missing required key 'end_time'"),
-        ({"start_time": "01:99", "end_time": "23:59"}, "times[0].start_time: couldn't parse timestamp 01:99, invalid format"),
-        ({"start_time": "00:00", "end_time": "99:99"}, "times[0].end_time: couldn't parse timestamp 99:99, invalid format"),
-        ({"start_time": "9:00", "end_time": "17:00"}, "times[0].start_time: couldn't parse timestamp 9:00, invalid format"),
+        ({"start_time": "01:99", "end_time": "23:59"},
+         "times[0].start_time: couldn't parse timestamp 01:99, invalid format"),
+        ({"start_time": "00:00", "end_time": "99:99"},
+         "times[0].end_time: couldn't parse timestamp 99:99, invalid format"),
+        ({"start_time": "9:00", "end_time": "17:00"},
+         "times[0].start_time: couldn't parse timestamp 9:00, invalid format"),
     ],
 )
 def test_invalid_times(times: dict[str, str], message: str) -> None:
@@ -163,7 +166,8 @@ def test_yaml_negative_indices_and_several_ranges() -> None:
         ({"weekdays": ["1:3"]}, "weekdays[0]: 1 is not a valid weekday"),
         ({"weekdays": ["-2:-1"]}, "weekdays[0]: -2 is not a valid weekday"),
         ({"weekdays": ["monday", "mondy"]}, "weekdays[1]: mondy is not a valid weekday"),
-        ({"weekdays": ["monday:tuesday:friday"]}, "weekdays[0]: couldn't parse range monday:tuesday:friday, invalid format"),
+        ({"weekdays": ["monday:tuesday:friday"]},
+         "weekdays[0]: couldn't parse range monday:tuesday:friday, invalid format"),
         ({"days_of_month": ["0"]}, "days_of_month[0]: 0 is not a valid day of the month: out of range"),
         ({"days_of_month": ["-50:-20"]}, "days_of_month[0]: -50 is not a valid day of the month: out of range"),
         ({"days_of_month": ["1:50"]}, "days_of_month[0]: 50 is not a valid day of the month: out of range"),
@@ -346,19 +350,23 @@ def test_years_are_any_ordered_numbers_as_in_go() -> None:
     assert interval.contains(utc("2026-12-31T23:59")) and not interval.contains(utc("2027-01-01T00:00"))
 
 
-def test_unquoted_times_survive_yaml_1_1_base_60() -> None:
-    """PyYAML reads ``16:00`` as 960; it is taken back as minutes of the day."""
-    interval = range_of("times:\n  - start_time: 09:30\n    end_time: 16:00\n")
+def test_unquoted_times_and_ranges_are_text_as_in_yaml_v2() -> None:
+    """The rule loader has no base-60 numbers: ``16:00`` and ``1:5`` unquoted read as Alertmanager reads them."""
+    interval = range_of("times:\n  - start_time: 09:30\n    end_time: 16:00\ndays_of_month: [1:5]\n")
+    assert interval.times is not None
     assert (interval.times[0].start_time, interval.times[0].end_time) == (570, 960)
+    assert interval.days_of_month == [(1, 5)]
 
 
-def test_an_unquoted_numeric_range_asks_for_quotes() -> None:
-    with pytest.raises(ValidationError, match="quote ranges"):
-        range_of("days_of_month: [1:5]\n")
+def test_a_number_is_read_as_its_text_as_yaml_v2_does() -> None:
+    """yaml.v2 decodes a number into a Go string as its text: ``[5]`` is day 5, ``start_time: 1020`` is bad."""
+    assert range_of("days_of_month: [5]\nyears: [2026]\n").days_of_month == [(5, 5)]
+    with pytest.raises(ValidationError, match="couldn't parse timestamp 1020, invalid format"):
+        range_of("times: [{start_time: 1020, end_time: '18:00'}]\n")
 
 
 def test_a_dump_reads_back_as_alertmanager_syntax() -> None:
-    dumped = TimeInterval.model_validate({"name": "q1", "time_intervals": [yaml.safe_load(ADVANCED)]}).model_dump(
+    dumped = TimeInterval.model_validate({"name": "q1", "time_intervals": [parse_yaml(ADVANCED)[0]]}).model_dump(
         mode="json"
     )
     assert dumped["time_intervals"][0] == {
