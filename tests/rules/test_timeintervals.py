@@ -299,8 +299,9 @@ def test_an_empty_named_interval_contains_nothing_and_an_empty_range_everything(
 
 @pytest.mark.parametrize("field", ["times", "weekdays", "days_of_month", "months", "years"])
 def test_an_explicitly_empty_list_never_matches(field: str) -> None:
-    """``weekdays: []`` is an empty non-nil slice in yaml.v2, and ``ContainsTime`` tests ``!= nil``:
-    no instant is in it (timeinterval.go v0.27.0)."""
+    """``weekdays: []`` is an empty non-nil slice in yaml.v2 (go-yaml/yaml v2.4.0 ``decode.go``,
+    ``sequence``: ``reflect.MakeSlice(type, 0, 0)``), and ``ContainsTime`` tests ``!= nil``: no instant
+    is in it (timeinterval.go v0.27.0, unchanged on main)."""
     interval = range_of(f"{field}: []\n")
     for text in ("2026-01-05T14:30", "2026-01-10T03:00", "2020-02-29T00:00"):
         assert not interval.contains(utc(text)), text
