@@ -22,8 +22,6 @@ counted differently, so a pattern at those extremes may be accepted by one and n
 
 from __future__ import annotations
 
-from typing import Any
-
 import re2  # type: ignore[import-untyped]  # google-re2 ships no type hints
 
 _OPTIONS = re2.Options()
@@ -112,17 +110,19 @@ class GoRegex:
 
     def matches(self, text: str) -> bool:
         """Whether ``text`` matches, as Go's ``MatchString`` answers for the anchored pattern."""
-        return self._search(text) is not None
+        # Searching UTF-8 bytes skips the binding's str offset bookkeeping: about 3x faster.
+        return self._re.search(_utf8(text)) is not None
 
     def groups(self, text: str) -> tuple[str, ...] | None:
         """The capture groups of the first match in ``text`` (Go's ``FindStringSubmatch[1:]``), or
         ``None`` when it does not match; a group that took part in no match is ``""`` as in Go."""
-        m = self._search(text)
-        return None if m is None else tuple(g or "" for g in m.groups())
+        m = self._re.search(_utf8(text))
+        return None if m is None else tuple((g or b"").decode("utf-8") for g in m.groups())
 
-    def _search(self, text: str) -> Any:
-        try:
-            return self._re.search(text)
-        except UnicodeEncodeError:
-            # A lone surrogate (JSON "\ud800") cannot be UTF-8; Go's JSON decoder turns it into U+FFFD.
-            return self._re.search(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
+
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8; a lone surrogate (JSON ``"\\ud800"``) becomes U+FFFD, as Go's JSON decoder makes it."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
