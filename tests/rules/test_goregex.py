@@ -52,6 +52,11 @@ MATCHES: list[tuple[str, str, bool]] = [
     (".", "\n", False),
     ("(?s).", "\n", True),
     ("(?i)k", "\u212a", True),  # KELVIN SIGN folds to k
+    ("(?i)s", "ſ", True),  # LATIN SMALL LETTER LONG S folds to s, as in Go's simple folding
+    ("(?i)ß", "ẞ", True),
+    ("(?i)σ", "ς", True),
+    ("(?i)ǅ", "ǆ", True),
+    ("(?i)ǰ", "J̌", False),  # no full (multi-rune) case folding
     ("uni", "unicode", False),
     (r"\x{1F642}", "🙂", True),
     (r"[^a]", "🙂", True),  # one rune, not one byte
