@@ -25,6 +25,11 @@ from __future__ import annotations
 import re2  # type: ignore[import-untyped]  # google-re2 ships no type hints
 
 _OPTIONS = re2.Options()
+# Go's regexp.Compile: Perl-like syntax (\d, \pL, (?i) ...) and leftmost-first matching, over UTF-8.
+# These are RE2's defaults; set here so a change of default cannot change what a rule file means.
+_OPTIONS.posix_syntax = False
+_OPTIONS.longest_match = False
+_OPTIONS.encoding = re2.Options.Encoding.UTF8
 _OPTIONS.log_errors = False  # errors are raised (and reported by `check`), not printed to stderr
 # RE2's default 8 MiB refuses e.g. \pL{1000}, which Go compiles (Go's own limit is about 3.3M
 # instructions); 64 MiB admits every single Unicode class repeated 1000 times.
