@@ -97,6 +97,7 @@ def merge(
         for i, ti in enumerate(f.content.time_intervals):
             if first(f, "time interval", ti.name, ("time_intervals", i)):
                 m.time_intervals[ti.name] = ti
+            m.warnings += _empty_interval_fields(f, i)
     for f in files:
         for i, rule in enumerate(f.content.rules):
             for name in rule.severity_during:
@@ -269,6 +270,20 @@ def _check_policy(
     for path, name in targets:
         if name not in receivers:
             errors.append(f.error(item, path, severity, f"unknown receiver '{name}'"))
+
+
+_RANGE_FIELDS = ("times", "weekdays", "days_of_month", "months", "years")
+
+
+def _empty_interval_fields(f: ParsedFile, idx: int) -> Iterator[RuleFileError]:
+    """A warning for each explicitly empty list in a time range: as in Alertmanager it never matches."""
+    ti = f.content.time_intervals[idx]
+    for j, tr in enumerate(ti.time_intervals):
+        for name in _RANGE_FIELDS:
+            if getattr(tr, name) == []:
+                yield f.error(("time_intervals", idx), ("time_intervals", j, name), ti.name,
+                              f"'{name}: []' never matches (as in Alertmanager), so this range contains no "
+                              f"time; omit '{name}' to mean any")
 
 
 def _shadowed(rules: Sequence[CompiledRule]) -> Iterator[RuleFileError]:

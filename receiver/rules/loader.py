@@ -107,8 +107,8 @@ def check_rule_files(
     known receivers; a receiver has exactly one channel; a PagerDuty ``routing_key`` is one of
     ``routing_keys`` (when given); ``group_by`` label names are valid; step names are unique per
     playbook; step parameters compile as sandboxed Jinja2 templates. Warnings: a rule shadowed by an
-    earlier one, a severity in use without an escalation policy. ``ValueError`` for a
-    ``default_severity`` other than P0–P3.
+    earlier one, a severity in use without an escalation policy, an explicitly empty time range list.
+    ``ValueError`` for a ``default_severity`` other than P0–P3.
     """
     if default_severity not in SEVERITIES:
         raise ValueError(f"default_severity must be one of {', '.join(SEVERITIES)}, got {default_severity!r}")

@@ -10,24 +10,35 @@ Syntax and meaning follow prometheus/alertmanager ``timeinterval/timeinterval.go
             location: America/New_York
 
 - A named ``TimeInterval`` contains an instant when any of its ``time_intervals`` does (OR); an
-  empty list contains nothing. Within one ``TimeRange`` every given field must hold (AND); an
-  omitted or empty field holds always; the items of one field are alternatives (OR).
+  empty list contains nothing. Within one ``TimeRange`` every given field must hold (AND); the
+  items of one field are alternatives (OR). An omitted or ``null`` field holds always; an
+  explicitly empty list (``weekdays: []``) never holds, as in ``ContainsTime`` (it tests
+  ``tp.Weekdays != nil`` and yaml.v2 decodes ``[]`` to an empty, non-nil slice).
 - Ranges ``a:b`` are inclusive; a single value ``a`` is ``a:a``. ``times`` are ``HH:MM`` (two
   digits, ``00:00``-``24:00``) with ``end_time`` exclusive, compared by the minute.
 - ``weekdays``: names only (``sunday`` … ``saturday``, any case); Sunday is the first day, ranges
   do not wrap (``saturday:sunday`` is invalid: write ``[saturday, sunday]``).
 - ``days_of_month``: 1…31 or -31…-1 counted from the month's end (``-1`` is the last day); a range
   is clamped to the month, and one that starts after the month's end matches nothing.
-- ``months``: names (any case) or 1…12. ``years``: positive numbers.
-- ``location``: an IANA zone the fields are read in (DST observed), default UTC.
+- ``months``: names (any case) or 1…12. ``years``: numbers (any, as Alertmanager).
+- ``location``: an IANA zone the fields are read in (DST observed); omitted, ``null`` or ``''``
+  is UTC (Go's ``time.LoadLocation("")``).
+- Items are read as Go reads them: lower-cased, split at ``:``, no whitespace trimmed.
 
-One deliberate difference: a month's length is counted on the calendar, as in Alertmanager after
+Deliberate differences, each refused by ``runbookd check`` with its reason:
+
+- ``location: Local`` (the machine's zone in Go): a rule's meaning would depend on the host it runs
+  on, and ``runbookd test`` in CI would disagree with production. Name the zone.
+- A month number outside 1…12 (Go accepts ``13`` and never matches it, reads ``0:3`` as 1…3).
+
+And one in meaning: a month's length is counted on the calendar, as in Alertmanager after
 PR #5447 (before it, a month with a spring-forward DST change counted 30 days in a non-UTC location,
 so ``-1`` meant the 30th of March).
 
-YAML 1.1 (PyYAML) reads an unquoted ``16:00`` as the base-60 integer 960 and ``1:5`` as 65; an
-integer ``start_time`` / ``end_time`` is therefore read back as minutes (960 → 16:00), and a range
-field that arrives as such an integer is refused with a hint to quote it.
+Rule files are read by ``receiver.rules.yamlpos.RuleLoader``, which (like yaml.v2) has no YAML 1.1
+base-60 numbers, so an unquoted ``16:00`` or ``1:5`` arrives as text. A YAML number is taken as its
+decimal text, as yaml.v2 does when it decodes a scalar into a Go string: ``days_of_month: [5]`` is
+``'5'``, and ``start_time: 1020`` is refused (``couldn't parse timestamp 1020``).
 """
 
 from __future__ import annotations
@@ -53,32 +64,28 @@ def _parts(value: Any, what: str) -> tuple[str, str]:
     """``"a:b"`` → ``("a", "b")``, ``"a"`` → ``("a", "a")``; numbers are taken as their text."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"expected a {what} or a range 'a:b' as text")
-    text = str(value).strip().lower()
+    text = str(value).lower()  # as stringableRangeFromString: no whitespace trimmed
     pieces = text.split(":")
-    if len(pieces) > 2 or not all(pieces):
-        raise ValueError(f"invalid range {value!r}: expected 'a' or 'a:b'")
+    if len(pieces) > 2:
+        raise ValueError(f"couldn't parse range {text}, invalid format: expected 'a' or 'a:b'")
     return pieces[0], pieces[-1]
 
 
 def _number(text: str, what: str) -> int:
-    if not _INT.fullmatch(text):
-        raise ValueError(f"unknown {what} {text!r}")
+    if not _INT.fullmatch(text):  # strconv.Atoi: optional sign, decimal digits
+        raise ValueError(f"unknown {what} {text!r}: expected a number")
     return int(text)
-
-
-def _sexagesimal_hint(value: Any) -> str:
-    """Why an integer may be a mangled ``a:b`` (YAML 1.1 base 60), for error messages."""
-    return " (an unquoted a:b is a number in YAML 1.1: quote ranges, e.g. '1:5')" if isinstance(value, int) else ""
 
 
 def _weekdays(value: Any) -> tuple[int, int]:
     begin, end = _parts(value, "weekday")
     for name in (begin, end):
         if name not in WEEKDAYS:
-            raise ValueError(f"unknown weekday {name!r} (expected sunday … saturday)")
+            raise ValueError(f"{name} is not a valid weekday (expected sunday … saturday)")
     b, e = WEEKDAYS.index(begin), WEEKDAYS.index(end)
     if b > e:
-        raise ValueError(f"start day {begin} is after end day {end} (Sunday is the first day; ranges do not wrap)")
+        raise ValueError(f"start day cannot be before end day: {begin} is after {end} (Sunday is the first "
+                         "day; ranges do not wrap)")
     return b, e
 
 
@@ -87,7 +94,7 @@ def _days_of_month(value: Any) -> tuple[int, int]:
     b, e = _number(begin, "day of the month"), _number(end, "day of the month")
     for n in (b, e):
         if n == 0 or not -31 <= n <= 31:
-            raise ValueError(f"{n} is not a valid day of the month: out of range{_sexagesimal_hint(value)}")
+            raise ValueError(f"{n} is not a valid day of the month: out of range")
     if b < 0 < e:
         raise ValueError("end day must be negative if start day is negative")
     # Alertmanager's check: with negatives counted back from a 28-day month, is the range always empty?
@@ -99,9 +106,12 @@ def _days_of_month(value: Any) -> tuple[int, int]:
 def _month(text: str, value: Any) -> int:
     if text in MONTHS:
         return MONTHS.index(text) + 1
-    if _INT.fullmatch(text) and 1 <= int(text) <= 12:
-        return int(text)
-    raise ValueError(f"unknown month {text!r} (expected january … december or 1 … 12){_sexagesimal_hint(value)}")
+    if _INT.fullmatch(text):
+        if 1 <= int(text) <= 12:
+            return int(text)
+        raise ValueError(f"month {text} is outside 1 … 12: Alertmanager accepts it, but no month has that "
+                         f"number, so runbookd refuses it")
+    raise ValueError(f"{text} is not a valid month (expected january … december or 1 … 12)")
 
 
 def _months(value: Any) -> tuple[int, int]:
@@ -115,22 +125,16 @@ def _months(value: Any) -> tuple[int, int]:
 def _years(value: Any) -> tuple[int, int]:
     begin, end = _parts(value, "year")
     b, e = _number(begin, "year"), _number(end, "year")
-    if b < 1 or e < 1:
-        raise ValueError(f"invalid year range {value!r}: years are positive")
     if b > e:
         raise ValueError(f"end year {e} is before start year {b}")
     return b, e
 
 
 def _clock(value: Any) -> int:
-    """``HH:MM`` → minutes since midnight (``24:00`` → 1440); a YAML 1.1 base-60 integer is minutes."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if 0 <= value <= 1440:
-            return value
-        raise ValueError(f"time {value} out of range: write HH:MM in quotes, e.g. '09:30'")
-    if not isinstance(value, str) or not _CLOCK.fullmatch(value.strip()):
-        raise ValueError(f"invalid time {value!r}: expected HH:MM from 00:00 to 24:00")
-    hours, minutes = value.strip().split(":")
+    """``HH:MM`` → minutes since midnight (``24:00`` → 1440), as timeinterval.go's ``parseTime``."""
+    if not isinstance(value, str) or not _CLOCK.fullmatch(value):
+        raise ValueError(f"couldn't parse timestamp {value}, invalid format: expected HH:MM from 00:00 to 24:00")
+    hours, minutes = value.split(":")
     return int(hours) * 60 + int(minutes)
 
 
@@ -188,16 +192,24 @@ class TimeRange(_Strict):
     month ±1 … 31, months 1 … 12, years.
     """
 
-    times: list[TimeOfDay] = Field(default_factory=list)
-    weekdays: list[WeekdayRange] = Field(default_factory=list)
-    days_of_month: list[DayOfMonthRange] = Field(default_factory=list)
-    months: list[MonthRange] = Field(default_factory=list)
-    years: list[YearRange] = Field(default_factory=list)
+    times: list[TimeOfDay] | None = None
+    weekdays: list[WeekdayRange] | None = None
+    days_of_month: list[DayOfMonthRange] | None = None
+    months: list[MonthRange] | None = None
+    years: list[YearRange] | None = None
     location: str = "UTC"
 
-    @field_validator("location")
+    @field_validator("location", mode="before")
     @classmethod
-    def _zone(cls, name: str) -> str:
+    def _zone(cls, name: Any) -> str:
+        if name is None or name == "":  # yaml.v2 leaves a null *Location nil; LoadLocation("") is UTC
+            return "UTC"
+        if name == "Local":
+            raise ValueError("location 'Local' (the zone of the machine Alertmanager runs on) is refused: "
+                             "a rule would then mean different times on different hosts and in CI; "
+                             "name the zone, e.g. America/New_York")
+        if not isinstance(name, str):
+            raise ValueError(f"unknown location {name!r} (expected an IANA zone such as America/New_York)")
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
@@ -205,20 +217,23 @@ class TimeRange(_Strict):
         return name
 
     def contains(self, epoch: float) -> bool:
-        """Whether ``epoch`` (seconds since the Unix epoch, UTC) falls in this range, read in ``location``."""
+        """Whether ``epoch`` (seconds since the Unix epoch, UTC) falls in this range, read in ``location``.
+
+        As ``ContainsTime``: a field that is ``None`` holds always, an empty list never.
+        """
         t = datetime.fromtimestamp(epoch, ZoneInfo(self.location))
-        if self.times:
+        if self.times is not None:
             minute = t.hour * 60 + t.minute
             if not any(r.start_time <= minute < r.end_time for r in self.times):
                 return False
-        if self.days_of_month and not any(_day_in(t, b, e) for b, e in self.days_of_month):
+        if self.days_of_month is not None and not any(_day_in(t, b, e) for b, e in self.days_of_month):
             return False
-        if self.months and not any(b <= t.month <= e for b, e in self.months):
+        if self.months is not None and not any(b <= t.month <= e for b, e in self.months):
             return False
         weekday = (t.weekday() + 1) % 7  # Python counts from Monday = 0; Alertmanager from Sunday = 0
-        if self.weekdays and not any(b <= weekday <= e for b, e in self.weekdays):
+        if self.weekdays is not None and not any(b <= weekday <= e for b, e in self.weekdays):
             return False
-        return not self.years or any(b <= t.year <= e for b, e in self.years)
+        return self.years is None or any(b <= t.year <= e for b, e in self.years)
 
 
 def _day_in(t: datetime, begin: int, end: int) -> bool:

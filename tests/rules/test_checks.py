@@ -91,3 +91,20 @@ def test_continue_and_group_by_come_from_the_file(write_rules: WriteRules, tmp_p
     audit, final = rs.match({"team": "t", "alertname": "A"})
     assert (audit.continue_, audit.group_by, final.name) == (True, ("team",), "all")
     assert audit.identity_key({"team": "t", "alertname": "A"}) == 'audit|team="t"'
+
+
+def test_an_explicitly_empty_time_range_field_is_warned_about(tmp_path: Path) -> None:
+    """`weekdays: []` never matches (as in Alertmanager): check warns at its line and says how to mean any."""
+    (tmp_path / "ti.yml").write_text(
+        "time_intervals:\n"
+        "  - name: weekend\n"
+        "    time_intervals:\n"
+        "      - times: [{start_time: '00:00', end_time: '24:00'}]\n"
+        "        weekdays: []\n"
+    )
+    report = check_rule_files(["ti.yml"], str(tmp_path))
+    assert report.errors == []
+    assert [str(w) for w in report.warnings if "never matches" in str(w)] == [
+        "ti.yml:5: rule 'weekend': time_intervals[0].weekdays: 'weekdays: []' never matches (as in "
+        "Alertmanager), so this range contains no time; omit 'weekdays' to mean any"
+    ]

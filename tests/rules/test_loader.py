@@ -52,8 +52,16 @@ BAD = {
     ),
     "bad_regex.yml": (
         "bad/bad_regex.yml:3: rule 'risk-down': matchers[0]: invalid matcher "
-        "'service=~\"risk|(execution\"': bad regex \"risk|(execution\": missing ), unterminated subpattern "
-        "at position 5"
+        "'service=~\"risk|(execution\"': bad regex \"risk|(execution\": missing ): ^(?:risk|(execution)$"
+    ),
+    "bad_regex_go.yml": (
+        "bad/bad_regex_go.yml:6: rule 'risk-down': matchers[1]: invalid matcher 'instance=~\"\\\\Cx\"': "
+        "bad regex \"\\\\Cx\": invalid escape sequence: `\\C` (Go has no any-byte escape)"
+    ),
+    "bad_time_interval_local.yml": (
+        "bad/bad_time_interval_local.yml:4: time_intervals[0].time_intervals[0].location: location 'Local' "
+        "(the zone of the machine Alertmanager runs on) is refused: a rule would then mean different times "
+        "on different hosts and in CI; name the zone, e.g. America/New_York"
     ),
     "empty_matcher.yml": "bad/empty_matcher.yml:3: rule 'risk-down': matchers[0]: empty matcher",
     "bad_group_by.yml": (

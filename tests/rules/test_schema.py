@@ -31,7 +31,8 @@ SCHEMA_ERRORS = {
 YAML_ERRORS = {"yaml_syntax.yml", "multiple_documents.yml", "duplicate_key.yml"}
 """Bad files that are not valid YAML for the loader (a duplicate key is legal YAML that editors flag)."""
 SEMANTIC_ERRORS = {
-    "bad_group_by.yml", "bad_matcher.yml", "bad_regex.yml", "bad_template.yml", "bad_template_json.yml",
+    "bad_group_by.yml", "bad_matcher.yml", "bad_regex.yml", "bad_regex_go.yml", "bad_template.yml",
+    "bad_template_json.yml", "bad_time_interval_local.yml",
     "duplicate_playbook.yml", "duplicate_policy.yml", "duplicate_receiver.yml", "duplicate_rule.yml",
     "duplicate_step.yml", "empty_matcher.yml", "receiver_no_channel.yml", "receiver_two_channels.yml",
     "reserved_rule_name.yml", "unknown_filter.yml", "unknown_playbook.yml", "unknown_receiver.yml",

@@ -1,5 +1,7 @@
 """Alertmanager time intervals: the cases of prometheus/alertmanager ``timeinterval/timeinterval_test.go``
-(times there in Go's RFC822Z, ``02 Jan 06 15:04 -0700``), then US market hours across DST."""
+at tag v0.27.0 (times there in Go's RFC822Z, ``02 Jan 06 15:04 -0700``; error texts are Go's, which
+runbookd's messages start with or contain), then semantics of ``timeinterval.go`` v0.27.0 that the Go
+tests do not cover (empty lists, null fields, ``location``), then US market hours across DST."""
 
 from __future__ import annotations
 
@@ -7,11 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from receiver.rules.timeintervals import TimeInterval, TimeRange
-from receiver.rules.yamlpos import describe, format_path
+from receiver.rules.yamlpos import describe, format_path, parse_yaml
 
 
 def at(text: str) -> float:
@@ -25,8 +26,8 @@ def utc(text: str) -> float:
 
 
 def range_of(data: dict[str, Any] | str) -> TimeRange:
-    """A ``TimeRange`` from a mapping or from YAML text (loaded as the rule loader does, YAML 1.1)."""
-    return TimeRange.model_validate(yaml.safe_load(data) if isinstance(data, str) else data)
+    """A ``TimeRange`` from a mapping or from YAML text (loaded as the rule loader loads rule files)."""
+    return TimeRange.model_validate(parse_yaml(data)[0] if isinstance(data, str) else data)
 
 
 def error_of(data: dict[str, Any]) -> str:
@@ -62,8 +63,8 @@ CONTAINS_CASES: list[tuple[TimeRange, list[str], list[str]]] = [
          "06 Apr 19 23:59 +0000", "07 Apr 20 00:00 +0000", "01 Mar 20 00:00 +0000"],
     ),
     (  # out-of-bound days are clamped to the month (built without validation, as the Go test does)
-        TimeRange.model_construct(months=[(6, 6)], days_of_month=[(-31, 31)], times=[], weekdays=[], years=[],
-                                  location="UTC"),
+        TimeRange.model_construct(months=[(6, 6)], days_of_month=[(-31, 31)], times=None, weekdays=None,
+                                  years=None, location="UTC"),
         ["30 Jun 20 00:00 +0000", "01 Jun 20 00:00 +0000"],
         ["31 May 20 00:00 +0000", "1 Jul 20 00:00 +0000"],
     ),
@@ -104,13 +105,17 @@ def test_times_parse_to_minutes_of_the_day(start: str, end: str, minutes: tuple[
     ("times", "message"),
     [
         ({"start_time": "17:31", "end_time": "17:31"}, "times[0]: start_time 17:31 must be before end_time 17:31"),
-        ({"start_time": "12:30", "end_time": "24:01"}, "times[0].end_time: invalid time '24:01'"),
+        ({"start_time": "12:30", "end_time": "24:01"},
+         "times[0].end_time: couldn't parse timestamp 24:01, invalid format"),
         ({"start_time": "09:30", "end_time": "07:41"}, "times[0]: start_time 09:30 must be before end_time 07:41"),
         ({"start_time": "24:00", "end_time": "17:41"}, "times[0]: start_time 24:00 must be before end_time 17:41"),
         ({"start_time": "14:03"}, "times[0].end_time: missing required key 'end_time'"),
-        ({"start_time": "01:99", "end_time": "23:59"}, "times[0].start_time: invalid time '01:99'"),
-        ({"start_time": "00:00", "end_time": "99:99"}, "times[0].end_time: invalid time '99:99'"),
-        ({"start_time": "9:00", "end_time": "17:00"}, "times[0].start_time: invalid time '9:00'"),
+        ({"start_time": "01:99", "end_time": "23:59"},
+         "times[0].start_time: couldn't parse timestamp 01:99, invalid format"),
+        ({"start_time": "00:00", "end_time": "99:99"},
+         "times[0].end_time: couldn't parse timestamp 99:99, invalid format"),
+        ({"start_time": "9:00", "end_time": "17:00"},
+         "times[0].start_time: couldn't parse timestamp 9:00, invalid format"),
     ],
 )
 def test_invalid_times(times: dict[str, str], message: str) -> None:
@@ -156,20 +161,21 @@ def test_yaml_negative_indices_and_several_ranges() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"weekdays": ["friday:monday"]}, "weekdays[0]: start day friday is after end day monday"),
-        ({"weekdays": ["blurgsday:flurgsday"]}, "weekdays[0]: unknown weekday 'blurgsday'"),
-        ({"weekdays": ["1:3"]}, "weekdays[0]: unknown weekday '1'"),
-        ({"weekdays": ["-2:-1"]}, "weekdays[0]: unknown weekday '-2'"),
-        ({"weekdays": ["monday", "mondy"]}, "weekdays[1]: unknown weekday 'mondy'"),
-        ({"weekdays": ["monday:tuesday:friday"]}, "weekdays[0]: invalid range 'monday:tuesday:friday'"),
+        ({"weekdays": ["friday:monday"]}, "weekdays[0]: start day cannot be before end day"),
+        ({"weekdays": ["blurgsday:flurgsday"]}, "weekdays[0]: blurgsday is not a valid weekday"),
+        ({"weekdays": ["1:3"]}, "weekdays[0]: 1 is not a valid weekday"),
+        ({"weekdays": ["-2:-1"]}, "weekdays[0]: -2 is not a valid weekday"),
+        ({"weekdays": ["monday", "mondy"]}, "weekdays[1]: mondy is not a valid weekday"),
+        ({"weekdays": ["monday:tuesday:friday"]},
+         "weekdays[0]: couldn't parse range monday:tuesday:friday, invalid format"),
         ({"days_of_month": ["0"]}, "days_of_month[0]: 0 is not a valid day of the month: out of range"),
         ({"days_of_month": ["-50:-20"]}, "days_of_month[0]: -50 is not a valid day of the month: out of range"),
         ({"days_of_month": ["1:50"]}, "days_of_month[0]: 50 is not a valid day of the month: out of range"),
         ({"days_of_month": ["-15:5"]}, "days_of_month[0]: end day must be negative if start day is negative"),
         ({"days_of_month": ["10:-25"]}, "days_of_month[0]: end day -25 is always before start day 10"),
-        ({"months": ["martius:june"]}, "months[0]: unknown month 'martius'"),
-        ({"months": ["march:junius"]}, "months[0]: unknown month 'junius'"),
-        ({"months": ["13"]}, "months[0]: unknown month '13'"),
+        ({"months": ["martius:june"]}, "months[0]: martius is not a valid month"),
+        ({"months": ["march:junius"]}, "months[0]: junius is not a valid month"),
+        ({"months": ["13"]}, "months[0]: month 13 is outside 1 … 12: Alertmanager accepts it"),
         ({"months": ["december:january"]}, "months[0]: end month january is before start month december"),
         ({"years": ["2022:2020"]}, "years[0]: end year 2020 is before start year 2022"),
         ({"years": ["twenty"]}, "years[0]: unknown year 'twenty'"),
@@ -289,22 +295,79 @@ def test_an_empty_named_interval_contains_nothing_and_an_empty_range_everything(
     assert not TimeInterval(name="never").contains(utc("2026-01-05T14:30"))
     always = TimeInterval.model_validate({"name": "always", "time_intervals": [{}]})
     assert always.contains(utc("2026-01-05T14:30"))
-    assert range_of({"weekdays": [], "times": []}).contains(utc("2026-01-10T03:00"))
 
 
-def test_unquoted_times_survive_yaml_1_1_base_60() -> None:
-    """PyYAML reads ``16:00`` as 960; it is taken back as minutes of the day."""
-    interval = range_of("times:\n  - start_time: 09:30\n    end_time: 16:00\n")
+@pytest.mark.parametrize("field", ["times", "weekdays", "days_of_month", "months", "years"])
+def test_an_explicitly_empty_list_never_matches(field: str) -> None:
+    """``weekdays: []`` is an empty non-nil slice in yaml.v2 (go-yaml/yaml v2.4.0 ``decode.go``,
+    ``sequence``: ``reflect.MakeSlice(type, 0, 0)``), and ``ContainsTime`` tests ``!= nil``: no instant
+    is in it (timeinterval.go v0.27.0, unchanged on main)."""
+    interval = range_of(f"{field}: []\n")
+    for text in ("2026-01-05T14:30", "2026-01-10T03:00", "2020-02-29T00:00"):
+        assert not interval.contains(utc(text)), text
+
+
+@pytest.mark.parametrize("field", ["times", "weekdays", "days_of_month", "months", "years"])
+def test_a_null_field_holds_always(field: str) -> None:
+    """``weekdays:`` with no value stays nil in yaml.v2, like an omitted field: it always holds."""
+    interval = range_of(f"{field}:\nlocation: America/New_York\n")
+    for text in ("2026-01-05T14:30", "2026-01-10T03:00", "2020-02-29T00:00"):
+        assert interval.contains(utc(text)), text
+
+
+@pytest.mark.parametrize("yaml_text", ["location: ''\n", "location:\n", "location: UTC\n", ""])
+def test_an_empty_or_null_location_is_utc(yaml_text: str) -> None:
+    """Go's ``time.LoadLocation("")`` is UTC, and a null location leaves the pointer nil (UTC)."""
+    interval = range_of(yaml_text + "times: [{start_time: '09:00', end_time: '10:00'}]\n")
+    assert interval.location == "UTC"
+    assert interval.contains(utc("2026-01-05T09:30")) and not interval.contains(utc("2026-01-05T10:00"))
+
+
+def test_location_local_is_refused_with_the_reason() -> None:
+    """Alertmanager reads ``Local`` as its host's zone; runbookd refuses it and says why."""
+    message = error_of({"location": "Local"})
+    assert message.startswith("location: location 'Local' (the zone of the machine Alertmanager runs on) is refused")
+    assert "name the zone" in message
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"weekdays": [" monday"]}, "weekdays[0]:  monday is not a valid weekday"),
+        ({"days_of_month": ["1: 5"]}, "days_of_month[0]: unknown day of the month ' 5'"),
+        ({"times": [{"start_time": " 09:00", "end_time": "10:00"}]},
+         "times[0].start_time: couldn't parse timestamp  09:00, invalid format"),
+    ],
+)
+def test_whitespace_is_not_trimmed_as_in_go(data: dict[str, Any], message: str) -> None:
+    """stringableRangeFromString and parseTime take the text as it is: a space makes it invalid."""
+    assert error_of(data).startswith(message)
+
+
+def test_years_are_any_ordered_numbers_as_in_go() -> None:
+    """YearRange has no lower bound in Go: ``0:2026`` is accepted and matches up to 2026."""
+    interval = range_of({"years": ["0:2026"]})
+    assert interval.years == [(0, 2026)]
+    assert interval.contains(utc("2026-12-31T23:59")) and not interval.contains(utc("2027-01-01T00:00"))
+
+
+def test_unquoted_times_and_ranges_are_text_as_in_yaml_v2() -> None:
+    """The rule loader has no base-60 numbers: ``16:00`` and ``1:5`` unquoted read as Alertmanager reads them."""
+    interval = range_of("times:\n  - start_time: 09:30\n    end_time: 16:00\ndays_of_month: [1:5]\n")
+    assert interval.times is not None
     assert (interval.times[0].start_time, interval.times[0].end_time) == (570, 960)
+    assert interval.days_of_month == [(1, 5)]
 
 
-def test_an_unquoted_numeric_range_asks_for_quotes() -> None:
-    with pytest.raises(ValidationError, match="quote ranges"):
-        range_of("days_of_month: [1:5]\n")
+def test_a_number_is_read_as_its_text_as_yaml_v2_does() -> None:
+    """yaml.v2 decodes a number into a Go string as its text: ``[5]`` is day 5, ``start_time: 1020`` is bad."""
+    assert range_of("days_of_month: [5]\nyears: [2026]\n").days_of_month == [(5, 5)]
+    with pytest.raises(ValidationError, match="couldn't parse timestamp 1020, invalid format"):
+        range_of("times: [{start_time: 1020, end_time: '18:00'}]\n")
 
 
 def test_a_dump_reads_back_as_alertmanager_syntax() -> None:
-    dumped = TimeInterval.model_validate({"name": "q1", "time_intervals": [yaml.safe_load(ADVANCED)]}).model_dump(
+    dumped = TimeInterval.model_validate({"name": "q1", "time_intervals": [parse_yaml(ADVANCED)[0]]}).model_dump(
         mode="json"
     )
     assert dumped["time_intervals"][0] == {
