@@ -37,6 +37,7 @@ from receiver.metrics import Metrics
 from receiver.notify import build_notifiers
 from receiver.playbooks.gates import BrokerReads
 from receiver.playbooks.runner import PlaybookRunner, RunnerConfig
+from receiver.redaction import Redactor
 from receiver.rules import RuleSet, RuleSetError, load_rule_files
 from receiver.settings import Settings
 from receiver.store import Store, open_store, redact_url
@@ -113,7 +114,7 @@ def build_components(settings: Settings, *, clock: Clock | None = None, store: S
     clock = clock or SystemClock()
     metrics = Metrics()
     rules = RulesHolder(settings, metrics, clock)
-    store = store or open_store(settings.storage, base_dir=settings.base_dir)
+    store = store or open_store(settings.storage, base_dir=settings.base_dir, redact=Redactor(settings.secret_values()))
     return Components(settings, clock, metrics, store, rules, Templates(templates_dir(settings)))
 
 

@@ -17,6 +17,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from receiver.clock import iso
 from receiver.errors import ActionError
 from receiver.model import Incident, IncidentAlert
+from receiver.redaction import Redactor
 
 _ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
 
@@ -70,16 +71,6 @@ def render_value(value: Any, ctx: dict[str, Any]) -> Any:
 
 
 def redact(value: Any, secrets: list[str]) -> Any:
-    """Return ``value`` with every occurrence of a secret string replaced by ``<redacted>``."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for s in secrets:
-            if s and s in value:
-                value = value.replace(s, "<redacted>")
-        return value
-    if isinstance(value, list):
-        return [redact(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {k: redact(v, secrets) for k, v in value.items()}
-    return value
+    """Return ``value`` with every occurrence of a secret string replaced by ``<redacted>``
+    (``receiver.redaction.Redactor``, the one redaction every writer uses)."""
+    return Redactor(secrets)(value)
