@@ -4,7 +4,9 @@ Only the rule file's own strings are templates. Alert labels and annotations are
 passed in as variables and never compiled, so a label ``{{ 7*7 }}`` arrives as ``{{ 7*7 }}``, not
 ``49``. Undefined variables render as ``""`` (an unset ``vars.trading_api_url`` gives an empty URL,
 which the http action records as skipped). Secrets may be used in parameters but are replaced by
-``<redacted>`` wherever parameters are recorded.
+``<redacted>`` wherever parameters are recorded. Besides Jinja2's filters, ``path_segment`` (and
+``urlencode``, which encodes ``/`` here) put a value into one URL path segment
+(``receiver.rules.filters``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from receiver.clock import iso
 from receiver.errors import ActionError
 from receiver.model import Incident, IncidentAlert
 from receiver.redaction import Redactor
+from receiver.rules.filters import FILTERS
 
 _ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+_ENV.filters.update(FILTERS)
 
 
 def template_context(
