@@ -446,3 +446,11 @@ class SqlTx:
         ).fetchone()
         return row[0] if row else None
 
+    # -- replay guard -------------------------------------------------------------------------
+    def first_use(self, key: str, expires_at: float, now: float) -> bool:
+        """Record ``key`` (a signed request's signature or event id) as used until ``expires_at`` (epoch
+        seconds); ``False`` when it was recorded before and has not expired. Forgets expired keys first."""
+        self._x("DELETE FROM seen_requests WHERE expires_at < ?", (now,))
+        cur = self._x("INSERT INTO seen_requests (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                      (key, expires_at))
+        return bool(cur.rowcount)
