@@ -52,6 +52,7 @@ def test_the_shipped_entry_follows_trading_api_url() -> None:
     from tests.test_shipped_configs import ROOT
 
     s = load_settings(ROOT / "runbookd.yml", env={"TRADING_API_URL": "http://trading.internal:8443"})
+    assert s.actions.http.allowed_hosts == ["http://trading.internal:8443"]  # explicit, not the vars default
     assert HostAllowList.of(s.http_allowed_hosts()).allows(httpx.URL("http://trading.internal:8443/admin/x"))
     assert not HostAllowList.of(s.http_allowed_hosts()).allows(httpx.URL("http://trading.internal:6379/"))
     assert HostAllowList.of(load_settings(ROOT / "runbookd.yml", env={}).http_allowed_hosts()).entries == frozenset()
