@@ -449,8 +449,14 @@ class SqlTx:
     # -- replay guard -------------------------------------------------------------------------
     def first_use(self, key: str, expires_at: float, now: float) -> bool:
         """Record ``key`` (a signed request's signature or event id) as used until ``expires_at`` (epoch
-        seconds); ``False`` when it was recorded before and has not expired. Forgets expired keys first."""
-        self._x("DELETE FROM seen_requests WHERE expires_at < ?", (now,))
-        cur = self._x("INSERT INTO seen_requests (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-                      (key, expires_at))
+        seconds); ``False`` when it was recorded before and has not expired.
+
+        An expired key counts as new (its row is reused); up to 100 expired rows are dropped on the way,
+        skipping rows another replica holds (PostgreSQL) so two guards never wait for each other.
+        """
+        self._x("DELETE FROM seen_requests WHERE key IN (SELECT key FROM seen_requests WHERE expires_at < ? "
+                f"LIMIT 100{self._lock})", (now,))
+        cur = self._x("INSERT INTO seen_requests (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                      "SET expires_at = excluded.expires_at WHERE seen_requests.expires_at < ?",
+                      (key, expires_at, now))
         return bool(cur.rowcount)

@@ -29,3 +29,12 @@ async def test_a_use_rolled_back_with_its_transaction_is_not_remembered(store: A
     except RuntimeError:
         pass
     assert await store.transaction(lambda tx: tx.first_use("pagerduty:e1", T0 + 60, T0)) is True
+
+
+async def test_concurrent_uses_of_one_key_let_exactly_one_through(store: Any) -> None:
+    """Eight transactions racing with the same key (replicas receiving one replayed request): one True."""
+    import asyncio
+
+    got = await asyncio.gather(*(store.transaction(lambda tx: tx.first_use("slack:race", T0 + 300, T0))
+                                 for _ in range(8)))
+    assert sorted(got) == [False] * 7 + [True]
