@@ -57,10 +57,10 @@ class SlackInteractions:
         return self.verifier.is_valid(body, ts, headers.get("X-Slack-Signature"))
 
     @staticmethod
-    def _replay_key(headers: Any) -> tuple[str, float]:
+    def _replay_key(headers: Any, now: float) -> tuple[str, float]:
         """The replay-guard key and expiry of a verified request (``receiver.api.replay``)."""
         return (replay.slack_key(headers.get("X-Slack-Signature", "")),
-                replay.slack_expiry(headers.get("X-Slack-Request-Timestamp", "0")))
+                replay.slack_expiry(headers.get("X-Slack-Request-Timestamp", ""), now))
 
     async def handle(self, request: web.Request) -> web.Response:
         """Verify, then apply the button's action to its incident."""
@@ -82,7 +82,7 @@ class SlackInteractions:
             who = f"{who} ({user['id']})" if who != user["id"] else who
         now = self.clock.now()
         rules = self.rules()
-        key, expires = self._replay_key(request.headers)
+        key, expires = self._replay_key(request.headers, now)
         if action_id in ("step_approve", "step_reject"):
             iid, _, index = str(incident_id).partition("|")
             decision = "approve" if action_id == "step_approve" else "reject"
@@ -116,7 +116,7 @@ class SlackInteractions:
         verb = words[0].lower() if words else "status"
         who = form.get("user_name") or form.get("user_id") or "someone on Slack"
         now = self.clock.now()
-        key, expires = self._replay_key(request.headers)
+        key, expires = self._replay_key(request.headers, now)
         if not await self.store.transaction(lambda tx: tx.first_use(key, expires, now)):
             return web.json_response({"response_type": "ephemeral", "text": "This command was already received."})
         if verb in ("pause", "resume"):
