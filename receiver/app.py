@@ -37,6 +37,7 @@ from receiver.metrics import Metrics
 from receiver.notify import build_notifiers
 from receiver.playbooks.gates import BrokerReads
 from receiver.playbooks.runner import PlaybookRunner, RunnerConfig
+from receiver.redaction import Redactor
 from receiver.rules import RuleSet, RuleSetError, load_rule_files
 from receiver.settings import Settings
 from receiver.store import Store, open_store, redact_url
@@ -113,7 +114,7 @@ def build_components(settings: Settings, *, clock: Clock | None = None, store: S
     clock = clock or SystemClock()
     metrics = Metrics()
     rules = RulesHolder(settings, metrics, clock)
-    store = store or open_store(settings.storage, base_dir=settings.base_dir)
+    store = store or open_store(settings.storage, base_dir=settings.base_dir, redact=Redactor(settings.secret_values()))
     return Components(settings, clock, metrics, store, rules, Templates(templates_dir(settings)))
 
 
@@ -127,7 +128,7 @@ def templates_dir(settings: Settings) -> str | None:
 def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
     """Wire actions, notifiers, runner, sender and dispatcher around an HTTP client."""
     s = c.settings
-    actions = build_actions(http_client=http, alpaca=s.alpaca, command=s.command)
+    actions = build_actions(http_client=http, alpaca=s.alpaca, command=s.command, http_hosts=s.http_allowed_hosts())
     notifiers = build_notifiers(slack=s.slack, pagerduty=s.pagerduty, smtp=s.smtp, templates=c.templates)
     sender = Sender(c.store, notifiers, c.rules.get, c.metrics, c.clock, dry_run=s.dry_run,
                     external_url=s.external_url, heartbeat=s.heartbeat, templates=c.templates)

@@ -53,6 +53,33 @@ def _load(args: argparse.Namespace) -> tuple[Settings, CheckReport] | None:
     return s, report
 
 
+def _http_target_warnings(s: Settings, ruleset: object) -> list[str]:
+    """The ``http`` steps whose url, rendered with this config's ``vars``, has a host and port outside
+    ``actions.http.allowed_hosts`` (such a step is refused when it runs)."""
+    import httpx
+
+    from receiver.actions.http_config import DEFAULT_PORTS, HostAllowList
+    from receiver.errors import ActionError
+    from receiver.playbooks.render import render_value
+
+    allowed = HostAllowList.of(s.http_allowed_hosts())
+    ctx = {"vars": dict(s.vars), "alert": {"labels": {}, "annotations": {}}, "incident": {}, "secrets": {}}
+    out = []
+    for name, playbook in getattr(ruleset, "playbooks", {}).items():
+        for step in [*playbook.steps, *playbook.on_resolved.steps]:
+            if step.action != "http":
+                continue
+            try:
+                url = httpx.URL(str(render_value(step.url, ctx)).strip())
+            except (ActionError, httpx.InvalidURL):
+                continue
+            if url.host and not allowed.allows(url):
+                port = url.port or DEFAULT_PORTS.get(url.scheme)
+                out.append(f"playbook '{name}': step '{step.name}': {url.host}:{port} is not in actions.http."
+                           f"allowed_hosts of this config ({allowed}); the step will be refused when it runs")
+    return out
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the config and every rule file; print errors and warnings; exit 1 on any error."""
     loaded = _load(args)
@@ -70,6 +97,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 if step.action == "command" and argv and argv[0] not in s.command.allowed:
                     print(f"warning: playbook '{name}': step '{step.name}': {argv[0]} is not in command.allowed "
                           "of this config; the step will be refused when it runs", file=sys.stderr)
+        for warning in _http_target_warnings(s, report.ruleset):
+            print(f"warning: {warning}", file=sys.stderr)
     for err in errors:
         print(f"error: {err}", file=sys.stderr)
     if errors:

@@ -9,26 +9,22 @@ from typing import Any
 
 import structlog
 
+from receiver.redaction import Redactor
+
 
 def _redactor(secrets: Sequence[str]) -> Any:
-    def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-        if not secrets:
-            return event
-        for k, v in event.items():
-            if isinstance(v, str):
-                for s in secrets:
-                    if s in v:
-                        v = v.replace(s, "<redacted>")
-                event[k] = v
-        return event
+    redact = Redactor(secrets)
 
-    return redact
+    def processor(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+        return {k: redact(v) for k, v in event.items()} if redact else event
+
+    return processor
 
 
 def configure_logging(level: str = "info", fmt: str = "json", secrets: Sequence[str] = ()) -> None:
     """Configure structlog: ISO UTC timestamps, level, bound context; ``fmt`` json or console.
 
-    String values that contain a configured secret have it replaced by ``<redacted>``.
+    Values that contain a configured secret (in strings, lists and dicts) have it replaced by ``<redacted>``.
     """
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from receiver.actions.command_config import CommandConfig
+from receiver.actions.http_config import ActionsConfig
 from receiver.durations import parse_duration
 from receiver.errors import ConfigError
 
@@ -211,6 +212,7 @@ class Settings(_Strict):
     heartbeat: HeartbeatConfig = HeartbeatConfig()
     automation: AutomationConfig = AutomationConfig()
     command: CommandConfig = CommandConfig()
+    actions: ActionsConfig = ActionsConfig()
     templates_dir: str | None = None
     vars: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, Secret] = Field(default_factory=dict)
@@ -226,6 +228,12 @@ class Settings(_Strict):
         if not sep or not port.isdigit():
             raise ConfigError(f"listen: expected host:port, got {self.listen!r}")
         return host.strip("[]") or "0.0.0.0", int(port)
+
+    def http_allowed_hosts(self) -> list[str]:
+        """The entries of ``actions.http.allowed_hosts``; when unset, the URLs among ``vars``."""
+        if self.actions.http.allowed_hosts is not None:
+            return list(self.actions.http.allowed_hosts)
+        return [v for v in self.vars.values() if "://" in v]
 
     def secret_values(self) -> list[str]:
         """Every configured secret value, so logs and timelines can redact them."""

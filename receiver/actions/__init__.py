@@ -8,6 +8,7 @@ Each plugin implements ``receiver.actions.base.Action``; ``build_actions`` is ca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import httpx
@@ -17,6 +18,7 @@ from receiver.actions.base import Action, ActionResult
 from receiver.actions.command import CommandAction
 from receiver.actions.command_config import CommandConfig
 from receiver.actions.http import HttpAction
+from receiver.actions.http_config import HostAllowList
 from receiver.actions.log import LogAction
 
 if TYPE_CHECKING:
@@ -26,16 +28,18 @@ __all__ = ["Action", "ActionResult", "CommandConfig", "build_actions"]
 
 
 def build_actions(
-    *, http_client: httpx.AsyncClient, alpaca: AlpacaConfig, command: CommandConfig | None = None
+    *, http_client: httpx.AsyncClient, alpaca: AlpacaConfig, command: CommandConfig | None = None,
+    http_hosts: Sequence[str] | None = None,
 ) -> dict[str, Action]:
     """The action plugins by the ``action:`` name a playbook step uses.
 
     ``http_client`` is shared (owned and closed by the caller); an Alpaca config without keys still
     yields the Alpaca actions, which then answer ``skipped``. ``command`` is ``settings.command``;
-    None (or its default) allows no executable, so every ``command`` step is refused.
+    None (or its default) allows no executable, so every ``command`` step is refused. ``http_hosts``
+    is ``settings.http_allowed_hosts()`` (None: no host restriction, for tests of other parts).
     """
     return {
-        "http": HttpAction(http_client),
+        "http": HttpAction(http_client, allowed=None if http_hosts is None else HostAllowList.of(http_hosts)),
         "alpaca.cancel_all_orders": AlpacaCancelAllOrders(alpaca),
         "alpaca.close_all_positions": AlpacaCloseAllPositions(alpaca),
         "alpaca.close_position": AlpacaClosePosition(alpaca),

@@ -24,6 +24,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_exponential
 
 from receiver.actions.base import ActionResult
+from receiver.actions.http_config import DEFAULT_PORTS, HostAllowList
 from receiver.errors import ActionError, classify_status
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
@@ -47,14 +48,17 @@ class HttpAction:
     halt) are commands whose second call changes nothing, so a step cut off by a crash is retried.
     A rule that points ``http`` at a non-idempotent endpoint should use an idempotency key of its
     own in ``headers``. ``sleep`` (default ``asyncio.sleep``) waits between attempts; tests pass
-    one that records instead of sleeping.
+    one that records instead of sleeping. ``allowed`` (``actions.http.allowed_hosts``) is checked on
+    the rendered URL before anything is sent, dry-run included; ``None`` allows every host.
     """
 
     idempotent = True
 
-    def __init__(self, client: httpx.AsyncClient, *, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(self, client: httpx.AsyncClient, *, sleep: Sleep = asyncio.sleep,
+                 allowed: HostAllowList | None = None) -> None:
         self._client = client
         self._sleep = sleep
+        self._allowed = allowed
 
     async def run(self, params: dict[str, Any], *, dry_run: bool, timeout: float) -> ActionResult:
         """Send ``params`` as one request (retried when safe), bounded by ``timeout`` seconds in total.
@@ -70,7 +74,8 @@ class HttpAction:
 
         Raises ``ActionError``: an unexpected status (``retryable`` per ``classify_status``; a 2xx
         not in ``expect_status`` is not), reason with the status, a body excerpt and the attempts;
-        transport errors and time-outs (retryable; "outcome unknown" for a time-out); an
+        transport errors and time-outs (retryable; "outcome unknown" for a time-out); a host and port
+        that ``allowed`` does not list (not retryable, nothing sent, dry-run too); an
         ``expect_json`` mismatch (not retryable, e.g. "expected status.halted == true, got
         false"); an unknown method, a header value with a line break or a bad retry or check
         parameter (not retryable, nothing sent).
@@ -83,6 +88,11 @@ class HttpAction:
         problem = _url_problem(url)
         if problem:
             return ActionResult("skipped", f"url not configured: {problem}", {"url": url})
+        target = httpx.URL(url)
+        if self._allowed is not None and not self._allowed.allows(target):
+            port = target.port or DEFAULT_PORTS.get(target.scheme)
+            raise ActionError(f"{target.host}:{port} is not in actions.http.allowed_hosts ({self._allowed}): "
+                              "not sent", retryable=False)
         if method not in METHODS:
             raise ActionError(f"unsupported HTTP method {method!r}", retryable=False)
         clean_headers = _check_headers(headers)

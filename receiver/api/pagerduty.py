@@ -6,6 +6,8 @@ with the subscription's secret (several during secret rotation). Events ``incide
 and ``incident.resolved`` for incidents runbookd triggered (``incident_key`` ``runbookd-<id>``)
 acknowledge or resolve the runbookd incident, so an ack in PagerDuty stops runbookd's paging;
 other events and other incidents are answered 200 and ignored. Bad or missing signature: 401.
+A replayed event (its ``id`` seen before) or one older than the incident's last opening is answered
+200 and changes nothing (``receiver.api.replay``); one without ``id`` or ``occurred_at`` is 400.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from receiver.api import replay
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
 from receiver.ingest.handler import error_response
 from receiver.store.base import Store
@@ -71,10 +74,19 @@ class PagerDutyWebhook:
             return web.json_response({"status": "ignored"})
         agent = event.get("agent") or {}
         who = str(agent.get("summary") or agent.get("id") or "PagerDuty")
+        try:
+            event_id, occurred_at = replay.pagerduty_event(event)
+        except replay.BadEvent as e:
+            return error_response(400, str(e), e.field)
         now = self.clock.now()
         rules = self.rules()
-        change = await self.store.transaction(
-            lambda tx: fn(tx, key[len(PREFIX):], by=who, via="pagerduty", now=now, rules=rules))
+        iid = key[len(PREFIX):]
+        change = await self.store.transaction(replay.pagerduty_once(
+            event_id, occurred_at, iid, event_type, who, now,
+            lambda tx: fn(tx, iid, by=who, via="pagerduty", now=now, rules=rules)))
+        if isinstance(change, replay.Replayed):
+            log.info("pagerduty webhook not applied", event_type=event_type, incident=key, reason=change.reason)
+            return web.json_response({"status": change.status})
         if not change.ok:
             return error_response(change.status, change.reason, "event.data.incident_key")
         self.wake()

@@ -7,8 +7,10 @@ form-encoded ``payload`` of type ``block_actions``, signed with the app's signin
 ``incident_ack`` / ``incident_resolve`` (value: incident id) and ``step_approve`` / ``step_reject``
 (value: ``<incident id>|<step index>``; only the step's approvers may answer). ``POST /slack/commands``
 takes the slash command ``/runbookd pause [reason] | resume | status`` (same signature check). A bad
-signature or stale timestamp is 401 and changes nothing; an unknown incident is 404. The page is
-then edited in place (``chat.update``) by the ``ack`` / ``resolve`` rows the change enqueues.
+signature or stale timestamp is 401 and changes nothing; an unknown incident is 404. A request
+whose signature was already used (a replay within the 5-minute window) is answered 200 and changes
+nothing (``receiver.api.replay``). The page is then edited in place (``chat.update``) by the ``ack`` /
+``resolve`` rows the change enqueues.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import structlog
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
+from receiver.api import replay
 from receiver.api.admin import set_pause
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
 from receiver.ingest.handler import error_response
@@ -53,6 +56,12 @@ class SlackInteractions:
             return False
         return self.verifier.is_valid(body, ts, headers.get("X-Slack-Signature"))
 
+    @staticmethod
+    def _replay_key(headers: Any, now: float) -> tuple[str, float]:
+        """The replay-guard key and expiry of a verified request (``receiver.api.replay``)."""
+        return (replay.slack_key(headers.get("X-Slack-Signature", "")),
+                replay.slack_expiry(headers.get("X-Slack-Request-Timestamp", ""), now))
+
     async def handle(self, request: web.Request) -> web.Response:
         """Verify, then apply the button's action to its incident."""
         body = await request.content.read(MAX_BODY + 1)
@@ -73,18 +82,22 @@ class SlackInteractions:
             who = f"{who} ({user['id']})" if who != user["id"] else who
         now = self.clock.now()
         rules = self.rules()
+        key, expires = self._replay_key(request.headers, now)
         if action_id in ("step_approve", "step_reject"):
             iid, _, index = str(incident_id).partition("|")
             decision = "approve" if action_id == "step_approve" else "reject"
             step: str | int = int(index) if index.isdigit() else index
-            change = await self.store.transaction(lambda tx: approvals.answer(
-                tx, iid, step=step, decision=decision, by=who, via="slack", now=now, user_ids=ids))
+            change = await self.store.transaction(replay.once(key, expires, now, lambda tx: approvals.answer(
+                tx, iid, step=step, decision=decision, by=who, via="slack", now=now, user_ids=ids)))
         else:
             fn = ACTIONS.get(action_id)
             if fn is None:
                 return error_response(400, f"unknown action {action_id!r}", "actions[0].action_id")
-            change = await self.store.transaction(
-                lambda tx: fn(tx, str(incident_id), by=who, via="slack", now=now, rules=rules))
+            change = await self.store.transaction(replay.once(
+                key, expires, now, lambda tx: fn(tx, str(incident_id), by=who, via="slack", now=now, rules=rules)))
+        if isinstance(change, replay.Replayed):
+            log.info("slack interaction not applied", action=action_id, incident=incident_id, reason=change.reason)
+            return web.Response(status=200)
         if not change.ok:
             return error_response(change.status, change.reason, "actions[0].value")
         self.wake()
@@ -103,6 +116,9 @@ class SlackInteractions:
         verb = words[0].lower() if words else "status"
         who = form.get("user_name") or form.get("user_id") or "someone on Slack"
         now = self.clock.now()
+        key, expires = self._replay_key(request.headers, now)
+        if not await self.store.transaction(lambda tx: tx.first_use(key, expires, now)):
+            return web.json_response({"response_type": "ephemeral", "text": "This command was already received."})
         if verb in ("pause", "resume"):
             state = await set_pause(self.store, verb == "pause", by=who,
                                     reason=words[1] if len(words) > 1 else "", via="slack", now=now)

@@ -4,7 +4,9 @@ Only the rule file's own strings are templates. Alert labels and annotations are
 passed in as variables and never compiled, so a label ``{{ 7*7 }}`` arrives as ``{{ 7*7 }}``, not
 ``49``. Undefined variables render as ``""`` (an unset ``vars.trading_api_url`` gives an empty URL,
 which the http action records as skipped). Secrets may be used in parameters but are replaced by
-``<redacted>`` wherever parameters are recorded.
+``<redacted>`` wherever parameters are recorded. Besides Jinja2's filters, ``path_segment`` (and
+``urlencode``, which encodes ``/`` here) put a value into one URL path segment
+(``receiver.rules.filters``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from jinja2.sandbox import SandboxedEnvironment
 from receiver.clock import iso
 from receiver.errors import ActionError
 from receiver.model import Incident, IncidentAlert
+from receiver.redaction import Redactor
+from receiver.rules.filters import FILTERS
 
 _ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+_ENV.filters.update(FILTERS)
 
 
 def template_context(
@@ -70,16 +75,6 @@ def render_value(value: Any, ctx: dict[str, Any]) -> Any:
 
 
 def redact(value: Any, secrets: list[str]) -> Any:
-    """Return ``value`` with every occurrence of a secret string replaced by ``<redacted>``."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for s in secrets:
-            if s and s in value:
-                value = value.replace(s, "<redacted>")
-        return value
-    if isinstance(value, list):
-        return [redact(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {k: redact(v, secrets) for k, v in value.items()}
-    return value
+    """Return ``value`` with every occurrence of a secret string replaced by ``<redacted>``
+    (``receiver.redaction.Redactor``, the one redaction every writer uses)."""
+    return Redactor(secrets)(value)

@@ -215,7 +215,8 @@ class PlaybookRunner:
                                     f"{redact(r.summary, self.config.secret_values)}",
                                     {"step": name, "action": action, "outcome": r.outcome, **data}))
         self.metrics.actions.labels(action=action, outcome=r.outcome).inc()
-        log.info("step done", incident=job.incident_id, step=name, outcome=r.outcome, summary=r.summary)
+        log.info("step done", incident=job.incident_id, step=name, outcome=r.outcome,
+                 summary=redact(r.summary, self.config.secret_values))
         before: Callable[[Any], bool] | None = (lambda tx: True) if stop else None
         if r.outcome == "skipped" and step.get("on_failure"):
             # The action skipped itself (its integration is not configured): a declared on_failure applies.

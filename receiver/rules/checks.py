@@ -14,11 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel
 
 from receiver.errors import RuleFileError
+from receiver.rules.filters import FILTERS
 from receiver.rules.matchers import Matcher, parse_matchers
 from receiver.rules.model import SEVERITIES, EscalationPolicy, Playbook, Receiver, RuleFile
 from receiver.rules.ruleset import CATCH_ALL, CompiledRule, SourcePos
@@ -82,11 +83,13 @@ def merge(
         return True
 
     env = SandboxedEnvironment()
+    env.filters.update(FILTERS)
     for f in files:
         for name, playbook in f.content.playbooks.items():
             if first(f, "playbook", name, ("playbooks", name)):
                 m.playbooks[name] = playbook
             _check_playbook(f, name, playbook, env, m.errors)
+            check_http_urls(f, name, playbook, env, m.errors)
         for i, receiver in enumerate(f.content.receivers):
             if first(f, "receiver", receiver.name, ("receivers", i)):
                 m.receivers[receiver.name] = receiver
@@ -217,6 +220,78 @@ def _check_playbook(
                 problem = _template_problem(env, step.name, text)
                 if problem:
                     errors.append(f.error(item, (*where, i, *path), name, problem))
+
+
+def check_http_urls(
+    f: ParsedFile, name: str, playbook: Playbook, env: SandboxedEnvironment, errors: list[RuleFileError]
+) -> None:
+    """Refuse an ``http`` step whose ``url`` template lets something other than fixed text and ``vars``
+    choose the scheme, host or port (``url_origin_problem``): the allow-list of ``actions.http``
+    then holds at run time, and a label can only land in the path, the query or the fragment. A url with
+    a template error is reported once, by ``_check_playbook``."""
+    item: Loc = ("playbooks", name)
+    for where, steps in ((("steps",), playbook.steps), (("on_resolved", "steps"), playbook.on_resolved.steps)):
+        for i, step in enumerate(steps):
+            url = getattr(step, "url", None)
+            if step.action == "http" and isinstance(url, str) and _template_problem(env, step.name, url) is None:
+                problem = url_origin_problem(env, url)
+                if problem:
+                    errors.append(f.error(item, (*where, i, "url"), name, f"step '{step.name}': {problem}"))
+
+
+_VAR, _DYNAMIC = object(), object()
+
+
+def _is_var(node: nodes.Node) -> bool:
+    """``vars.name`` or ``vars['name']``: a value of the deployment's config, fixed while runbookd runs."""
+    if isinstance(node, nodes.Getattr):
+        return isinstance(node.node, nodes.Name) and node.node.name == "vars"
+    if isinstance(node, nodes.Getitem):
+        return (isinstance(node.node, nodes.Name) and node.node.name == "vars"
+                and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str))
+    return False
+
+
+def url_origin_problem(env: SandboxedEnvironment, text: str) -> str | None:
+    """Why the scheme, host or port of the URL template ``text`` may depend on more than fixed text and
+    ``{{ vars.<name> }}`` (a label, ``incident``, ``secrets``, a filter, a ``{% %}`` block), or ``None``.
+
+    The origin is fixed when every piece of the template before its first other expression is text or a
+    ``vars`` value, and that text ends the authority: a ``/``, ``?`` or ``#`` after the ``scheme://``
+    (or, for a URL that starts with a ``vars`` value, anywhere after it). A syntax error is left to the
+    template check (``None``).
+    """
+    try:
+        body = env.parse(text).body
+    except TemplateSyntaxError:
+        return None
+    pieces: list[object] = []
+    for node in body:
+        children = node.nodes if isinstance(node, nodes.Output) else [node]
+        for child in children:
+            if isinstance(child, nodes.TemplateData):
+                pieces.append(child.data)
+            elif _is_var(child):
+                pieces.append(_VAR)
+            else:
+                pieces.append(_DYNAMIC)
+                break
+        if pieces and pieces[-1] is _DYNAMIC:
+            break
+    if not pieces or pieces[-1] is not _DYNAMIC:
+        return None
+    skeleton = "".join("\0" if p is _VAR else str(p) for p in pieces[:-1])
+    if skeleton.startswith("\0"):
+        authority = skeleton.lstrip("\0")
+    elif "://" in skeleton:
+        authority = skeleton.split("://", 1)[1]
+    else:
+        authority = None
+    if authority is not None and any(c in authority for c in "/?#"):
+        return None
+    return ("url: its scheme, host and port must be fixed text or {{ vars.<name> }}: a template before the "
+            "first '/' of the path could send the request anywhere (put labels in the path with "
+            "'| path_segment', in the query or in the body)")
 
 
 def _template_problem(env: SandboxedEnvironment, step: str, text: str) -> str | None:

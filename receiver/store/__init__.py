@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from receiver.errors import ConfigError, StoreError
+from receiver.redaction import NO_REDACTION, Redactor
 from receiver.store.base import Store, Tx
 from receiver.store.sqlite import SqliteStore, sqlite_path
 
@@ -19,18 +20,19 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user.split(':', 1)[0]}{':***' if ':' in user else ''}@{host}"
 
 
-def open_store(url: str, *, base_dir: str = ".") -> Store:
-    """Return an unopened store for ``url``: ``sqlite:///path`` or ``postgresql://…[?schema=name]``.
+def open_store(url: str, *, base_dir: str = ".", redact: Redactor = NO_REDACTION) -> Store:
+    """Return an unopened store for ``url``: ``sqlite:///path`` or ``postgresql://…[?schema=name]``;
+    ``redact`` is applied to the timeline, job results and notification payloads it writes.
 
     Raises ``ConfigError`` for an unsupported scheme or a malformed PostgreSQL URL.
     """
     if url.startswith("sqlite:///"):
-        return SqliteStore(sqlite_path(url, base_dir))
+        return SqliteStore(sqlite_path(url, base_dir), redact=redact)
     if url.startswith(("postgresql://", "postgres://")):
         from receiver.store.postgres import PostgresStore  # psycopg is imported only when used
 
         try:
-            return PostgresStore(url)
+            return PostgresStore(url, redact=redact)
         except StoreError as e:
             raise ConfigError(str(e)) from None
     raise ConfigError(f"storage: unsupported URL {url.split('@')[-1]!r} (use sqlite:///path or postgresql://…)")

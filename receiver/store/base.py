@@ -178,6 +178,10 @@ class Tx(Protocol):
         """Pending and running rows by kind."""
         ...
 
+    def first_use(self, key: str, expires_at: float, now: float) -> bool:
+        """Record ``key`` as used until ``expires_at``; ``False`` when it is recorded and not expired yet."""
+        ...
+
 
 class Store(Protocol):
     """A durable store backend."""

@@ -44,6 +44,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from receiver.errors import StoreConflict, StoreError, StoreUnavailable
 from receiver.model import AlertRecord, Job
+from receiver.redaction import NO_REDACTION, Redactor
 from receiver.store.group_commit import GroupCommit
 from receiver.store.schema import migrations
 from receiver.store.sql import _JOB_COLS, UPSERT_ALERT, SqlTx, _loads, alert_row
@@ -203,8 +204,11 @@ class PostgresStore:
 
     dialect = "postgresql"
 
-    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, acquire_timeout: float = ACQUIRE_TIMEOUT) -> None:
-        """Prepare (not connect) a store for ``url``. Raises ``StoreError`` for a malformed URL."""
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, acquire_timeout: float = ACQUIRE_TIMEOUT,
+                 redact: Redactor = NO_REDACTION) -> None:
+        """Prepare (not connect) a store for ``url``; ``redact`` applies to what transactions write
+        (``SqlTx.redact``). Raises ``StoreError`` for a malformed URL."""
+        self.redact = redact
         self.conninfo, self.schema = parse_postgres_url(url)
         self.pool_size = pool_size
         self.acquire_timeout = acquire_timeout
@@ -370,6 +374,7 @@ class PostgresStore:
                 with conn.pipeline() as pipeline, conn.cursor() as cur:
                     cur.execute("BEGIN")
                     tx = PgTx(cur, pipeline=pipeline)
+                    tx.redact = self.redact
                     result = fn(tx)
                     if tx.made_work:
                         self._notify(cur)

@@ -167,7 +167,18 @@ def _v8(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
+def _v9(d: Dialect) -> list[str]:
+    # Signed vendor requests already used (Slack request signatures, PagerDuty event ids), kept until
+    # their validity window ends, so a captured request replayed to any replica is refused
+    # (``receiver.api.replay``). Independent of the other migrations: one new table.
+    real = "REAL" if d == "sqlite" else "DOUBLE PRECISION"
+    return [
+        f"CREATE TABLE seen_requests (key TEXT PRIMARY KEY, expires_at {real} NOT NULL)",
+        "CREATE INDEX seen_requests_expires ON seen_requests (expires_at)",
+    ]
+
+
+MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9)
 """Each entry returns the statements of one schema version for a dialect; append, never edit."""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from receiver.model import AlertRecord, Incident, IncidentAlert, Job, TimelineEvent
+from receiver.redaction import NO_REDACTION, Redactor
 from receiver.store.schema import Dialect
 
 _INCIDENT_COLS = (
@@ -95,6 +96,8 @@ class SqlTx:
         self.known_names: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset()
         #: Set by ``sqlite.ingest_batch``: unchanged between two transactions when nothing else wrote.
         self.cache_token: int | None = None
+        #: Applied to what the writers store (timeline, job results, notification payloads); set by the store.
+        self.redact: Redactor = NO_REDACTION
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._pg:
@@ -305,7 +308,7 @@ class SqlTx:
         """Append an event to the incident's timeline."""
         self._x(
             "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)",
-            (incident_id, e.at, e.kind, e.message, _dumps(e.data)),
+            (incident_id, e.at, e.kind, self.redact(e.message), _dumps(self.redact(e.data))),
         )
 
     def timeline(self, incident_id: str) -> list[TimelineEvent]:
@@ -318,7 +321,13 @@ class SqlTx:
     # -- work rows ----------------------------------------------------------------------------
     def enqueue(self, key: str, kind: str, incident_id: str, payload: dict[str, Any],
                 due_at: float, now: float) -> bool:
-        """Add a pending work row unless ``key`` exists. Returns whether it was added."""
+        """Add a pending work row unless ``key`` exists. Returns whether it was added.
+
+        The payload of a notification (every kind but ``step``, whose steps are the rule file's own
+        templates) is redacted.
+        """
+        if kind != "step":
+            payload = self.redact(payload)
         cur = self._x(
             "INSERT INTO jobs (key, kind, incident_id, payload, state, due_at, attempts, created_at, "
             "updated_at) VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?) ON CONFLICT (key) DO NOTHING",
@@ -357,7 +366,7 @@ class SqlTx:
         """Mark a claimed row ``done``, ``failed``, ``cancelled`` or ``unknown``."""
         self._x(
             "UPDATE jobs SET state = ?, lease_until = NULL, updated_at = ?, result = ? WHERE id = ?",
-            (state, now, _dumps(result or {}), job_id),
+            (state, now, _dumps(self.redact(result or {})), job_id),
         )
 
     def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None) -> None:
@@ -365,7 +374,7 @@ class SqlTx:
         self._x(
             "UPDATE jobs SET state = 'pending', due_at = ?, lease_until = NULL, claimed_by = NULL, "
             "updated_at = ?, result = ? WHERE id = ?",
-            (due_at, now, _dumps(result or {}), job_id),
+            (due_at, now, _dumps(self.redact(result or {})), job_id),
         )
 
     def cancel_jobs(self, incident_id: str, kinds: Sequence[str], now: float) -> int:
@@ -490,3 +499,17 @@ class SqlTx:
         ).fetchone()
         return row[0] if row else None
 
+    # -- replay guard -------------------------------------------------------------------------
+    def first_use(self, key: str, expires_at: float, now: float) -> bool:
+        """Record ``key`` (a signed request's signature or event id) as used until ``expires_at`` (epoch
+        seconds); ``False`` when it was recorded before and has not expired.
+
+        An expired key counts as new (its row is reused); up to 100 expired rows are dropped on the way,
+        skipping rows another replica holds (PostgreSQL) so two guards never wait for each other.
+        """
+        self._x("DELETE FROM seen_requests WHERE key IN (SELECT key FROM seen_requests WHERE expires_at < ? "
+                f"LIMIT 100{self._lock})", (now,))
+        cur = self._x("INSERT INTO seen_requests (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                      "SET expires_at = excluded.expires_at WHERE seen_requests.expires_at < ?",
+                      (key, expires_at, now))
+        return bool(cur.rowcount)

@@ -28,6 +28,7 @@ import structlog
 
 from receiver.errors import StoreConflict, StoreError, StoreUnavailable
 from receiver.model import AlertRecord
+from receiver.redaction import NO_REDACTION, Redactor
 from receiver.store.group_commit import GroupCommit
 from receiver.store.ingest_process import ApplyFactory, IngestProcess
 from receiver.store.schema import migrations
@@ -242,8 +243,9 @@ class SqliteStore:
 
     dialect = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, redact: Redactor = NO_REDACTION) -> None:
         self.path = path
+        self.redact = redact
         self._writer = PriorityWriter("sqlite-writer")
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
         self._wconn: sqlite3.Connection | None = None
@@ -357,7 +359,9 @@ class SqliteStore:
         self._state.stale = True
         conn.execute("BEGIN IMMEDIATE")
         try:
-            result = fn(SqlTx(conn.cursor(), "sqlite"))
+            tx = SqlTx(conn.cursor(), "sqlite")
+            tx.redact = self.redact
+            result = fn(tx)
             conn.execute("COMMIT")
             return result
         except BaseException:

@@ -56,7 +56,7 @@ def assert_unit_tests_pass(system: str) -> None:
 async def example_runbookd(make_runbookd: Any, fakes: Fakes, system: str, env: dict[str, str],
                            **overrides: Any) -> Any:
     """An in-process runbookd with ``examples/<system>/rules/*.yml`` and the example's ``vars``,
-    ``secrets`` and ``command`` (and ``alpaca``, when ``env`` sets its keys) as its ``runbookd.yml``
+    ``secrets``, ``command``, ``actions`` (and ``alpaca``, when ``env`` sets its keys) as its ``runbookd.yml``
     reads them from ``env``. Every PagerDuty
     routing key name of the example gets a key of the fake PagerDuty (``"<name>-routing-key"``)."""
     cfg = load_settings(EXAMPLES / system / "runbookd.yml", env=env)
@@ -66,6 +66,7 @@ async def example_runbookd(make_runbookd: Any, fakes: Fakes, system: str, env: d
         "vars": dict(cfg.vars),
         "secrets": dict(cfg.secrets),
         "command": cfg.command.model_dump(),
+        "actions": cfg.actions.model_dump(),
         "pagerduty": {"events_url": fakes.pagerduty.url, "routing_keys": keys},
     }
     if cfg.alpaca.api_key:  # the example names its own Alpaca variables (paper-trader): use them

@@ -5,6 +5,8 @@ Any ``GET`` or ``POST`` under ``/admin/`` or ``/emergency/`` (e.g. ``POST
 ``/admin/orchestrate/halt``) is recorded and answered ``{"ok": true, "path": …}``. With a ``token``
 configured, the request must carry ``Authorization: Bearer <token>`` or ``X-Admin-Token: <token>``
 (else 401 ``{"ok": false, "error": "unauthorized"}``). Slow answers per path: ``delays[path] = s``.
+``echo_auth = True`` makes it echo the request's ``Authorization`` header in its answer (``"auth"``),
+as a careless server does (a secret that must not reach runbookd's store or logs).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class FakeTradingSystem(FakeApp):
     def __init__(self, token: str | None = "trading-admin-token") -> None:
         self.token = token
         self.accepted: list[dict[str, Any]] = []
+        self.echo_auth = False
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -54,4 +57,6 @@ class FakeTradingSystem(FakeApp):
         if not self._authorized(request):
             return web.json_response({"ok": False, "error": "unauthorized"}, status=401)
         self.accepted.append(request[RECORD])
+        if self.echo_auth:
+            return web.json_response({"ok": True, "path": request.path, "auth": request.headers.get("Authorization")})
         return web.json_response({"ok": True, "path": request.path})

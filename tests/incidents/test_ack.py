@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,10 +34,14 @@ def slack_request(rb: Any, incident_id: str, action: str = "incident_ack", *, ts
 
 
 def pd_request(incident_id: str, event_type: str = "incident.acknowledged",
-               secret: str = PD_SECRET) -> tuple[bytes, dict[str, str]]:
+               secret: str = PD_SECRET, *, at: float = 1_800_000_030.0,
+               event_id: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """A signed v3 webhook delivery; ``at`` (epoch seconds, default 30 s after the fake clock's start) is
+    its ``occurred_at``, ``event_id`` its id (default: a new one)."""
+    occurred = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     body = json.dumps({"event": {
-        "id": "01ABC", "event_type": event_type, "resource_type": "incident",
-        "occurred_at": "2026-11-22T01:40:00Z", "agent": {"id": "PUSER", "summary": "Bob Oncall"},
+        "id": event_id or uuid.uuid4().hex, "event_type": event_type, "resource_type": "incident",
+        "occurred_at": occurred, "agent": {"id": "PUSER", "summary": "Bob Oncall"},
         "data": {"id": "Q1", "type": "incident", "incident_key": f"runbookd-{incident_id}", "status": "acknowledged"},
     }}).encode()
     sig = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

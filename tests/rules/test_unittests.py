@@ -188,7 +188,7 @@ def test_secrets_render_redacted_and_labels_stay_data() -> None:
     """)
     p = plan(rs, sim_alerts(case, 0.0), until=0.0, start=0.0, deployment=Deployment(vars={"gateway": "g"}))
     [step, _] = p["incidents"][0]["playbook"]["steps"]
-    assert step["params"]["url"] == "g/venues/{{ 7*7 }}/halt"
+    assert step["params"]["url"] == "g/venues/%7B%7B%207%2A7%20%7D%7D/halt"  # "{{ 7*7 }}" as one path segment
     assert step["params"]["headers"] == {"Authorization": "Bearer <redacted>"}
 
 
