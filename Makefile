@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint check bench clean
+.PHONY: run test prerequisites lint check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ run: $(VENV)/.installed
 	mkdir -p data
 	$(BIN)/runbookd serve --config runbookd.yml
 
-test: $(VENV)/.installed-test
+# Stops with the exact command to run when the machine lacks Prometheus, Alertmanager or PostgreSQL
+# (tests/prerequisites.py); .ci/run installs them first.
+prerequisites: $(VENV)/.installed-test
+	$(BIN)/python -m tests.prerequisites
+
+test: prerequisites
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed-test
