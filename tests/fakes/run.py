@@ -63,12 +63,12 @@ async def main(argv: list[str] | None = None) -> None:
         runner, url = await serve(fake.app, args.host, args.base_port + i if args.base_port else 0)
         runners.append(runner)
         urls[name] = url
-    print(json.dumps(urls), flush=True)
     if args.port_file:
         path = Path(args.port_file)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(urls), encoding="utf-8")
         os.replace(tmp, path)
+    print(json.dumps(urls), flush=True)  # after the port file: a reader of either finds both
 
     try:
         await stop.wait()

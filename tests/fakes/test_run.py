@@ -63,13 +63,30 @@ def test_failures_can_be_injected_over_http(fakes: dict[str, str]) -> None:
         assert http.post(f"{fakes['pagerduty']}/v2/enqueue", json=event).status_code == 202
 
 
-def test_base_port_serves_the_four_fakes_on_fixed_consecutive_ports(tmp_path: Path) -> None:
-    """--base-port N puts slack, pagerduty, alpaca and trading on N..N+3 (as deploy/compose.yml runs them)."""
+def _four_free_ports() -> int:
+    """A port N such that N..N+3 were all free a moment ago on 127.0.0.1."""
     import socket
 
-    with socket.socket() as s:  # a free block of four is likely right above a free port
-        s.bind(("127.0.0.1", 0))
-        base = s.getsockname()[1]
+    for _ in range(50):
+        socks = [socket.socket()]
+        try:
+            socks[0].bind(("127.0.0.1", 0))
+            base = socks[0].getsockname()[1]
+            for i in range(1, 4):
+                socks.append(socket.socket())
+                socks[-1].bind(("127.0.0.1", base + i))
+            return int(base)
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise AssertionError("no four consecutive free ports")
+
+
+def test_base_port_serves_the_four_fakes_on_fixed_consecutive_ports(tmp_path: Path) -> None:
+    """--base-port N puts slack, pagerduty, alpaca and trading on N..N+3 (as deploy/compose.yml runs them)."""
+    base = _four_free_ports()
     port_file = tmp_path / "fakes.json"
     proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.run", "--base-port", str(base), "--port-file",
                              str(port_file)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
