@@ -73,12 +73,15 @@ def _can_unshare() -> str | None:
 
 
 #: Inside a private mount namespace: keep /tmp writable (a tmpfs in the container), make / read-only,
-#: prove it is, then run the command.
+#: prove it is (``$0``, a file on the root filesystem outside /tmp, cannot be created), then run the command.
 SANDBOX = r"""
 mount --bind /tmp /tmp && mount -o remount,bind,ro / || exit 96
-if touch "$0/.read-only-probe" 2>/dev/null; then rm -f "$0/.read-only-probe"; echo "root is writable"; exit 97; fi
+if touch "$0" 2>/dev/null; then rm -f "$0"; echo "root is writable"; exit 97; fi
 exec "$@"
 """
+
+
+PROBE = "/var/tmp/.runbookd-read-only-probe"
 
 
 class ReadOnlyRunbookd(Service):
@@ -92,7 +95,7 @@ class ReadOnlyRunbookd(Service):
         self.data.mkdir()
 
     def argv(self) -> list[str]:
-        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", SANDBOX, str(ROOT),
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", SANDBOX, PROBE,
                 sys.executable, "-m", "receiver", "serve", "--config", str(ROOT / "runbookd.yml")]
 
     def env(self) -> dict[str, str]:
