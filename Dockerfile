@@ -2,8 +2,13 @@
 # runbookd container image.
 #
 #   docker build -t runbookd .
-#   docker run -p 9096:9096 -v runbookd-data:/var/lib/runbookd \
+#   docker run -p 9096:9096 -v runbookd-data:/var/lib/runbookd --read-only --tmpfs /tmp \
 #     -e RUNBOOKD_ADMIN_TOKEN=… -e SLACK_BOT_TOKEN=… -e PAGERDUTY_ROUTING_KEY=… runbookd
+#
+# It runs as the unprivileged user runbookd (uid 10001) and works on a read-only root filesystem: it
+# writes only the data volume /var/lib/runbookd (the SQLite database and its WAL) and /tmp. deploy/
+# runs it that way with Compose and on Kubernetes (docs/operations.md, "Deployments"); tests/deploy/
+# checks this file and runs runbookd on a read-only root.
 #
 # The shipped runbookd.yml and rules/ are in /etc/runbookd (mount your own over them); every setting and
 # secret comes from the environment (see runbookd.yml). Dry run stays on until RUNBOOKD_DRY_RUN=false.

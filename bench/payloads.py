@@ -1,6 +1,6 @@
 """Alertmanager webhook bodies (payload version 4) for the ingest benchmark.
 
-Bodies have the shape Alertmanager 0.25 sends (``/work/shared/fixtures/alertmanager-0.25/*.json``): one
+Bodies have the shape Alertmanager 0.25 sends (``tests/testdata/alertmanager-0.25/*.json``): one
 alert group per request, ``N`` firing alerts sharing ``alertname``, each with its own ``instance`` and
 fingerprint. A body is a *template* with three placeholders so that the load generators (wrk's Lua and the
 Python open-loop generator) can make every request carry new alerts cheaply:

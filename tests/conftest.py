@@ -1,4 +1,10 @@
-"""Fixtures shared by the whole suite: the fake vendor APIs and an in-process runbookd."""
+"""Fixtures shared by the whole suite: the fake vendor APIs and an in-process runbookd; the skip policy.
+
+Skip policy: nothing is skipped silently. pytest's header names every missing prerequisite
+(``tests/prerequisites.py``) with the command that installs it, the summary lists each skipped test
+with its reason (``-ra``) and repeats the commands, and on CI (``CI`` set) every skip is reported as
+a failure: a CI run that did not run a test has not passed it.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from aiohttp.test_utils import TestClient
 from receiver.app import Components, build_app, build_components
 from receiver.clock import FakeClock
 from receiver.settings import parse_settings
+from tests import prerequisites
 from tests.fakes import running
 from tests.fakes.alpaca import FakeAlpaca
 from tests.fakes.pagerduty import FakePagerDuty
@@ -23,11 +30,64 @@ from tests.fakes.trading import FakeTradingSystem
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT / "tests" / "testdata"
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "alertmanager-0.25"
+#: Bodies captured from the real Alertmanager 0.25 (see its README.md): part of the repository.
+FIXTURES = TESTDATA / "alertmanager-0.25"
 ADMIN = "admin-token-for-tests"
 TRADING_TOKEN = "trading-admin-token"
 SLACK_SECRET = "slack-signing-secret-for-tests"
 PD_SECRET = "pagerduty-webhook-secret-for-tests"
+
+
+_MISSING = pytest.StashKey[list[prerequisites.Missing]]()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Name each missing prerequisite at the top of the run, with the command that installs it."""
+    parts = prerequisites.missing()
+    config.stash[_MISSING] = parts
+    mode = "CI: every skip fails" if prerequisites.ci() else "not CI: skips are listed in the summary"
+    if not parts:
+        return [f"prerequisites: all present ({mode})"]
+    return [*prerequisites.describe(parts).splitlines(), f"({mode})"]
+
+
+def _as_ci_failure(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Turn a skipped report into a failure that says why the test did not run."""
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    report.outcome = "failed"
+    report.longrepr = f"skipped on CI, which must run every test: {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On CI, a skipped test (not an expected failure) is reported as failed, with its skip reason."""
+    report = yield
+    if prerequisites.ci() and report.skipped and not hasattr(report, "wasxfail"):
+        _as_ci_failure(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """On CI, a module skipped at collection (``pytest.skip(allow_module_level=True)``) fails too."""
+    report = yield
+    if prerequisites.ci() and report.skipped:
+        _as_ci_failure(report)
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """After the short summary: how many tests were skipped, and the commands that would run them."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    parts = config.stash.get(_MISSING, [])
+    if not skipped and not parts:
+        return
+    terminalreporter.section("skipped tests and missing prerequisites")
+    terminalreporter.write_line(f"{len(skipped)} test(s) skipped (reasons above, under 'short test summary')")
+    if parts:
+        for line in prerequisites.describe(parts).splitlines():
+            terminalreporter.write_line(line)
 
 
 @dataclass

@@ -30,6 +30,9 @@ from receiver.rules.yamlpos import (
     parse_yaml,
 )
 
+#: Cross-file errors about a name defined elsewhere: not reported while some file has errors, since that
+#: file may define the name.
+_REFERENCES = ("unknown playbook '", "unknown receiver '", "unknown time interval '")
 PATTERNS_FILE = "rule_files"
 """The ``file`` of errors that concern a pattern rather than a file (``rule_files: no file matches …``)."""
 
@@ -109,6 +112,10 @@ def check_rule_files(
     playbook; step parameters compile as sandboxed Jinja2 templates. Warnings: a rule shadowed by an
     earlier one, a severity in use without an escalation policy, an explicitly empty time range list.
     ``ValueError`` for a ``default_severity`` other than P0–P3.
+
+    Every error of every file is reported in one run: the cross-file checks run over the valid files
+    even when others are invalid, leaving out only references to names (an unknown playbook, receiver
+    or time interval) that an invalid file may define; warnings wait until every file is valid.
     """
     if default_severity not in SEVERITIES:
         raise ValueError(f"default_severity must be one of {', '.join(SEVERITIES)}, got {default_severity!r}")
@@ -126,11 +133,14 @@ def check_rule_files(
         digest.update(raw)
         file_errors, content = _parse_file(shown, raw)
         errors += file_errors
-        if content is not None and not file_errors:
+        if content is not None:  # valid schema (maybe duplicate keys): its cross-file checks run too
             parsed.append(content)
-    if errors:
-        return CheckReport(None, _sorted(errors, paths), [])
     merged = merge(parsed, default_severity=default_severity, routing_keys=routing_keys)
+    if errors:
+        # Some file is invalid: still report the cross-file errors of the valid ones, except references
+        # that the invalid files may have defined (they would be errors of our making).
+        cross = [e for e in merged.errors if not any(r in e.message for r in _REFERENCES)]
+        return CheckReport(None, _sorted(errors + cross, paths), [])
     warnings = _sorted(merged.warnings, paths)
     if merged.errors:
         return CheckReport(None, _sorted(merged.errors, paths), warnings)

@@ -50,3 +50,42 @@ def test_broken_config_is_named(tmp_path: Path) -> None:
     r = check(cfg)
     assert r.returncode == 1
     assert "slak: unknown key" in r.stderr
+
+
+def test_every_error_of_two_bad_files_is_reported_in_one_run(tmp_path: Path) -> None:
+    """Two bad files: each one's errors are all printed, per-file (schema) and cross-file (regex, duplicate
+    step) alike, and a reference the invalid file may have defined is not made an error."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.yml").write_text(
+        "rules:\n"
+        "  - name: trading-down\n"
+        "    matchers: ['alertname=\"TradingSystemDown\"']\n"
+        "    severity: P5\n"
+        "    colour: red\n"
+        "playbooks:\n"
+        "  halt: {steps: [{name: note, action: log, message: halted}]}\n")
+    (tmp_path / "rules" / "b.yml").write_text(
+        "rules:\n"
+        "  - name: risk-down\n"
+        "    matchers: ['service=~\"risk|(execution\"']\n"
+        "    severity: P1\n"
+        "    playbook: halt\n"
+        "playbooks:\n"
+        "  flatten:\n"
+        "    steps:\n"
+        "      - {name: stop, action: log, message: one}\n"
+        "      - {name: stop, action: log, message: two}\n")
+    cfg = tmp_path / "runbookd.yml"
+    cfg.write_text("rule_files: ['rules/*.yml']\n")
+    r = check(cfg, cwd=tmp_path)
+    assert r.returncode == 1
+    errors = [x for x in r.stderr.splitlines() if x.startswith("error: ")]
+    assert errors == [
+        "error: rules/a.yml:4: rule 'trading-down': severity: must be one of P0, P1, P2, P3",
+        "error: rules/a.yml:5: rule 'trading-down': unknown key 'colour'",
+        "error: rules/b.yml:3: rule 'risk-down': matchers[0]: invalid matcher 'service=~\"risk|(execution\"': bad "
+        "regex \"risk|(execution\": missing ), unterminated subpattern at position 5",
+        "error: rules/b.yml:10: rule 'flatten': steps[1].name: duplicate step name 'stop' (first defined at "
+        "rules/b.yml:9)",
+    ], r.stderr
+    assert "FAILED: 4 error(s)" in r.stderr

@@ -61,3 +61,43 @@ def test_failures_can_be_injected_over_http(fakes: dict[str, str]) -> None:
         event = {"routing_key": "k", "event_action": "resolve", "dedup_key": "d"}
         assert http.post(f"{fakes['pagerduty']}/v2/enqueue", json=event).status_code == 503
         assert http.post(f"{fakes['pagerduty']}/v2/enqueue", json=event).status_code == 202
+
+
+def _four_free_ports() -> int:
+    """A port N such that N..N+3 were all free a moment ago on 127.0.0.1."""
+    import socket
+
+    for _ in range(50):
+        socks = [socket.socket()]
+        try:
+            socks[0].bind(("127.0.0.1", 0))
+            base = socks[0].getsockname()[1]
+            for i in range(1, 4):
+                socks.append(socket.socket())
+                socks[-1].bind(("127.0.0.1", base + i))
+            return int(base)
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise AssertionError("no four consecutive free ports")
+
+
+def test_base_port_serves_the_four_fakes_on_fixed_consecutive_ports(tmp_path: Path) -> None:
+    """--base-port N puts slack, pagerduty, alpaca and trading on N..N+3 (as deploy/compose.yml runs them)."""
+    base = _four_free_ports()
+    port_file = tmp_path / "fakes.json"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.run", "--base-port", str(base), "--port-file",
+                             str(port_file)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        printed = json.loads(proc.stdout.readline())
+        assert printed == {name: f"http://127.0.0.1:{base + i}"
+                           for i, name in enumerate(["slack", "pagerduty", "alpaca", "trading"])}
+        assert json.loads(port_file.read_text(encoding="utf-8")) == printed
+        assert httpx.get(f"{printed['alpaca']}/_requests").json() == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+        assert proc.returncode == 0
