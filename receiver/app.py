@@ -128,9 +128,11 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
     """Wire actions, notifiers, runner, sender and dispatcher around an HTTP client."""
     s = c.settings
     actions = build_actions(http_client=http, alpaca=s.alpaca, command=s.command)
-    notifiers = build_notifiers(slack=s.slack, pagerduty=s.pagerduty, smtp=s.smtp, templates=c.templates)
+    notifiers = build_notifiers(slack=s.slack, pagerduty=s.pagerduty, smtp=s.smtp, templates=c.templates,
+                                notify=s.notify)
     sender = Sender(c.store, notifiers, c.rules.get, c.metrics, c.clock, dry_run=s.dry_run,
-                    external_url=s.external_url, heartbeat=s.heartbeat, templates=c.templates)
+                    external_url=s.external_url, heartbeat=s.heartbeat, templates=c.templates,
+                    retry=s.notify.retry)
     reads = BrokerReads(in_interval=lambda name, at: c.rules.get().in_interval(name, at))
     if s.alpaca.enabled:
         t = PRECONDITION_TIMEOUT

@@ -85,8 +85,9 @@ class Tx(Protocol):
         """Mark a claimed row ``done``, ``failed``, ``cancelled`` or ``unknown``."""
         ...
 
-    def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None) -> None:
-        """Put a claimed row back to ``pending`` until ``due_at``."""
+    def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None,
+                  payload: dict[str, Any] | None = None) -> None:
+        """Put a claimed row back to ``pending`` until ``due_at`` (with a new ``payload`` when given)."""
         ...
 
     def cancel_jobs(self, incident_id: str, kinds: Sequence[str], now: float) -> int:

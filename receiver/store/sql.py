@@ -307,13 +307,16 @@ class SqlTx:
             (state, now, _dumps(result or {}), job_id),
         )
 
-    def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None) -> None:
-        """Put a claimed row back to ``pending`` until ``due_at``."""
+    def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None,
+                  payload: dict[str, Any] | None = None) -> None:
+        """Put a claimed row back to ``pending`` until ``due_at`` (with a new ``payload`` when given)."""
         self._x(
             "UPDATE jobs SET state = 'pending', due_at = ?, lease_until = NULL, claimed_by = NULL, "
             "updated_at = ?, result = ? WHERE id = ?",
             (due_at, now, _dumps(result or {}), job_id),
         )
+        if payload is not None:
+            self._x("UPDATE jobs SET payload = ? WHERE id = ?", (_dumps(payload), job_id))
 
     def cancel_jobs(self, incident_id: str, kinds: Sequence[str], now: float) -> int:
         """Cancel the incident's pending rows of ``kinds``. Returns how many."""
