@@ -29,6 +29,7 @@ from receiver.errors import StoreUnavailable
 from receiver.escalation.sender import Sender
 from receiver.escalation.templates import Templates
 from receiver.escalation.timers import plan_deadman, plan_digests
+from receiver.incidents.bulkheads import bulkheads
 from receiver.incidents.dispatcher import Dispatcher
 from receiver.incidents.processor import Processor, ProcessorFactory
 from receiver.ingest.handler import WebhookHandler
@@ -163,7 +164,8 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
     return Dispatcher(
         c.store,
         lambda: Processor(c.rules.get(), reopen_window=s.reopen_window, heartbeat_alertname=s.heartbeat.alertname),
-        runner, sender, c.metrics, c.clock, lease=s.lease, poll_interval=s.poll_interval, maintenance=maintenance)
+        runner, sender, c.metrics, c.clock, lease=s.lease, poll_interval=s.poll_interval, maintenance=maintenance,
+        bulkheads=lambda: bulkheads(c.rules.get().receivers, s.notify.concurrency))
 
 
 def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
