@@ -49,8 +49,9 @@ class FakeSlack(FakeApp):
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
-        """Register ``POST /api/{method}``."""
+        """Register ``POST /api/{method}`` and ``GET /api/{method}`` (slack-sdk reads history with GET)."""
         router.add_post("/api/{method}", self._api)
+        router.add_get("/api/{method}", self._api)
 
     def reset_state(self) -> None:
         """Forget posted messages and unknown channels."""
@@ -82,7 +83,8 @@ class FakeSlack(FakeApp):
     async def _api(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
-        params = _decoded(body_params(request[RECORD]))
+        record = request[RECORD]
+        params = _decoded(dict(record["query"]) if request.method == "GET" else body_params(record))
         method = request.match_info["method"]
         if method == "auth.test":
             return web.json_response(

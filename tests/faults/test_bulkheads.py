@@ -68,34 +68,3 @@ async def test_hung_slack_does_not_delay_the_pagerduty_pages(fakes: Any, make_ru
         await until(lambda: slack_pages(fakes) == N, "40 Slack pages after Slack recovers")
     assert pd_triggers(fakes) == N
     assert rb.c.dispatcher.claimed["pagerduty"] >= N
-
-
-async def test_every_row_kind_belongs_to_exactly_one_bulkhead(fakes: Any, make_runbookd: Any) -> None:
-    """The bulkheads' claims together take every due row once: none is left unclaimed or claimed twice."""
-    from receiver.incidents.bulkheads import bulkheads
-
-    rb = await make_runbookd(fakes)
-    now = rb.clock.now()
-    kinds = ["step", "page", "update", "refresh", "resolve", "ack", "notice", "postmortem", "digest",
-             "deadman", "deadman_resolve", "approval"]
-    receivers = ["slack-critical", "pagerduty-primary", "email-oncall", "gone-from-config", None]
-
-    def fill(tx: Any) -> int:
-        n = 0
-        for k in kinds:
-            for r in receivers:
-                n += tx.enqueue(f"t:{k}:{r}", k, "", {} if r is None else {"receiver": r}, now, now)
-        return n
-
-    total = await rb.c.store.transaction(fill)
-    heads = bulkheads(rb.c.rules.get().receivers, {})
-
-    def claim(tx: Any) -> dict[str, list[str]]:
-        return {b.name: [j.key for j in tx.claim_jobs(now, 1000, "t", 30, b.where)] for b in heads}
-
-    got = await rb.c.store.transaction(claim)
-    keys = [k for ks in got.values() for k in ks]
-    assert len(keys) == len(set(keys)) == total
-    assert set(got["pagerduty"]) >= {"t:page:pagerduty-primary", "t:deadman:None"}
-    assert "t:page:slack-critical" in got["slack"] and "t:step:None" in got["actions"]
-    assert {"t:update:None", "t:page:gone-from-config", "t:page:None"} <= set(got["other"])
