@@ -29,7 +29,8 @@ def backoff(policy: RetryPolicy, attempt: int, retry_after: float | None = None)
     ``min(max, initial · 2^(attempt-1)) + uniform(0, jitter)``, at least ``retry_after``.
     """
     wait = wait_exponential(multiplier=policy.initial, max=policy.max) + wait_random(0, policy.jitter)
-    state = RetryCallState(None, None, (), {})
+    # tenacity's wait strategies only read ``attempt_number``; no Retrying object drives this retry.
+    state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
     state.attempt_number = max(1, attempt)
     delay = float(wait(state))
     return max(delay, retry_after or 0.0)

@@ -178,8 +178,10 @@ class Sender:
         outcome = "skipped" if skipped else "ok"
         self.metrics.notifications.labels(receiver=rcv.name, outcome=outcome).inc()
         bound.info("notification sent", outcome=outcome, ref=d.ref)
-        ev = TimelineEvent(now, f"notify.{outcome}",
-                           f"{kind} to {rcv.name} ({rcv.kind}): " + (str(skipped) if skipped else f"sent, ref {d.ref}"),
+        said = (str(skipped) if skipped else
+                f"already sent by an attempt whose answer was lost (found by its key), ref {d.ref}"
+                if d.data.get("found") else f"sent, ref {d.ref}")
+        ev = TimelineEvent(now, f"notify.{outcome}", f"{kind} to {rcv.name} ({rcv.kind}): {said}",
                            {"receiver": rcv.name, "channel": rcv.kind, "kind": kind, "ref": d.ref, **d.data})
         page_ref = d.ref if kind == "page" and d.ref else None
         await self._done(job, "done", [ev], {"ref": d.ref, "outcome": outcome}, finish,

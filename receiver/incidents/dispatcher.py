@@ -29,7 +29,7 @@ from receiver.incidents.processor import BATCH, Processor, ProcessResult
 from receiver.metrics import Metrics
 from receiver.model import Job, JobKind
 from receiver.playbooks.gates import paused
-from receiver.store.base import Store
+from receiver.store.base import JobFilter, Store
 
 log = structlog.get_logger("runbookd.dispatcher")
 #: How often a batch of alerts is redone after losing a race to another replica before giving up.
@@ -144,6 +144,7 @@ class Dispatcher:
         All bulkheads claim in one transaction; a full one claims nothing and stops no other.
         """
         now = self.clock.now()
+        wanted: list[tuple[str, JobFilter | None, int]]
         if self.bulkheads is None:
             wanted = [("all", None, limit - len(self._inflight))]
         else:

@@ -87,9 +87,13 @@ class SlackNotifier:
             return Delivery(None, {"skipped": NOT_CONFIGURED})
         match message.kind:
             case "page":
-                if message.resend and message.idempotency_key and (found := await self._find_page(target, message)):
-                    return found
-                return await self._post(target.channel, message, fmt.page_text(message), fmt.page_blocks(message))
+                looked = await self._find_page(target, message) if message.resend and message.idempotency_key else None
+                if isinstance(looked, Delivery):
+                    return looked
+                d = await self._post(target.channel, message, fmt.page_text(message), fmt.page_blocks(message))
+                if looked is not None and looked != "not found":
+                    d.data["unverified"] = f"could not check for an earlier post ({looked}): may be a duplicate"
+                return d
             case "update":
                 if message.status == "digest" and message.text:
                     return await self._post(target.channel, message, message.text)
@@ -174,12 +178,14 @@ class SlackNotifier:
         assert self._client is not None
         return self._client
 
-    async def _find_page(self, target: SlackTarget, message: Message) -> Delivery | None:
-        """The page already posted for ``message.idempotency_key`` (by its metadata), or ``None``.
+    async def _find_page(self, target: SlackTarget, message: Message) -> Delivery | str:
+        """The page already posted for ``message.idempotency_key`` (by its metadata), or why not found.
 
-        Looks through the latest ``HISTORY_LIMIT`` top-level messages of the channel. When the channel cannot be read (e.g. ``channel_not_found`` for a ``#name``: the API
-        wants a channel id, or the bot lacks the history scope) the lookup gives ``None`` and the page
-        is posted again: a possible duplicate is better than a lost page (``data["unverified"]``).
+        Looks through the latest ``HISTORY_LIMIT`` top-level messages of the channel; returns
+        ``"not found"`` when it is not there. When the channel cannot be read (``channel_not_found``
+        for a ``#name``: the API wants a channel id; a missing ``channels:history`` scope) it
+        returns that reason and the page is posted again: a possible duplicate is better than a lost
+        page. Raises ``DeliveryError`` when the lookup itself failed retryably.
         """
         kwargs: dict[str, Any] = {"channel": target.channel, "limit": HISTORY_LIMIT, "include_all_metadata": True}
         try:
@@ -187,14 +193,14 @@ class SlackNotifier:
         except DeliveryError as e:
             if e.retryable:
                 raise
-            return None
+            return e.reason
+        key = message.idempotency_key
         for m in resp.get("messages") or []:
             meta = m.get("metadata") or {}
-            if meta.get("event_type") == PAGE_EVENT and (meta.get("event_payload") or {}).get("key") == message.idempotency_key:
+            if meta.get("event_type") == PAGE_EVENT and (meta.get("event_payload") or {}).get("key") == key:
                 channel = str(resp.get("channel") or m.get("channel") or target.channel)
-                data: dict[str, Any] = {"channel": channel, "ts": m["ts"], "found": True}
-                return Delivery(f"{channel}:{m['ts']}", data)
-        return None
+                return Delivery(f"{channel}:{m['ts']}", {"channel": channel, "ts": m["ts"], "found": True})
+        return "not found"
 
     async def _call(self, method: str, fn: str, kwargs: dict[str, Any]) -> Any:
         """Call one Web API method (``fn``: the ``AsyncWebClient`` method name) in its own session.

@@ -78,3 +78,27 @@ async def test_a_500_is_retried_without_a_lookup(fakes: Any, make_runbookd: Any)
     await rb.advance(5)
     assert len(pages(fakes)) == 1
     assert fakes.slack.count("/api/conversations.history") == 0
+
+
+async def test_page_cut_off_by_a_crash_after_slack_posted_is_not_posted_again(
+        fakes: Any, make_runbookd: Any) -> None:
+    """A process dies while Slack has posted but not answered; the row taken over finds the page, posts nothing."""
+    import asyncio
+    import contextlib
+
+    rb = await make_runbookd(fakes, notify={"slack": {"read": "60s"}})
+    fakes.slack.hang(POST, after=True)
+    await rb.post_alerts(payload(alert()))
+    crashed = asyncio.get_running_loop().create_task(rb.run())
+    while not fakes.slack.holding:
+        await asyncio.sleep(0.01)
+    crashed.cancel()  # the process is gone: its row stays "running" under a lease that runs out
+    with contextlib.suppress(asyncio.CancelledError):
+        await crashed
+    fakes.slack.release()
+    assert len(pages(fakes)) == 1
+    await rb.advance(31)  # past the 30 s lease: another claimer takes the row over
+    assert len(pages(fakes)) == 1
+    assert fakes.slack.count("/api/conversations.history") == 1
+    [ok] = [e for e in await events(rb, "notify.ok") if e["data"]["kind"] == "page"]
+    assert ok["data"]["found"] is True
