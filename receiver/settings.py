@@ -199,7 +199,7 @@ class RetryPolicy(_Strict):
 
 
 def _default_concurrency() -> dict[str, int]:
-    return {"slack": 4, "pagerduty": 4, "email": 2, "actions": 8, "other": 4}
+    return {"slack": 8, "pagerduty": 6, "email": 4, "actions": 8, "other": 4}
 
 
 class NotifyConfig(_Strict):

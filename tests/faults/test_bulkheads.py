@@ -63,7 +63,7 @@ async def test_hung_slack_does_not_delay_the_pagerduty_pages(fakes: Any, make_ru
         await until(lambda: pd_triggers(fakes) == N, "40 PagerDuty triggers")
         await until(lambda: fakes.trading.count("/admin/trading/emergency-stop") == N, "40 emergency stops")
         assert fakes.slack.messages == {}  # not one Slack call has been answered yet
-        assert 0 < fakes.slack.holding <= 4  # Slack holds only its own bulkhead's calls
+        assert 0 < fakes.slack.holding <= rb.c.settings.notify.concurrency["slack"]  # its own bulkhead only
         fakes.slack.release()
         await until(lambda: slack_pages(fakes) == N, "40 Slack pages after Slack recovers")
     assert pd_triggers(fakes) == N
