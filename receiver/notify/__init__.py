@@ -30,7 +30,8 @@ def build_notifiers(*, slack: SlackConfig, pagerduty: PagerDutyConfig, smtp: Smt
     n = notify or NotifyConfig()
     notifiers: dict[str, Notifier] = {
         "slack": SlackNotifier(slack, templates=templates, timeout=n.slack.read, connect_timeout=n.slack.connect),
-        "pagerduty": PagerDutyNotifier(pagerduty, timeout=n.pagerduty.read, connect_timeout=n.pagerduty.connect),
+        "pagerduty": PagerDutyNotifier(pagerduty, timeout=n.pagerduty.read, connect_timeout=n.pagerduty.connect,
+                                       threads=n.concurrency.get("pagerduty", 6)),
     }
     if smtp is not None:
         if templates is None:

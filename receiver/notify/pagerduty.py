@@ -1,13 +1,16 @@
 """PagerDuty notifier: Events API v2 trigger / acknowledge / resolve, keyed by the incident's dedup key.
 
 API followed: https://developer.pagerduty.com/docs/events-api-v2/overview/ through the ``pagerduty``
-package's ``EventsApiV2Client``, which is synchronous (httpx2): each event is sent in a thread
-(``asyncio.to_thread``) under ``asyncio.wait_for``.
+package's ``EventsApiV2Client``, which is synchronous (httpx2): each event is sent in a thread of
+the notifier's own pool under ``asyncio.timeout``. Its own pool, not the default executor: a broker
+call hanging in the default executor's threads (alpaca-py is synchronous too) must not hold up a
+page (a bulkhead at the thread level, docs/operations.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,13 +121,16 @@ class PagerDutyNotifier:
     ``send`` returns ``Delivery(ref=<dedup_key>, data={"event_action", "dedup_key", "routing_key":
     <name>})``. A target whose routing key name is unset sends nothing and returns
     ``Delivery(None, {"skipped": "pagerduty routing key 'x' not configured"})``. ``timeout`` bounds
-    each event, in seconds, and ``connect_timeout`` its TCP connect.
+    each event, in seconds, and ``connect_timeout`` its TCP connect; ``threads`` events are sent
+    at once at most (the notifier's own thread pool).
     """
 
-    def __init__(self, config: PagerDutyConfig, *, timeout: float = 10.0, connect_timeout: float = 3.0) -> None:
+    def __init__(self, config: PagerDutyConfig, *, timeout: float = 10.0, connect_timeout: float = 3.0,
+                 threads: int = 6) -> None:
         self._config = config
         self._timeout = timeout
         self._connect = connect_timeout
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="runbookd-pagerduty")
 
     async def send(self, target: PagerDutyTarget, message: Message) -> Delivery:
         """Send the event for ``message.kind`` with ``dedup_key=message.dedup_key``.
@@ -151,7 +157,7 @@ class PagerDutyNotifier:
 
         try:
             async with asyncio.timeout(self._timeout):  # not wait_for: it can swallow a cancellation (gh-86296)
-                dedup_key = await asyncio.to_thread(send_event)
+                dedup_key = await asyncio.get_running_loop().run_in_executor(self._pool, send_event)
         except TimeoutError as e:
             raise DeliveryError(f"pagerduty {action}: no answer within {self._timeout:g}s", retryable=True,
                                 unknown=True) from e

@@ -68,3 +68,19 @@ async def test_hung_slack_does_not_delay_the_pagerduty_pages(fakes: Any, make_ru
         await until(lambda: slack_pages(fakes) == N, "40 Slack pages after Slack recovers")
     assert pd_triggers(fakes) == N
     assert rb.c.dispatcher.claimed["pagerduty"] >= N
+
+
+async def test_hung_broker_does_not_delay_the_pagerduty_pages(fakes: Any, make_runbookd: Any) -> None:
+    """Alpaca holding every cancel-orders call: later incidents' PagerDuty triggers still go out meanwhile."""
+    rb = await make_runbookd(fakes, automation={"destructive_budget": None})
+    fakes.alpaca.hang("/v2/orders")
+    async with serving(rb):
+        assert (await rb.post_alerts(p0_alerts(8))).status == 200
+        rb.c.dispatcher.wake()
+        await until(lambda: fakes.alpaca.holding >= 6, "6 hung broker calls")
+        later = payload(*[alert(fingerprint=f"{i:016x}", job=f"later-{i}") for i in range(100, 108)])
+        assert (await rb.post_alerts(later)).status == 200
+        rb.c.dispatcher.wake()
+        await until(lambda: pd_triggers(fakes) == 16, "16 PagerDuty triggers")
+        assert fakes.alpaca.holding >= 6  # the broker has answered nothing yet
+        fakes.alpaca.release()
