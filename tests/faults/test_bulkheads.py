@@ -84,3 +84,18 @@ async def test_hung_broker_does_not_delay_the_pagerduty_pages(fakes: Any, make_r
         await until(lambda: pd_triggers(fakes) == 16, "16 PagerDuty triggers")
         assert fakes.alpaca.holding >= 6  # the broker has answered nothing yet
         fakes.alpaca.release()
+
+
+async def test_hung_pagerduty_does_not_delay_the_slack_pages(fakes: Any, make_runbookd: Any) -> None:
+    """PagerDuty holding every event: all 20 Slack pages and emergency steps go out while no event is answered."""
+    rb = await make_runbookd(fakes, notify={"pagerduty": {"read": "120s"}})
+    fakes.pagerduty.hang()
+    async with serving(rb):
+        assert (await rb.post_alerts(p0_alerts(20))).status == 200
+        rb.c.dispatcher.wake()
+        await until(lambda: slack_pages(fakes) == 20, "20 Slack pages")
+        await until(lambda: fakes.trading.count("/admin/trading/emergency-stop") == 20, "20 emergency stops")
+        assert fakes.pagerduty.events == []
+        assert 0 < fakes.pagerduty.holding <= rb.c.settings.notify.concurrency["pagerduty"]
+        fakes.pagerduty.release()
+        await until(lambda: pd_triggers(fakes) == 20, "20 PagerDuty triggers after PagerDuty recovers")
