@@ -29,6 +29,7 @@ from receiver.errors import StoreError, StoreUnavailable
 from receiver.escalation.sender import Sender
 from receiver.escalation.templates import Templates
 from receiver.escalation.timers import plan_deadman, plan_digests
+from receiver.incidents.bulkheads import bulkheads
 from receiver.incidents.dispatcher import Dispatcher
 from receiver.incidents.processor import Processor, ProcessorFactory
 from receiver.ingest.handler import WebhookHandler
@@ -129,9 +130,11 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
     """Wire actions, notifiers, runner, sender and dispatcher around an HTTP client."""
     s = c.settings
     actions = build_actions(http_client=http, alpaca=s.alpaca, command=s.command, http_hosts=s.http_allowed_hosts())
-    notifiers = build_notifiers(slack=s.slack, pagerduty=s.pagerduty, smtp=s.smtp, templates=c.templates)
+    notifiers = build_notifiers(slack=s.slack, pagerduty=s.pagerduty, smtp=s.smtp, templates=c.templates,
+                                notify=s.notify)
     sender = Sender(c.store, notifiers, c.rules.get, c.metrics, c.clock, dry_run=s.dry_run,
-                    external_url=s.external_url, heartbeat=s.heartbeat, templates=c.templates)
+                    external_url=s.external_url, heartbeat=s.heartbeat, templates=c.templates,
+                    retry=s.notify.retry)
     reads = BrokerReads(in_interval=lambda name, at: c.rules.get().in_interval(name, at))
     if s.alpaca.enabled:
         t = PRECONDITION_TIMEOUT
@@ -163,7 +166,8 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
         c.store,
         lambda: Processor(c.rules.get(), reopen_window=s.reopen_window, heartbeat_alertname=s.heartbeat.alertname,
                           truncated_timeout=s.truncated_resolve_timeout),
-        runner, sender, c.metrics, c.clock, lease=s.lease, poll_interval=s.poll_interval, maintenance=maintenance)
+        runner, sender, c.metrics, c.clock, lease=s.lease, poll_interval=s.poll_interval, maintenance=maintenance,
+        bulkheads=lambda: bulkheads(c.rules.get().receivers, s.notify.concurrency))
 
 
 def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:

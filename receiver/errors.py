@@ -18,6 +18,9 @@ Plugins (``actions/*``, ``notify/*``) translate vendor exceptions at their edge 
 
 from __future__ import annotations
 
+import time
+from email.utils import parsedate_to_datetime
+
 
 class RunbookdError(Exception):
     """Base class of every error runbookd raises on purpose."""
@@ -88,7 +91,34 @@ class DeliveryError(_Classified):
     """Raised by a notifier when a page or message was not delivered.
 
     ``retryable`` is true for transport errors, 5xx and 429; false for other 4xx and bad config.
+    ``retry_after``: seconds the vendor asked to wait (``Retry-After`` of a 429/503), or ``None``.
+    ``unknown``: the request may have reached the vendor (a time-out or a dropped connection after
+    sending), so a re-send must first check whether it took effect.
     """
+
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None,
+                 unknown: bool = False) -> None:
+        super().__init__(reason, retryable=retryable)
+        self.retry_after = retry_after
+        self.unknown = unknown
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds of an HTTP ``Retry-After`` header (RFC 9110 §10.2.3: delay-seconds or an HTTP-date), or ``None``.
+
+    A date is read against the wall clock; negative, unparsable or absent values give ``None``.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        secs = float(value)
+    except ValueError:
+        try:
+            secs = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return secs if secs >= 0 and secs == secs and secs != float("inf") else None
 
 
 def classify_status(status: int) -> bool:

@@ -168,6 +168,56 @@ class HeartbeatConfig(_Strict):
     routing_key: str = "default"
 
 
+class VendorTimeouts(_Strict):
+    """Connect and read time-outs of one vendor's calls, in seconds (``read`` also bounds the whole call)."""
+
+    connect: Seconds = Field(default=3.0, gt=0)
+    read: Seconds = Field(default=10.0, gt=0)
+
+
+def _default_deadlines() -> dict[str, float]:
+    return {"P0": 600.0, "P1": 1800.0, "P2": 3600.0, "P3": 14400.0}
+
+
+class RetryPolicy(_Strict):
+    """``notify.retry:`` — how a failed notification is retried (a durable row with a due time).
+
+    Delays grow from ``initial`` doubling per attempt up to ``max``, plus up to ``jitter`` seconds of
+    random jitter, counted from the end of the failed attempt; a ``Retry-After`` (429/503) is never
+    undercut. A page is retried until it is delivered, its incident is acknowledged or resolved, or
+    its severity's ``deadlines`` entry (seconds after its first attempt) passes; then the next
+    escalation step is paged at once. Defaults: P0 10m, P1 30m, P2 1h, P3 4h.
+    """
+
+    initial: Seconds = Field(default=2.0, gt=0)
+    max: Seconds = Field(default=60.0, gt=0)
+    jitter: Seconds = Field(default=1.0, ge=0)
+    deadlines: dict[str, Seconds] = Field(default_factory=_default_deadlines)
+
+    def deadline(self, severity: str) -> float:
+        """The retry deadline of a severity's pages, in seconds (P3's for a severity not listed)."""
+        return float(self.deadlines.get(severity, self.deadlines.get("P3", 14400.0)))
+
+
+def _default_concurrency() -> dict[str, int]:
+    return {"slack": 8, "pagerduty": 6, "email": 4, "actions": 8, "other": 4}
+
+
+class NotifyConfig(_Strict):
+    """``notify:`` — retry policy, per-vendor time-outs and bulkheads (rows run at once per family).
+
+    ``concurrency`` keys are channel kinds (``slack``, ``pagerduty``, ``email``, any later one),
+    ``actions`` (playbook steps) and ``other`` (rows that fan out to several receivers); a family
+    not listed gets 4.
+    """
+
+    retry: RetryPolicy = RetryPolicy()
+    slack: VendorTimeouts = VendorTimeouts()
+    pagerduty: VendorTimeouts = VendorTimeouts()
+    email: VendorTimeouts = VendorTimeouts()
+    concurrency: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=_default_concurrency)
+
+
 class Budget(_Strict):
     """At most ``max`` executions per ``per`` seconds (sliding window)."""
 
@@ -210,6 +260,7 @@ class Settings(_Strict):
     alpaca: AlpacaConfig = AlpacaConfig()
     smtp: SmtpConfig = SmtpConfig()
     heartbeat: HeartbeatConfig = HeartbeatConfig()
+    notify: NotifyConfig = NotifyConfig()
     automation: AutomationConfig = AutomationConfig()
     command: CommandConfig = CommandConfig()
     actions: ActionsConfig = ActionsConfig()

@@ -1,10 +1,14 @@
 """Deliver notification rows (page, update, refresh, resolve, ack) through the notifiers.
 
 A page is marked as being sent (the row is ``running`` under a lease) before the provider call. A
-row taken over after a crash is re-sent only where the provider deduplicates (PagerDuty's
-``dedup_key``); a Slack page cut off mid-call is recorded as ``outcome unknown`` instead, so no
-page is ever posted twice. Retryable failures are retried with backoff up to ``MAX_ATTEMPTS``;
-final failures go on the timeline and into ``runbookd_notifications_total{outcome="failed"}``.
+row taken over after a crash, or retried after an attempt whose outcome is unknown (a time-out, a
+dropped connection), is re-sent with ``Message.resend`` set: PagerDuty deduplicates by
+``dedup_key``; Slack first looks for the page by its key in the channel's history, so no page is
+posted twice. Failures follow ``receiver.escalation.retry``: retryable ones are retried with capped,
+jittered backoff (honouring ``Retry-After``) until delivered, acknowledged, resolved or past the
+severity's deadline; a page past its deadline, or failed for good, pages the next escalation step at
+once. Every failure goes on the timeline and into ``runbookd_notifications_total`` (``outcome``
+``retry``, ``failed``, ``escalated``).
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from receiver.errors import DeliveryError
 from receiver.escalation.context import digest_context
 from receiver.escalation.messages import build_message, page_in_flight
 from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
+from receiver.escalation.retry import FIRST_ATTEMPT, UNSURE, backoff, next_step_rows, plan_retry
 from receiver.metrics import Metrics
 from receiver.model import Job, TimelineEvent
 from receiver.notify.base import Message, Notifier
 from receiver.rules import RuleSet
 from receiver.rules.model import PagerDutyTarget
-from receiver.settings import HeartbeatConfig
+from receiver.settings import HeartbeatConfig, RetryPolicy
 from receiver.store.base import Store
 
 MAX_ATTEMPTS = 5
@@ -39,8 +44,10 @@ class Sender:
 
     def __init__(self, store: Store, notifiers: Mapping[str, Notifier], rules: Callable[[], RuleSet],
                  metrics: Metrics, clock: Any, *, dry_run: bool, external_url: str,
-                 heartbeat: HeartbeatConfig | None = None, templates: Any = None) -> None:
+                 heartbeat: HeartbeatConfig | None = None, templates: Any = None,
+                 retry: RetryPolicy | None = None) -> None:
         self.heartbeat = heartbeat or HeartbeatConfig()
+        self.retry = retry or RetryPolicy()
         self.templates = templates
         self.store = store
         self.notifiers = notifiers
@@ -141,15 +148,11 @@ class Sender:
         if follow_up and ref is None and page_in_flight(jobs, rcv.name, now) and job.attempts < MAX_ATTEMPTS:
             await self._retry(job, now + FOLLOW_UP_WAIT, [], "waiting for the page to be sent")
             return
-        if job.takeover and kind == "page" and rcv.kind == "slack":
-            await self._done(job, "unknown", [TimelineEvent(
-                now, "notify.unknown", f"page to {rcv.name} was cut off by a crash: outcome unknown, "
-                "not re-sent (Slack does not deduplicate)", {"receiver": rcv.name})], {}, finish)
-            self.metrics.notifications.labels(receiver=rcv.name, outcome="unknown").inc()
-            return
         text = self._text(job, incident, now)
         msg = build_message(kind, incident, timeline, ref=ref, dry_run=self.dry_run,
                             external_url=self.external_url, text=text)
+        # A crash or an unanswered attempt may have sent it already: the channel checks before re-sending.
+        msg = replace(msg, idempotency_key=job.key, resend=job.takeover or bool(job.payload.get(UNSURE)))
         if job.kind == "approval":
             msg = replace(msg, approval=dict(job.payload))
         bound = log.bind(incident=incident.id, receiver=rcv.name, kind=kind)
@@ -169,26 +172,75 @@ class Sender:
             d = await notifier.send(target, msg)
         except DeliveryError as e:
             bound.warning("notification failed", reason=e.reason, retryable=e.retryable)
-            if e.retryable and job.attempts < MAX_ATTEMPTS and finish:
-                await self._retry(job, now + min(60.0, 2.0 ** job.attempts), [TimelineEvent(
-                    now, "notify.retry", f"{kind} to {rcv.name} failed, will retry: {e.reason}",
-                    {"receiver": rcv.name, "attempt": job.attempts})], e.reason)
-            else:
-                self.metrics.notifications.labels(receiver=rcv.name, outcome="failed").inc()
-                await self._done(job, "failed", [TimelineEvent(
-                    now, "notify.failed", f"{kind} to {rcv.name} failed: {e.reason}",
-                    {"receiver": rcv.name, "kind": kind, "retryable": e.retryable})], {"error": e.reason}, finish)
+            await self._failed(job, rcv.name, str(kind), incident, jobs, now, e, finish)
             return
         skipped = d.data.get("skipped")
         outcome = "skipped" if skipped else "ok"
         self.metrics.notifications.labels(receiver=rcv.name, outcome=outcome).inc()
         bound.info("notification sent", outcome=outcome, ref=d.ref)
-        ev = TimelineEvent(now, f"notify.{outcome}",
-                           f"{kind} to {rcv.name} ({rcv.kind}): " + (str(skipped) if skipped else f"sent, ref {d.ref}"),
+        said = (str(skipped) if skipped else
+                f"already sent by an attempt whose answer was lost (found by its key), ref {d.ref}"
+                if d.data.get("found") else f"sent, ref {d.ref}")
+        ev = TimelineEvent(now, f"notify.{outcome}", f"{kind} to {rcv.name} ({rcv.kind}): {said}",
                            {"receiver": rcv.name, "channel": rcv.kind, "kind": kind, "ref": d.ref, **d.data})
         page_ref = d.ref if kind == "page" and d.ref else None
         await self._done(job, "done", [ev], {"ref": d.ref, "outcome": outcome}, finish,
                          page=(rcv.name, page_ref) if page_ref else None)
+
+    async def _failed(self, job: Job, receiver: str, kind: str, incident: Any, jobs: list[Job], start: float,
+                      e: DeliveryError, finish: bool) -> None:
+        """Record a failed attempt; retry it (a pending row due later) or give up and escalate.
+
+        The delay counts from the attempt's end (the clock read now, after the vendor answered or
+        timed out). A row that fans out to several receivers (``finish`` false) only records it.
+        """
+        end = self.clock.now()
+        first = float(job.payload.get(FIRST_ATTEMPT, start))
+        data: dict[str, Any] = {"receiver": receiver, "kind": kind, "attempt": job.attempts,
+                                "retryable": e.retryable, "error": e.reason}
+        if e.retry_after is not None:
+            data["retry_after"] = e.retry_after
+        if not finish:
+            self.metrics.notifications.labels(receiver=receiver, outcome="failed").inc()
+            await self._done(job, "failed", [TimelineEvent(end, "notify.failed", f"{kind} to {receiver} failed: "
+                                                           f"{e.reason}", data)], {}, finish=False)
+            return
+        plan = plan_retry(self.retry, incident.severity, first, end, job.attempts, e.retry_after)
+        later = next_step_rows(jobs, job) if job.kind == "page" else []
+        if e.retryable and (plan.due is not None or (job.kind == "page" and not later)):
+            # With no later step to hand the page to, it keeps being retried past its deadline.
+            due = plan.due if plan.due is not None else end + max(self.retry.max, e.retry_after or 0.0)
+            payload = {**job.payload, FIRST_ATTEMPT: first, UNSURE: bool(job.payload.get(UNSURE) or e.unknown)}
+            note = "" if plan.due is not None else " (past its deadline, but no later escalation step is left)"
+            self.metrics.notifications.labels(receiver=receiver, outcome="retry").inc()
+            await self._retry(job, due, [TimelineEvent(
+                end, "notify.retry", f"{kind} to {receiver} failed, will retry at {iso(due)}{note}: {e.reason}",
+                {**data, "due_at": due, "deadline": plan.deadline})], e.reason, payload)
+            return
+        why = (f"past its deadline of {format_duration(self.retry.deadline(incident.severity))}"
+               if e.retryable else "not retryable")
+        events = [TimelineEvent(end, "notify.failed", f"{kind} to {receiver} failed ({why}): {e.reason}",
+                                {**data, "deadline": plan.deadline})]
+        self.metrics.notifications.labels(receiver=receiver, outcome="failed").inc()
+        if later:
+            names = sorted({str(j.payload.get("receiver")) for j in later})
+            step = int(later[0].payload.get("step", 0))
+            events.append(TimelineEvent(end, "notify.escalated", f"{kind} to {receiver} failed ({why}): "
+                                        f"escalating to step {step + 1} ({', '.join(names)}) now",
+                                        {"receiver": receiver, "step": step, "receivers": names}))
+            self.metrics.notifications.labels(receiver=receiver, outcome="escalated").inc()
+        elif job.kind == "page":
+            events.append(TimelineEvent(end, "notify.escalated", f"{kind} to {receiver} failed ({why}) and no "
+                                        "later escalation step is left to page", {"receiver": receiver, "step": None}))
+
+        def commit(tx: Any) -> None:
+            for ev in events:
+                tx.add_event(job.incident_id, ev)
+            for j in later:
+                tx.make_due(j.key, end)
+            tx.finish_job(job.id, "failed", end, {"error": e.reason})
+
+        await self.store.transaction(commit)
 
     def _text(self, job: Job, incident: Any, now: float) -> str | None:
         """The free text of a thread reply (updates, escalations, notices, the post-mortem link)."""
@@ -276,9 +328,12 @@ class Sender:
             d = await notifier.send(target, msg)
         except DeliveryError as e:
             reason, retryable = e.reason, e.retryable
-            if retryable and job.attempts < MAX_ATTEMPTS:
-                await self.store.transaction(
-                    lambda tx: tx.retry_job(job.id, now + min(60.0, 2.0 ** job.attempts), now, {"error": reason}))
+            if retryable:  # no incident, no later step to escalate to: retried until it gets through
+                end = self.clock.now()
+                due = end + backoff(self.retry, job.attempts, e.retry_after)
+                log.warning("dead man's switch page failed; will retry", error=reason, due=iso(due))
+                self.metrics.notifications.labels(receiver="deadman", outcome="retry").inc()
+                await self.store.transaction(lambda tx: tx.retry_job(job.id, due, end, {"error": reason}))
                 return
             log.error("dead man's switch page failed", error=reason)
             self.metrics.notifications.labels(receiver="deadman", outcome="failed").inc()
@@ -304,13 +359,14 @@ class Sender:
             outcome = "failed"
         self.metrics.notifications.labels(receiver=name, outcome=outcome).inc()
 
-    async def _retry(self, job: Job, due: float, events: list[TimelineEvent], reason: str) -> None:
+    async def _retry(self, job: Job, due: float, events: list[TimelineEvent], reason: str,
+                     payload: dict[str, Any] | None = None) -> None:
         now = self.clock.now()
 
         def commit(tx: Any) -> None:
             for ev in events:
                 tx.add_event(job.incident_id, ev)
-            tx.retry_job(job.id, due, now, {"error": reason})
+            tx.retry_job(job.id, due, now, {"error": reason}, payload)
 
         await self.store.transaction(commit)
 

@@ -2,7 +2,9 @@
 
 Everything after ingest's 200 happens here, from rows claimed in the store: pending alerts are
 processed into incidents (``Processor``), then due rows are claimed under a lease and executed
-concurrently (playbook steps by ``PlaybookRunner``, notifications by ``Sender``). Idle, it sleeps
+concurrently (playbook steps by ``PlaybookRunner``, notifications by ``Sender``). With
+``bulkheads``, each family of rows (steps, each channel kind, the rest: ``receiver.incidents.bulkheads``)
+claims and runs only up to its own limit, so one slow vendor never holds another's rows. Idle, it sleeps
 until woken (ingest, API) or until the poll interval passes; time is read from the injected clock,
 so tests drive it with ``run_once()`` and a fake clock instead of sleeping.
 """
@@ -22,11 +24,12 @@ import structlog
 
 from receiver.errors import StoreError
 from receiver.incidents.batches import AlertBatches
+from receiver.incidents.bulkheads import Bulkhead
 from receiver.incidents.processor import BATCH, Processor, ProcessResult
 from receiver.metrics import Metrics
 from receiver.model import Job, JobKind
 from receiver.playbooks.gates import paused
-from receiver.store.base import Store
+from receiver.store.base import JobFilter, Store
 
 log = structlog.get_logger("runbookd.dispatcher")
 #: Seconds (by the injected clock) between two looks for incidents a truncated body held open too long.
@@ -40,6 +43,7 @@ class Dispatcher:
         self, store: Store, processor: Callable[[], Processor], runner: Any, sender: Any, metrics: Metrics,
         clock: Any, *, lease: float = 30.0, poll_interval: float = 1.0, concurrency: int = 16,
         claimer: str | None = None, maintenance: Callable[[], Awaitable[None]] | None = None,
+        bulkheads: Callable[[], list[Bulkhead]] | None = None,
     ) -> None:
         self.store = store
         self.maintenance = maintenance
@@ -56,6 +60,12 @@ class Dispatcher:
         #: True while ``run_forever`` waits for a wake-up or its poll interval (nothing of its own in flight).
         self.waiting = False
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        #: The bulkheads in force (read again on each claim: a reload can change the receivers).
+        self.bulkheads = bulkheads
+        #: Ids of the rows running in each bulkhead.
+        self._running: dict[str, set[int]] = {}
+        #: Rows claimed by each bulkhead since start (for tests and benchmarks).
+        self.claimed: dict[str, int] = {}
         self._gauges_due = 0.0
         self._held_due = float("-inf")
         self._batches = AlertBatches(store, processor, metrics, clock)
@@ -125,19 +135,35 @@ class Dispatcher:
             self.metrics.queue_depth.labels(kind=kind).set(depth.get(kind, 0))
         self.metrics.automation_paused.set(1 if pause is not None else 0)
 
-    async def _claim(self, limit: int) -> list[Job]:
-        if limit <= 0:
-            return []
+    async def _claim(self, limit: int) -> list[tuple[str, Job]]:
+        """Claim due rows: up to ``limit`` of any kind, or, with bulkheads, each family's free slots.
+
+        All bulkheads claim in one transaction; a full one claims nothing and stops no other.
+        """
         now = self.clock.now()
+        wanted: list[tuple[str, JobFilter | None, int]]
+        if self.bulkheads is None:
+            wanted = [("all", None, limit - len(self._inflight))]
+        else:
+            wanted = [(b.name, b.where, b.limit - len(self._running.get(b.name, ()))) for b in self.bulkheads()]
+        wanted = [w for w in wanted if w[2] > 0]
+        if not wanted:
+            return []
+
+        def claim(tx: Any) -> list[tuple[str, Job]]:
+            return [(name, j) for name, where, free in wanted
+                    for j in tx.claim_jobs(now, free, self.claimer, self.lease, where)]
+
         t0 = time.perf_counter()
-        jobs = await self.store.transaction(lambda tx: tx.claim_jobs(now, limit, self.claimer, self.lease))
+        jobs = await self.store.transaction(claim)
         self.metrics.claim_duration.observe(time.perf_counter() - t0)
-        for j in jobs:
+        for name, j in jobs:
+            self.claimed[name] = self.claimed.get(name, 0) + 1
             if j.takeover:
                 self.metrics.lease_takeovers.inc()
         return jobs
 
-    async def _execute(self, job: Job) -> None:
+    async def _execute(self, job: Job, family: str = "all") -> None:
         try:
             if job.kind == "step":
                 await self.runner.run(job)
@@ -147,13 +173,15 @@ class Dispatcher:
             log.exception("work row crashed", job=job.key)
         finally:
             self._inflight.pop(job.id, None)
+            self._running.get(family, set()).discard(job.id)
             self._wake.set()
 
-    def _start(self, jobs: list[Job]) -> list[asyncio.Task[None]]:
+    def _start(self, jobs: list[tuple[str, Job]]) -> list[asyncio.Task[None]]:
         tasks = []
-        for j in jobs:
-            t = asyncio.get_running_loop().create_task(self._execute(j))
+        for family, j in jobs:
+            t = asyncio.get_running_loop().create_task(self._execute(j, family))
             self._inflight[j.id] = t
+            self._running.setdefault(family, set()).add(j.id)
             tasks.append(t)
         return tasks
 
@@ -184,7 +212,7 @@ class Dispatcher:
                     if self.maintenance is not None:
                         await self.maintenance()
                     await self.process_alerts()
-                    self._start(await self._claim(self.concurrency - len(self._inflight)))
+                    self._start(await self._claim(self.concurrency))
                     if time.monotonic() >= self._gauges_due:  # two COUNTs per loop turn cost more than a page
                         await self.refresh_gauges()
                         self._gauges_due = time.monotonic() + self.poll_interval

@@ -12,22 +12,26 @@ from receiver.notify.email import EmailNotifier
 from receiver.notify.pagerduty import PagerDutyNotifier
 from receiver.notify.render import MessageRenderer
 from receiver.notify.slack import SlackNotifier
-from receiver.settings import PagerDutyConfig, SlackConfig, SmtpConfig
+from receiver.settings import NotifyConfig, PagerDutyConfig, SlackConfig, SmtpConfig
 
 __all__ = ["Delivery", "Message", "MessageRenderer", "Notifier", "build_notifiers"]
 
 
 def build_notifiers(*, slack: SlackConfig, pagerduty: PagerDutyConfig, smtp: SmtpConfig | None = None,
-                    templates: MessageRenderer | None = None) -> dict[str, Notifier]:
+                    templates: MessageRenderer | None = None, notify: NotifyConfig | None = None,
+                    ) -> dict[str, Notifier]:
     """The notifiers by receiver kind: ``"slack"``, ``"pagerduty"`` and, when ``smtp`` is given, ``"email"``.
 
     ``templates`` (``receiver.escalation.templates.Templates`` built with the operator's
     ``templates_dir``) renders the email bodies and Slack's update and resolution thread replies.
     Without it, email uses the shipped default templates and Slack its built-in short texts.
+    ``notify`` gives each vendor's connect and read time-outs (defaults 3 s and 10 s).
     """
+    n = notify or NotifyConfig()
     notifiers: dict[str, Notifier] = {
-        "slack": SlackNotifier(slack, templates=templates),
-        "pagerduty": PagerDutyNotifier(pagerduty),
+        "slack": SlackNotifier(slack, templates=templates, timeout=n.slack.read, connect_timeout=n.slack.connect),
+        "pagerduty": PagerDutyNotifier(pagerduty, timeout=n.pagerduty.read, connect_timeout=n.pagerduty.connect,
+                                       threads=n.concurrency.get("pagerduty", 6)),
     }
     if smtp is not None:
         if templates is None:
@@ -36,5 +40,5 @@ def build_notifiers(*, slack: SlackConfig, pagerduty: PagerDutyConfig, smtp: Smt
             from receiver.escalation.templates import Templates
 
             templates = Templates()
-        notifiers["email"] = EmailNotifier(smtp, templates)
+        notifiers["email"] = EmailNotifier(smtp, templates, timeout=n.email.read)
     return notifiers

@@ -30,6 +30,10 @@ class Message:
     ``ref``: the provider reference returned by the ``page`` delivery on the same target
     (Slack: ``"<channel id>:<ts>"``), or ``None`` when there is none yet.
     ``actions``: one line per playbook step so far, e.g. ``"stop-trading (http): ok — 200"``.
+    ``idempotency_key``: the work row's key, carried in the sent message where the vendor keeps
+    it (Slack message metadata), so a re-send can look for it. ``resend``: an earlier attempt's
+    outcome is unknown (time-out, dropped connection, crash): a channel that does not deduplicate by
+    itself must first look for the message it may have sent.
     Times are epoch seconds (UTC).
     """
 
@@ -52,6 +56,8 @@ class Message:
     ref: str | None = None
     text: str | None = None
     approval: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    resend: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,25 @@
 """PagerDuty notifier: Events API v2 trigger / acknowledge / resolve, keyed by the incident's dedup key.
 
 API followed: https://developer.pagerduty.com/docs/events-api-v2/overview/ through the ``pagerduty``
-package's ``EventsApiV2Client``, which is synchronous (httpx2): each event is sent in a thread
-(``asyncio.to_thread``) under ``asyncio.wait_for``.
+package's ``EventsApiV2Client``, which is synchronous (httpx2): each event is sent in a thread of
+the notifier's own pool under ``asyncio.timeout``. Its own pool, not the default executor: a broker
+call hanging in the default executor's threads (alpaca-py is synchronous too) must not hold up a
+page (a bulkhead at the thread level, docs/operations.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from httpx2 import Response
+from httpx2 import Response, Timeout
 from pagerduty import EventsApiV2Client
 from pagerduty.errors import Error as PagerDutyError
 from pagerduty.errors import HttpError, UrlError
 
-from receiver.errors import DeliveryError, classify_status
+from receiver.errors import DeliveryError, classify_status, parse_retry_after
 from receiver.notify.base import Delivery, Message
 from receiver.rules.model import PagerDutyTarget
 from receiver.settings import PagerDutyConfig
@@ -38,11 +41,12 @@ class EventsClient(EventsApiV2Client):
     (``postprocess`` is the package's documented per-response hook).
     """
 
-    def __init__(self, routing_key: str, *, base_url: str, timeout: float) -> None:
+    def __init__(self, routing_key: str, *, base_url: str, timeout: float, connect_timeout: float = 3.0) -> None:
         super().__init__(routing_key, base_url=base_url)
         self.retry = {}
         self.max_network_attempts = 0
-        self.timeout = timeout  # type: ignore[assignment]  # declared int; httpx2 takes float seconds
+        # declared int; httpx2 takes a Timeout: read (and write, pool) bound, and the connect cap
+        self.timeout = Timeout(timeout, connect=min(connect_timeout, timeout))  # type: ignore[assignment]
 
     @property
     def url(self) -> str:
@@ -117,12 +121,16 @@ class PagerDutyNotifier:
     ``send`` returns ``Delivery(ref=<dedup_key>, data={"event_action", "dedup_key", "routing_key":
     <name>})``. A target whose routing key name is unset sends nothing and returns
     ``Delivery(None, {"skipped": "pagerduty routing key 'x' not configured"})``. ``timeout`` bounds
-    each event, in seconds.
+    each event, in seconds, and ``connect_timeout`` its TCP connect; ``threads`` events are sent
+    at once at most (the notifier's own thread pool).
     """
 
-    def __init__(self, config: PagerDutyConfig, *, timeout: float = 10.0) -> None:
+    def __init__(self, config: PagerDutyConfig, *, timeout: float = 10.0, connect_timeout: float = 3.0,
+                 threads: int = 6) -> None:
         self._config = config
         self._timeout = timeout
+        self._connect = connect_timeout
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="runbookd-pagerduty")
 
     async def send(self, target: PagerDutyTarget, message: Message) -> Delivery:
         """Send the event for ``message.kind`` with ``dedup_key=message.dedup_key``.
@@ -143,22 +151,28 @@ class PagerDutyNotifier:
         props = trigger_event(message, target) if action == "trigger" else {}
 
         def send_event() -> str:
-            with EventsClient(key, base_url=self._config.events_url, timeout=self._timeout) as client:
+            with EventsClient(key, base_url=self._config.events_url, timeout=self._timeout,
+                              connect_timeout=self._connect) as client:
                 return client.send_event(action, dedup_key=message.dedup_key, **props)
 
         try:
             async with asyncio.timeout(self._timeout):  # not wait_for: it can swallow a cancellation (gh-86296)
-                dedup_key = await asyncio.to_thread(send_event)
+                dedup_key = await asyncio.get_running_loop().run_in_executor(self._pool, send_event)
         except TimeoutError as e:
-            raise DeliveryError(f"pagerduty {action}: no answer within {self._timeout:g}s", retryable=True) from e
+            raise DeliveryError(f"pagerduty {action}: no answer within {self._timeout:g}s", retryable=True,
+                                unknown=True) from e
         except HttpError as e:
             status = getattr(e.response, "status_code", 0)
+            headers = getattr(e.response, "headers", None)
+            retry_after = parse_retry_after(headers.get("Retry-After") if headers is not None else None)
             raise DeliveryError(
-                f"pagerduty {action}: HTTP {status}: {_excerpt(e)}", retryable=classify_status(status)
+                f"pagerduty {action}: HTTP {status}: {_excerpt(e)}", retryable=classify_status(status),
+                retry_after=retry_after if status in (429, 503) else None,
             ) from e
         except PagerDutyError as e:
             # No response: a network error (the package wraps httpx2's TransportError).
-            raise DeliveryError(f"pagerduty {action}: {_excerpt(e)}", retryable=e.response is None) from e
+            raise DeliveryError(f"pagerduty {action}: {_excerpt(e)}", retryable=e.response is None,
+                                unknown=e.response is None) from e
         except (UrlError, ValueError, TypeError) as e:
             raise DeliveryError(f"pagerduty {action}: {e}", retryable=False) from e
         return Delivery(dedup_key, {"event_action": action, "dedup_key": dedup_key, "routing_key": name})

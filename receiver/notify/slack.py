@@ -1,7 +1,14 @@
 """Slack notifier: one page per incident per channel, thread replies for updates, edits in place.
 
-API followed: Slack Web API ``chat.postMessage`` and ``chat.update`` through slack-sdk's
-``AsyncWebClient`` (https://api.slack.com/methods). Block formatting is in ``slack_blocks``.
+API followed: Slack Web API ``chat.postMessage``, ``chat.update`` and ``conversations.history``
+through slack-sdk's ``AsyncWebClient`` (https://api.slack.com/methods). Block formatting is in
+``slack_blocks``.
+
+Slack does not deduplicate posts, so a page carries its work row's key in message metadata
+(https://api.slack.com/metadata, event type ``runbookd_page``); a page re-sent after an attempt whose
+outcome is unknown (``Message.resend``) is first looked up in the channel's history by that key and
+not posted again when found. Each call opens its own aiohttp session with the configured connect
+and read time-outs.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from receiver.errors import DeliveryError, classify_status
+from receiver.errors import DeliveryError, classify_status, parse_retry_after
 from receiver.notify import slack_approval as fmt_approval
 from receiver.notify import slack_blocks as fmt
 from receiver.notify.base import Delivery, Message
@@ -25,6 +32,10 @@ from receiver.settings import SlackConfig
 NOT_CONFIGURED = "slack integration not configured (SLACK_BOT_TOKEN unset)"
 #: Slack error codes that mean "try again later" even when the HTTP status is 200.
 RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+#: Metadata event type of a page; its payload's ``key`` is the work row's idempotency key.
+PAGE_EVENT = "runbookd_page"
+#: How many of the channel's latest messages a re-sent page looks through for itself.
+HISTORY_LIMIT = 200
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -46,9 +57,11 @@ class SlackNotifier:
     from ``update.txt.j2`` / ``resolved.txt.j2`` (escaped); without, the built-in short texts.
     """
 
-    def __init__(self, config: SlackConfig, *, timeout: float = 10.0, templates: MessageRenderer | None = None) -> None:
+    def __init__(self, config: SlackConfig, *, timeout: float = 10.0, templates: MessageRenderer | None = None,
+                 connect_timeout: float = 3.0) -> None:
         self._config = config
         self._timeout = timeout
+        self._connect = min(connect_timeout, timeout)
         self._templates = templates
         self._client: AsyncWebClient | None = None
         if config.enabled:
@@ -74,7 +87,13 @@ class SlackNotifier:
             return Delivery(None, {"skipped": NOT_CONFIGURED})
         match message.kind:
             case "page":
-                return await self._post(target.channel, message, fmt.page_text(message), fmt.page_blocks(message))
+                looked = await self._find_page(target, message) if message.resend and message.idempotency_key else None
+                if isinstance(looked, Delivery):
+                    return looked
+                d = await self._post(target.channel, message, fmt.page_text(message), fmt.page_blocks(message))
+                if looked is not None and looked != "not found":
+                    d.data["unverified"] = f"could not check for an earlier post ({looked}): may be a duplicate"
+                return d
             case "update":
                 if message.status == "digest" and message.text:
                     return await self._post(target.channel, message, message.text)
@@ -110,7 +129,9 @@ class SlackNotifier:
             kwargs["blocks"] = blocks
         if thread_ts is not None:
             kwargs["thread_ts"] = thread_ts
-        resp = await self._call("chat.postMessage", self._api().chat_postMessage, kwargs)
+        if message.kind == "page" and message.idempotency_key and thread_ts is None:
+            kwargs["metadata"] = {"event_type": PAGE_EVENT, "event_payload": {"key": message.idempotency_key}}
+        resp = await self._call("chat.postMessage", "chat_postMessage", kwargs)
         data: dict[str, Any] = {"channel": resp["channel"], "ts": resp["ts"]}
         if thread_ts is not None:
             data["thread_ts"] = thread_ts
@@ -133,7 +154,7 @@ class SlackNotifier:
             "text": fmt.page_text(message),
             "blocks": fmt.page_blocks(message),
         }
-        await self._call("chat.update", self._api().chat_update, kwargs)
+        await self._call("chat.update", "chat_update", kwargs)
         return Delivery(message.ref, {"channel": channel, "ts": ts, "updated": True})
 
     def _render(self, name: str, message: Message) -> str | None:
@@ -157,15 +178,51 @@ class SlackNotifier:
         assert self._client is not None
         return self._client
 
-    async def _call(self, method: str, fn: Any, kwargs: dict[str, Any]) -> Any:
-        """Call one Web API method; translate slack-sdk and aiohttp errors into ``DeliveryError``."""
+    async def _find_page(self, target: SlackTarget, message: Message) -> Delivery | str:
+        """The page already posted for ``message.idempotency_key`` (by its metadata), or why not found.
+
+        Looks through the latest ``HISTORY_LIMIT`` top-level messages of the channel; returns
+        ``"not found"`` when it is not there. When the channel cannot be read (``channel_not_found``
+        for a ``#name``: the API wants a channel id; a missing ``channels:history`` scope) it
+        returns that reason and the page is posted again: a possible duplicate is better than a lost
+        page. Raises ``DeliveryError`` when the lookup itself failed retryably.
+        """
+        kwargs: dict[str, Any] = {"channel": target.channel, "limit": HISTORY_LIMIT, "include_all_metadata": True}
         try:
-            async with asyncio.timeout(self._timeout):
-                return await fn(**kwargs)
+            resp = await self._call("conversations.history", "conversations_history", kwargs)
+        except DeliveryError as e:
+            if e.retryable:
+                raise
+            return e.reason
+        key = message.idempotency_key
+        for m in resp.get("messages") or []:
+            meta = m.get("metadata") or {}
+            if meta.get("event_type") == PAGE_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                channel = str(resp.get("channel") or m.get("channel") or target.channel)
+                return Delivery(f"{channel}:{m['ts']}", {"channel": channel, "ts": m["ts"], "found": True})
+        return "not found"
+
+    async def _call(self, method: str, fn: str, kwargs: dict[str, Any]) -> Any:
+        """Call one Web API method (``fn``: the ``AsyncWebClient`` method name) in its own session.
+
+        Translates slack-sdk and aiohttp errors into ``DeliveryError``: a time-out or a dropped
+        connection is retryable with ``unknown`` set (Slack may have applied the call); a 429 carries
+        its ``Retry-After``.
+        """
+        api = self._api()
+        timeout = aiohttp.ClientTimeout(total=self._timeout, connect=self._connect, sock_connect=self._connect)
+        try:
+            async with asyncio.timeout(self._timeout), aiohttp.ClientSession(timeout=timeout) as session:
+                client = AsyncWebClient(token=api.token, base_url=api.base_url, timeout=api.timeout,
+                                        retry_handlers=[], session=session)
+                return await getattr(client, fn)(**kwargs)
         except SlackApiError as e:
             raise _api_error(method, e) from e
-        except (TimeoutError, aiohttp.ClientError) as e:
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as e:
             raise DeliveryError(f"slack {method}: {type(e).__name__}: {e}".rstrip(": "), retryable=True) from e
+        except (TimeoutError, aiohttp.ClientError) as e:
+            raise DeliveryError(f"slack {method}: {type(e).__name__}: {e}".rstrip(": "), retryable=True,
+                                unknown=True) from e
         except SlackClientError as e:
             raise DeliveryError(f"slack {method}: {e}", retryable=False) from e
 
@@ -179,6 +236,15 @@ def _api_error(method: str, e: SlackApiError) -> DeliveryError:
     retryable = code in RETRYABLE_ERRORS or (isinstance(status, int) and classify_status(status))
     reason = f"slack {method}: {code or 'error'} (HTTP {status})"
     headers = getattr(resp, "headers", None) or {}
-    if retry_after := headers.get("Retry-After"):
-        reason += f"; retry after {retry_after}s"
-    return DeliveryError(reason, retryable=retryable)
+    retry_after = parse_retry_after(_header(headers, "Retry-After"))
+    if retry_after is not None:
+        reason += f"; retry after {retry_after:g}s"
+    return DeliveryError(reason, retryable=retryable, retry_after=retry_after)
+
+
+def _header(headers: Any, name: str) -> str | None:
+    """A header's value whatever the case of its name (slack-sdk keeps aiohttp's headers as a dict)."""
+    for k, v in dict(headers).items():
+        if str(k).lower() == name.lower():
+            return str(v[0] if isinstance(v, list) else v)
+    return None

@@ -9,11 +9,29 @@ either commits whole or not at all. Work waiting to be done is rows, never an in
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from receiver.model import AlertRecord, Incident, IncidentAlert, Job, JobKind, TimelineEvent
 
 T = TypeVar("T")
+#: A clause of a ``JobFilter``: rows of these kinds and, unless ``None``, whose payload ``receiver``
+#: is one of these names.
+JobClause = tuple[tuple[str, ...], tuple[str, ...] | None]
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which work rows a claim may take (a bulkhead's share of the queue).
+
+    A row matches when it matches any ``include`` clause (every row when ``include`` is empty) and
+    no ``exclude`` clause. A row with no ``receiver`` in its payload never matches a clause that
+    names receivers.
+    """
+
+    include: tuple[JobClause, ...] = ()
+    exclude: tuple[JobClause, ...] = ()
+
 
 
 class Tx(Protocol):
@@ -89,16 +107,19 @@ class Tx(Protocol):
         """Whether any row is due now (no lock taken)."""
         ...
 
-    def claim_jobs(self, now: float, limit: int, claimer: str, lease: float) -> list[Job]:
-        """Claim up to ``limit`` due rows (pending, or running with an expired lease) for ``lease`` s."""
+    def claim_jobs(self, now: float, limit: int, claimer: str, lease: float,
+                   where: JobFilter | None = None) -> list[Job]:
+        """Claim up to ``limit`` due rows (pending, or running with an expired lease) for ``lease`` s,
+        only rows matching ``where`` when given."""
         ...
 
     def finish_job(self, job_id: int, state: str, now: float, result: dict[str, Any] | None = None) -> None:
         """Mark a claimed row ``done``, ``failed``, ``cancelled`` or ``unknown``."""
         ...
 
-    def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None) -> None:
-        """Put a claimed row back to ``pending`` until ``due_at``."""
+    def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None,
+                  payload: dict[str, Any] | None = None) -> None:
+        """Put a claimed row back to ``pending`` until ``due_at`` (with a new ``payload`` when given)."""
         ...
 
     def cancel_jobs(self, incident_id: str, kinds: Sequence[str], now: float) -> int:

@@ -45,6 +45,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from receiver.errors import StoreConflict, StoreError, StoreUnavailable
 from receiver.model import AlertRecord, Job
 from receiver.redaction import NO_REDACTION, Redactor
+from receiver.store.base import JobFilter
 from receiver.store.group_commit import GroupCommit
 from receiver.store.schema import migrations
 from receiver.store.sql import _JOB_COLS, UPSERT_ALERT, SqlTx, _loads, alert_row
@@ -162,20 +163,22 @@ class PgTx(SqlTx):
         self.made_work = self.made_work or added
         return added
 
-    def claim_jobs(self, now: float, limit: int, claimer: str, lease: float) -> list[Job]:
+    def claim_jobs(self, now: float, limit: int, claimer: str, lease: float,
+                   where: JobFilter | None = None) -> list[Job]:
         """Claim up to ``limit`` due rows for ``lease`` s (see ``SqlTx.claim_jobs``), expired leases first.
 
         Two queries that each walk the ``jobs_due (state, due_at)`` index in order and stop after
         ``limit`` unlocked rows, where the portable ``… OR …`` sorts every due row on each claim: a
         storm's backlog of due pages must not make every claim of every replica slower.
         """
+        cond, params = self.job_filter(where)
         rows = self._x(
-            f"SELECT {_JOB_COLS} FROM jobs WHERE state = 'running' AND lease_until < ? "
-            f"ORDER BY due_at, id LIMIT ?{self._lock}", (now, limit)).fetchall()
+            f"SELECT {_JOB_COLS} FROM jobs WHERE state = 'running' AND lease_until < ?{cond} "
+            f"ORDER BY due_at, id LIMIT ?{self._lock}", (now, *params, limit)).fetchall()
         if len(rows) < limit:
             rows += self._x(
-                f"SELECT {_JOB_COLS} FROM jobs WHERE state = 'pending' AND due_at <= ? "
-                f"ORDER BY due_at, id LIMIT ?{self._lock}", (now, limit - len(rows))).fetchall()
+                f"SELECT {_JOB_COLS} FROM jobs WHERE state = 'pending' AND due_at <= ?{cond} "
+                f"ORDER BY due_at, id LIMIT ?{self._lock}", (now, *params, limit - len(rows))).fetchall()
         if rows:
             self._x(
                 "UPDATE jobs SET state = 'running', claimed_by = ?, lease_until = ?, attempts = attempts + 1, "

@@ -16,6 +16,7 @@ import orjson
 
 from receiver.model import AlertRecord, Incident, IncidentAlert, Job, TimelineEvent
 from receiver.redaction import NO_REDACTION, Redactor
+from receiver.store.base import JobClause, JobFilter
 from receiver.store.schema import Dialect
 
 _INCIDENT_COLS = (
@@ -344,12 +345,40 @@ class SqlTx:
         ).fetchone()
         return row is not None
 
-    def claim_jobs(self, now: float, limit: int, claimer: str, lease: float) -> list[Job]:
-        """Claim up to ``limit`` due rows: pending ones due by ``now``, or running ones whose lease ran out."""
+    def job_filter(self, where: JobFilter | None) -> tuple[str, list[Any]]:
+        """``where`` as SQL (`` AND (…)`` to append to a WHERE clause) and its parameters."""
+        if where is None or (not where.include and not where.exclude):
+            return "", []
+        recv = "(payload::jsonb ->> 'receiver')" if self._pg else "json_extract(payload, '$.receiver')"
+        params: list[Any] = []
+
+        def clause(c: JobClause) -> str:
+            kinds, receivers = c
+            if not kinds or (receivers is not None and not receivers):
+                return "1 = 0"
+            params.extend(kinds)
+            sql = f"kind IN ({', '.join('?' for _ in kinds)})"
+            if receivers is not None:
+                params.extend(receivers)
+                sql += f" AND COALESCE({recv}, '') IN ({', '.join('?' for _ in receivers)})"
+            return f"({sql})"
+
+        parts = []
+        if where.include:
+            parts.append("(" + " OR ".join(clause(c) for c in where.include) + ")")
+        if where.exclude:
+            parts.append("NOT (" + " OR ".join(clause(c) for c in where.exclude) + ")")
+        return " AND " + " AND ".join(parts), params
+
+    def claim_jobs(self, now: float, limit: int, claimer: str, lease: float,
+                   where: JobFilter | None = None) -> list[Job]:
+        """Claim up to ``limit`` due rows: pending ones due by ``now``, or running ones whose lease ran out;
+        only those matching ``where`` when given (a bulkhead's claim)."""
+        cond, params = self.job_filter(where)
         rows = self._x(
-            f"SELECT {_JOB_COLS} FROM jobs WHERE (state = 'pending' AND due_at <= ?) "
-            f"OR (state = 'running' AND lease_until < ?) ORDER BY due_at, id LIMIT ?{self._lock}",
-            (now, now, limit),
+            f"SELECT {_JOB_COLS} FROM jobs WHERE ((state = 'pending' AND due_at <= ?) "
+            f"OR (state = 'running' AND lease_until < ?)){cond} ORDER BY due_at, id LIMIT ?{self._lock}",
+            (now, now, *params, limit),
         ).fetchall()
         jobs = []
         for r in rows:
@@ -369,13 +398,16 @@ class SqlTx:
             (state, now, _dumps(self.redact(result or {})), job_id),
         )
 
-    def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None) -> None:
-        """Put a claimed row back to ``pending`` until ``due_at``."""
+    def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None,
+                  payload: dict[str, Any] | None = None) -> None:
+        """Put a claimed row back to ``pending`` until ``due_at`` (with a new ``payload`` when given)."""
         self._x(
             "UPDATE jobs SET state = 'pending', due_at = ?, lease_until = NULL, claimed_by = NULL, "
             "updated_at = ?, result = ? WHERE id = ?",
             (due_at, now, _dumps(self.redact(result or {})), job_id),
         )
+        if payload is not None:
+            self._x("UPDATE jobs SET payload = ? WHERE id = ?", (_dumps(self.redact(payload)), job_id))
 
     def cancel_jobs(self, incident_id: str, kinds: Sequence[str], now: float) -> int:
         """Cancel the incident's pending rows of ``kinds``. Returns how many."""

@@ -8,6 +8,15 @@ errors. Control endpoints, for tests that run a fake as a separate process:
 - ``POST /_reset`` → clears recordings, injected failures and delays, restores seeded state.
 - ``POST /_fail`` with ``{"count": n, "status": 503, "path": "/v2/enqueue" | null, "body": …}``.
 - ``POST /_delay`` with ``{"seconds": 2.5, "path": "/admin/x" | null}`` (``null``: every path).
+- ``POST /_hang`` with ``{"path": … | null, "after": false}``: hold requests unanswered until
+  ``POST /_release`` (``after``: apply the request first, then hold the answer: the vendor did it,
+  the client never hears).
+
+Fault modes for tests in-process (``tests/faults``): ``fail_next`` (a status, e.g. 429 with
+``Retry-After``, 500, 503), ``fail_while`` (a status for as long as a condition holds, e.g. a fake
+clock before some time), ``hang`` / ``release``, ``close_next`` (drop the connection without an
+answer, before or after applying the request) and ``on_request`` (a hook called with each recorded
+request, e.g. to move a fake clock while the "vendor" takes its time).
 
 ``IdempotentFakeApp`` adds what the seed systems' admin APIs share: a credential check on every call
 and writes executed once per ``Idempotency-Key``.
@@ -32,6 +41,14 @@ Handler = Any
 Apply = Callable[[dict[str, Any]], "dict[str, Any] | tuple[int, dict[str, Any]]"]
 #: Where the middleware leaves the recorded request for the vendor handler: ``request[RECORD]``.
 RECORD = web.RequestKey("record", dict)
+
+
+@dataclass
+class Persistent:
+    """A failure answered for as long as ``active()`` holds (to ``path``, or any)."""
+
+    active: Callable[[], bool]
+    failure: Failure
 
 
 @dataclass
@@ -63,11 +80,23 @@ class FakeApp:
         #: Seconds to wait before answering a request to a given path.
         self.delays: dict[str, float] = {}
         self._failures: deque[Failure] = deque()
+        self._persistent: list[Persistent] = []
+        #: Paths held unanswered (``None``: every path) → whether the request is applied first.
+        self.hung: dict[str | None, bool] = {}
+        self._release = asyncio.Event()
+        #: Connections to drop without an answer: (path or None, whether to apply the request first).
+        self._closes: deque[tuple[str | None, bool]] = deque()
+        #: Called with each recorded request before it is answered.
+        self.on_request: Callable[[dict[str, Any]], None] | None = None
+        #: How many requests are being held by ``hang`` right now.
+        self.holding = 0
         self.app = web.Application(middlewares=[self._make_middleware()])
         self.app.router.add_get("/_requests", self._get_requests)
         self.app.router.add_post("/_reset", self._post_reset)
         self.app.router.add_post("/_fail", self._post_fail)
         self.app.router.add_post("/_delay", self._post_delay)
+        self.app.router.add_post("/_hang", self._post_hang)
+        self.app.router.add_post("/_release", self._post_release)
         self.add_routes(self.app.router)
 
     # -- subclass hooks --------------------------------------------------------------------------
@@ -97,10 +126,39 @@ class FakeApp:
         for _ in range(n):
             self._failures.append(Failure(status, body, dict(headers or {}), path))
 
+    def fail_while(self, active: Callable[[], bool], status: int = 503, *, path: str | None = None,
+                   body: Any = None, headers: dict[str, str] | None = None) -> None:
+        """Answer ``status`` to every request (to ``path``, or any) for as long as ``active()`` is true."""
+        self._persistent.append(Persistent(active, Failure(status, body, dict(headers or {}), path)))
+
+    def hang(self, path: str | None = None, *, after: bool = False) -> None:
+        """Hold requests to ``path`` (or every path) unanswered until ``release()``.
+
+        ``after``: apply the request first (the vendor acted), then hold its answer.
+        """
+        self._release.clear()
+        self.hung[path] = after
+
+    def release(self) -> None:
+        """Stop hanging: held requests are answered now, later ones at once."""
+        self.hung.clear()
+        self._release.set()
+
+    def close_next(self, n: int = 1, *, path: str | None = None, after: bool = False) -> None:
+        """Drop the connection of the next ``n`` requests (to ``path``, or any) without an answer.
+
+        ``after``: apply the request first (the vendor acted), then drop the connection.
+        """
+        for _ in range(n):
+            self._closes.append((path, after))
+
     def reset(self) -> None:
         """Forget recorded requests, injected failures and delays; restore the seeded state."""
         self.requests.clear()
         self._failures.clear()
+        self._persistent.clear()
+        self._closes.clear()
+        self.release()
         self.delay = 0.0
         self.delays.clear()
         self.reset_state()
@@ -127,6 +185,8 @@ class FakeApp:
             record = await _record(request)
             request[RECORD] = record
             self.requests.append(record)
+            if self.on_request is not None:
+                self.on_request(record)
             wait = self.delay + self.delays.get(request.path, 0.0)
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -134,11 +194,41 @@ class FakeApp:
             if failure is not None:
                 body = failure.body if failure.body is not None else self.failure_body(failure.status)
                 return web.json_response(body, status=failure.status, headers=failure.headers)
-            return await handler(request)
+            close = self._take_close(request.path)
+            hang = self.hung.get(request.path, self.hung.get(None)) if self.hung else None
+            if hang is False:
+                await self._hold()
+            response = await handler(request) if close is None or close else None
+            if close is not None:
+                assert request.transport is not None
+                request.transport.abort()  # no answer at all: the client sees the connection drop
+                raise asyncio.CancelledError
+            if hang:
+                await self._hold()
+            assert response is not None
+            return response
 
         return middleware
 
+    async def _hold(self) -> None:
+        self.holding += 1
+        try:
+            await self._release.wait()
+        finally:
+            self.holding -= 1
+
+    def _take_close(self, path: str) -> bool | None:
+        """Whether to drop this request's connection after applying it (``None``: do not drop it)."""
+        for c in self._closes:
+            if c[0] is None or c[0] == path:
+                self._closes.remove(c)
+                return c[1]
+        return None
+
     def _take_failure(self, path: str) -> Failure | None:
+        for p in self._persistent:
+            if (p.failure.path is None or p.failure.path == path) and p.active():
+                return p.failure
         for f in self._failures:
             if f.path is None or f.path == path:
                 self._failures.remove(f)
@@ -161,6 +251,15 @@ class FakeApp:
             body=spec.get("body"),
             headers=spec.get("headers"),
         )
+        return web.json_response({"ok": True})
+
+    async def _post_hang(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        self.hang(spec.get("path"), after=bool(spec.get("after", False)))
+        return web.json_response({"ok": True})
+
+    async def _post_release(self, request: web.Request) -> web.Response:
+        self.release()
         return web.json_response({"ok": True})
 
     async def _post_delay(self, request: web.Request) -> web.Response:

@@ -26,7 +26,13 @@ def channel_id(name: str) -> str:
 
 
 class FakeSlack(FakeApp):
-    """Fake Slack Web API: ``chat.postMessage``, ``chat.update``, ``auth.test``, ``files.upload``.
+    """Fake Slack Web API: ``chat.postMessage``, ``chat.update``, ``conversations.history``, ``auth.test``,
+    ``files.upload``.
+
+    A message posted with ``metadata`` keeps it; ``conversations.history`` lists a channel's
+    top-level messages newest first (``oldest``, ``limit``), with their ``metadata`` only when
+    ``include_all_metadata`` is true, as Slack does. A ``#name`` channel is accepted there too
+    (real Slack wants the id; ``history_needs_id`` makes the fake answer ``channel_not_found``).
 
     ``messages`` maps ``(channel_id, ts)`` to the current message (``text``, ``blocks``,
     ``thread_ts``, ``channel``, ``ts``), so tests see edits in place. ``unknown_channels`` lists
@@ -39,11 +45,13 @@ class FakeSlack(FakeApp):
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.unknown_channels: set[str] = set()
         self._seq = 0
+        self.history_needs_id = False
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
-        """Register ``POST /api/{method}``."""
+        """Register ``POST /api/{method}`` and ``GET /api/{method}`` (slack-sdk reads history with GET)."""
         router.add_post("/api/{method}", self._api)
+        router.add_get("/api/{method}", self._api)
 
     def reset_state(self) -> None:
         """Forget posted messages and unknown channels."""
@@ -75,7 +83,8 @@ class FakeSlack(FakeApp):
     async def _api(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
-        params = _decoded(body_params(request[RECORD]))
+        record = request[RECORD]
+        params = _decoded(dict(record["query"]) if request.method == "GET" else body_params(record))
         method = request.match_info["method"]
         if method == "auth.test":
             return web.json_response(
@@ -93,6 +102,8 @@ class FakeSlack(FakeApp):
             return self._post_message(params)
         if method == "chat.update":
             return self._update(params)
+        if method == "conversations.history":
+            return self._history(params)
         if method == "files.upload":
             return web.json_response({"ok": True, "file": {"id": f"F{self._next_seq():08d}"}})
         return web.json_response({"ok": False, "error": "unknown_method"}, status=404)
@@ -124,6 +135,11 @@ class FakeSlack(FakeApp):
             "blocks": params.get("blocks"),
             "thread_ts": thread_ts,
         }
+        meta = params.get("metadata")
+        if isinstance(meta, str):
+            meta = json.loads(meta)
+        if meta:
+            msg["metadata"] = meta
         self.messages[(cid, ts)] = msg
         return web.json_response({"ok": True, "channel": cid, "ts": ts, "message": msg})
 
@@ -134,6 +150,26 @@ class FakeSlack(FakeApp):
         msg = self.messages[key]
         msg.update(text=params.get("text", msg["text"]), blocks=params.get("blocks", msg["blocks"]))
         return web.json_response({"ok": True, "channel": key[0], "ts": key[1], "text": msg["text"], "message": msg})
+
+
+    def _history(self, params: dict[str, Any]) -> web.Response:
+        channel = str(params.get("channel") or "")
+        if not channel or (self.history_needs_id and channel.startswith("#")) or channel in self.unknown_channels:
+            return web.json_response({"ok": False, "error": "channel_not_found"})
+        cid = channel_id(channel)
+        oldest = float(params.get("oldest") or 0)
+        limit = int(params.get("limit") or 100)
+        with_meta = str(params.get("include_all_metadata", "")).lower() in ("true", "1")
+        msgs = sorted((m for (c, _), m in self.messages.items()
+                       if c == cid and not m.get("thread_ts") and float(m["ts"]) >= oldest),
+                      key=lambda m: float(m["ts"]), reverse=True)
+        out = []
+        for m in msgs[:limit]:
+            item = {"type": "message", "ts": m["ts"], "text": m["text"]}
+            if with_meta and m.get("metadata"):
+                item["metadata"] = m["metadata"]
+            out.append(item)
+        return web.json_response({"ok": True, "messages": out, "has_more": len(msgs) > limit})
 
 
 def _decoded(params: dict[str, Any]) -> dict[str, Any]:

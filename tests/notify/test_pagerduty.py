@@ -194,3 +194,21 @@ async def test_a_non_http_events_url_is_not_retryable(pagerduty: FakePagerDuty) 
     with pytest.raises(DeliveryError) as exc:
         await PagerDutyNotifier(config).send(DEFAULT, make_message())
     assert exc.value.retryable is False
+
+
+async def test_a_429_carries_its_retry_after_in_seconds(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    pagerduty.fail_next(1, 429, headers={"Retry-After": "45"})
+    with pytest.raises(DeliveryError) as exc:
+        await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+    assert exc.value.retry_after == 45.0 and exc.value.unknown is False
+
+
+async def test_a_dropped_connection_is_retryable_with_an_unknown_outcome(
+    pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
+) -> None:
+    pagerduty.close_next()
+    with pytest.raises(DeliveryError) as exc:
+        await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+    assert exc.value.retryable is True and exc.value.unknown is True

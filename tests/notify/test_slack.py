@@ -221,3 +221,26 @@ async def test_a_malformed_ref_is_not_retryable(slack: FakeSlack, slack_config: 
         await SlackNotifier(slack_config).send(CRITICAL, make_message(kind="ack", ref="nonsense"))
     assert exc.value.retryable is False
     assert slack.count() == 0
+
+
+async def test_a_429_from_slack_carries_its_retry_after(slack: FakeSlack, slack_config: SlackConfig) -> None:
+    slack.fail_next(1, 429, headers={"Retry-After": "30"})
+    with pytest.raises(DeliveryError) as exc:
+        await SlackNotifier(slack_config).send(CRITICAL, make_message())
+    assert exc.value.retry_after == 30.0 and exc.value.unknown is False
+
+
+async def test_a_page_carries_its_key_in_message_metadata(slack: FakeSlack, slack_config: SlackConfig) -> None:
+    await SlackNotifier(slack_config).send(CRITICAL, make_message(idempotency_key="page:i1:0:0:slack-critical"))
+    [msg] = slack.messages.values()
+    assert msg["metadata"] == {"event_type": "runbookd_page", "event_payload": {"key": "page:i1:0:0:slack-critical"}}
+
+
+async def test_a_resent_page_whose_history_cannot_be_read_is_posted_and_marked_unverified(
+    slack: FakeSlack, slack_config: SlackConfig
+) -> None:
+    """Real Slack wants a channel id for conversations.history: with a #name the page is posted, flagged."""
+    slack.history_needs_id = True
+    d = await SlackNotifier(slack_config).send(CRITICAL, make_message(idempotency_key="k1", resend=True))
+    assert len(slack.messages) == 1
+    assert "channel_not_found" in d.data["unverified"]
