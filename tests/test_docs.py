@@ -226,6 +226,20 @@ def env_read_anywhere() -> set[str]:
     return names
 
 
+@cache
+def code_strings() -> frozenset[str]:
+    """Every string constant of receiver/ (timeline kinds such as ``notify.failed``, Slack metadata event
+    types such as ``runbookd_page``): names the docs may use that are neither config keys nor metrics."""
+    import ast
+
+    out: set[str] = set()
+    for py in (ROOT / "receiver").rglob("*.py"):
+        for node in ast.walk(ast.parse(py.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                out.add(node.value)
+    return frozenset(out)
+
+
 # --- the docs side ---------------------------------------------------------------------------------
 
 
@@ -238,7 +252,8 @@ def doc_config_keys() -> list[tuple[str, str]]:
         for span in CODE.findall(ln.text):
             span = span.split(":")[0].strip()  # `alpaca.paper: true` names alpaca.paper
             if (re.fullmatch(r"[a-z_]+(?:\.[a-z_0-9]+)+", span) and span.split(".")[0] in top
-                    and span not in action_names()):
+                    and span not in action_names()
+                    and (is_settings_key(span) or span not in code_strings())):
                 found.append((ln.where, span))
     for where, data in yaml_blocks():
         if isinstance(data, dict) and not set(data) & rule_top:
@@ -264,7 +279,8 @@ def doc_metrics() -> list[tuple[str, str]]:
         else:
             texts = [ln.text] if "expr:" in ln.text else []
         for text in texts:
-            found += [(ln.where, m) for m in METRIC.findall(text)]
+            found += [(ln.where, m) for m in METRIC.findall(text)
+                      if m not in code_strings() or any(m in v for v in metric_names().values())]
     return found
 
 

@@ -84,7 +84,7 @@ def test_every_error_of_two_bad_files_is_reported_in_one_run(tmp_path: Path) -> 
         "error: rules/a.yml:4: rule 'trading-down': severity: must be one of P0, P1, P2, P3",
         "error: rules/a.yml:5: rule 'trading-down': unknown key 'colour'",
         "error: rules/b.yml:3: rule 'risk-down': matchers[0]: invalid matcher 'service=~\"risk|(execution\"': bad "
-        "regex \"risk|(execution\": missing ), unterminated subpattern at position 5",
+        "regex \"risk|(execution\": missing ): ^(?:risk|(execution)$",
         "error: rules/b.yml:10: rule 'flatten': steps[1].name: duplicate step name 'stop' (first defined at "
         "rules/b.yml:9)",
     ], r.stderr
