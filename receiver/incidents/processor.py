@@ -20,6 +20,7 @@ from receiver.incidents.lifecycle import notify_joined, resolve
 from receiver.model import AlertRecord, Incident, IncidentAlert, TimelineEvent, new_incident_id
 from receiver.playbooks.payload import playbook_payload
 from receiver.rules import CompiledRule, RuleSet
+from receiver.rules.calendar import explain_severity
 
 #: Alerts per transaction: small, so ingest's group commits never wait long behind the dispatcher.
 BATCH = 20
@@ -155,7 +156,7 @@ class Processor:
         self._open(tx, rule, a, now, res)
 
     def _open(self, tx: Any, rule: CompiledRule, a: AlertRecord, now: float, res: ProcessResult) -> None:
-        severity = self.rules.severity_at(rule, now)
+        severity, why = explain_severity(self.rules, rule, now)
         inc = Incident(
             id=new_incident_id(now), identity=rule.identity_key(a.labels), rule=rule.name,
             severity=severity, status="firing", labels=rule.identity(a.labels),
@@ -173,6 +174,9 @@ class Processor:
             now, "rule.matched", f"rule '{rule.name}'{where} matched: severity {rule.severity}",
             {"rule": rule.name, "severity": rule.severity, "rules_version": self.rules.version,
              "playbook": rule.playbook}))
+        if why is not None:  # severity_during: which interval (or exchange calendar) decided
+            ev(inc.id, TimelineEvent(now, "rule.severity", f"severity {severity}: {why}",
+                                     {"severity": severity, "reason": why}))
         ev(inc.id, TimelineEvent(now, "incident.opened", f"incident opened: {inc.title}", {}))
         jobs: list[PlannedJob] = []
         playbook = self.rules.playbooks.get(rule.playbook) if rule.playbook else None

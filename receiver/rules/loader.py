@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from receiver.errors import RuleFileError, RunbookdError
+from receiver.rules.calendar import ExchangeCalendar
 from receiver.rules.checks import ParsedFile, merge
 from receiver.rules.model import SEVERITIES, RuleFile
 from receiver.rules.ruleset import RuleSet
@@ -97,6 +98,7 @@ def check_rule_files(
     *,
     default_severity: str = "P3",
     routing_keys: Collection[str] | None = None,
+    calendar: ExchangeCalendar | None = None,
 ) -> CheckReport:
     """Read, validate and merge the rule files named by ``patterns``; never raises for bad content.
 
@@ -108,7 +110,8 @@ def check_rule_files(
     ``routing_keys`` (when given); ``group_by`` label names are valid; step names are unique per
     playbook; step parameters compile as sandboxed Jinja2 templates. Warnings: a rule shadowed by an
     earlier one, a severity in use without an escalation policy. ``ValueError`` for a
-    ``default_severity`` other than P0–P3.
+    ``default_severity`` other than P0–P3. ``calendar`` (runbookd.yml's exchange calendar) adds the
+    built-in ``market_*`` time intervals (``receiver.rules.calendar``).
     """
     if default_severity not in SEVERITIES:
         raise ValueError(f"default_severity must be one of {', '.join(SEVERITIES)}, got {default_severity!r}")
@@ -130,7 +133,8 @@ def check_rule_files(
             parsed.append(content)
     if errors:
         return CheckReport(None, _sorted(errors, paths), [])
-    merged = merge(parsed, default_severity=default_severity, routing_keys=routing_keys)
+    merged = merge(parsed, default_severity=default_severity, routing_keys=routing_keys,
+                   builtin_intervals=calendar.intervals() if calendar is not None else None)
     warnings = _sorted(merged.warnings, paths)
     if merged.errors:
         return CheckReport(None, _sorted(merged.errors, paths), warnings)
@@ -143,6 +147,7 @@ def check_rule_files(
         files=tuple(shown for shown, _ in paths),
         default_severity=default_severity,
         time_intervals=merged.time_intervals,
+        calendar=calendar,
     )
     return CheckReport(ruleset, [], warnings)
 
@@ -153,13 +158,14 @@ def load_rule_files(
     *,
     default_severity: str = "P3",
     routing_keys: Collection[str] | None = None,
+    calendar: ExchangeCalendar | None = None,
 ) -> RuleSet:
     """Load the rule files as ``check_rule_files`` does and return the ``RuleSet`` (warnings dropped).
 
     Raises ``RuleSetError`` carrying every error when any file is invalid.
     """
     report = check_rule_files(
-        patterns, base_dir, default_severity=default_severity, routing_keys=routing_keys
+        patterns, base_dir, default_severity=default_severity, routing_keys=routing_keys, calendar=calendar
     )
     if report.ruleset is None:
         raise RuleSetError(report.errors)

@@ -382,6 +382,7 @@ class _Simulation:
             "ack_at": self.when(self.ack_at) if self.ack_at is not None else None,
             "rules_version": self.rules.version,
             "rule_files": list(self.rules.files),
+            "calendar": self.rules.calendar.exchange if self.rules.calendar is not None else None,
             "alerts": [self._alert(a) for a in self.alerts],
             "incidents": [self._incident(i, n) for n, i in enumerate(self.tx.incidents.values(), 1)],
         }
@@ -412,6 +413,7 @@ class _Simulation:
             "number": number, "id": inc.id, "rule": inc.rule,
             "source": str(rule.source) if rule is not None and rule.source is not None else None,
             "severity": inc.severity, "mode": getattr(rule, "mode", "active"),
+            "severity_reason": next((e.message for e in timeline if e.kind == "rule.severity"), None),
             "identity": dict(inc.labels), "identity_key": inc.identity,
             "title": inc.title, "rules_version": inc.rules_version, "status": inc.status,
             "opened": self.when(inc.started_at),
