@@ -413,7 +413,7 @@ class _Simulation:
             "number": number, "id": inc.id, "rule": inc.rule,
             "source": str(rule.source) if rule is not None and rule.source is not None else None,
             "severity": inc.severity, "mode": getattr(rule, "mode", "active"),
-            "severity_reason": next((e.message for e in timeline if e.kind == "rule.severity"), None),
+            "severity_reason": next((e.data.get("reason") for e in timeline if e.kind == "rule.severity"), None),
             "identity": dict(inc.labels), "identity_key": inc.identity,
             "title": inc.title, "rules_version": inc.rules_version, "status": inc.status,
             "opened": self.when(inc.started_at),
