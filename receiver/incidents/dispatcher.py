@@ -22,6 +22,7 @@ from typing import Any, get_args
 import structlog
 
 from receiver.errors import StoreConflict, StoreError
+from receiver.escalation.targets import Targets
 from receiver.incidents.processor import BATCH, Processor, ProcessResult
 from receiver.metrics import Metrics
 from receiver.model import Job, JobKind
@@ -40,8 +41,11 @@ class Dispatcher:
         self, store: Store, processor: Callable[[], Processor], runner: Any, sender: Any, metrics: Metrics,
         clock: Any, *, lease: float = 30.0, poll_interval: float = 1.0, concurrency: int = 16,
         claimer: str | None = None, maintenance: Callable[[], Awaitable[None]] | None = None,
+        targets: Any = None,
     ) -> None:
         self.store = store
+        #: Runs ``target`` rows: response-target breaches and response-time metrics.
+        self.targets = targets or Targets(store, metrics, clock)
         self.maintenance = maintenance
         self.processor = processor
         self.runner = runner
@@ -144,6 +148,8 @@ class Dispatcher:
         try:
             if job.kind == "step":
                 await self.runner.run(job)
+            elif job.kind == "target":
+                await self.targets.run(job)
             else:
                 await self.sender.run(job)
         except Exception:  # a bug must not kill the loop; the row's lease expires and it is retried

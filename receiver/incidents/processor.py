@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from receiver.escalation.planner import PlannedJob, paged_receivers, plan_pages
+from receiver.escalation.targets import plan_breach
 from receiver.incidents.lifecycle import notify_joined, resolve
 from receiver.model import AlertRecord, Incident, IncidentAlert, TimelineEvent, new_incident_id
 from receiver.playbooks.payload import playbook_payload
@@ -186,8 +187,10 @@ class Processor:
         if rule.mode == "shadow":
             ev(inc.id, TimelineEvent(now, "rule.shadow", f"rule '{rule.name}' is in shadow mode: everything is "
                                      "recorded, nothing is executed or sent", {"rule": rule.name}))
+        policy = self.rules.escalation_policies.get(severity)
         jobs += [PlannedJob(j.key, j.kind, j.due_at, {**j.payload, "mode": rule.mode})
-                 for j in plan_pages(inc.id, 0, now, self.rules.escalation_policies.get(severity))]
+                 for j in plan_pages(inc.id, 0, now, policy)]
+        jobs += plan_breach(inc.id, 0, now, policy, rule.mode)
         res.enqueued += _enqueue(tx, inc.id, jobs, now)
         res.opened[severity] += 1
         res.incidents.append(inc.id)
@@ -217,7 +220,8 @@ class Processor:
             now, "incident.reopened",
             f"fired again {now - (inc.resolved_at or now):.0f}s after it resolved (within the reopen "
             f"window): reopened, paging again, playbook not re-run", _alert_data(a)))
-        jobs = plan_pages(inc.id, epoch, now, self.rules.escalation_policies.get(inc.severity))
+        policy = self.rules.escalation_policies.get(inc.severity)
+        jobs = plan_pages(inc.id, epoch, now, policy) + plan_breach(inc.id, epoch, now, policy, inc.mode)
         jobs += [PlannedJob(f"refresh:{inc.id}:{epoch}:reopen:{r}", "refresh", now, {"receiver": r})
                  for r in paged_receivers(tx.jobs_of(inc.id))]
         res.enqueued += _enqueue(tx, inc.id, jobs, now)
