@@ -5,7 +5,7 @@ opening (or reopening). Each opening plans one work row (kind ``target``, key
 ``target:<incident>:<epoch>:breach``) due at ``opened + respond_within``: a durable timer in the store,
 like the escalation pages, so a restart or another replica still fires it exactly once. When it fires
 and the incident of that epoch is still firing and unacknowledged, the breach is put on the timeline,
-the next escalation step that has not been sent yet is made due at once, and
+the next escalation step (the first planned at or after the target) is made due at once, and
 ``runbookd_response_target_breaches_total{severity}`` counts it. An acknowledgement in time leaves the
 row nothing to do (it finishes as ``cancelled``).
 
@@ -71,16 +71,19 @@ def apply_breach(tx: Any, job: Job, now: float) -> str | None:
     inc = tx.get_incident(job.incident_id, for_update=True)
     if inc is None or inc.epoch != p.get("epoch") or inc.status != "firing" or inc.acknowledged_at is not None:
         return None
-    pending = [j for j in tx.jobs_of(inc.id)
-               if j.kind == "page" and j.state == "pending" and j.payload.get("epoch", 0) == inc.epoch]
+    # The next step is the first one planned at or after the target (by plan, not by row state, so the
+    # answer does not depend on whether that step's rows were claimed before this one).
+    later = [j for j in tx.jobs_of(inc.id) if j.kind == "page" and j.payload.get("epoch", 0) == inc.epoch
+             and j.due_at >= job.due_at]
     within = float(p.get("respond_within", 0.0))
     data: dict[str, Any] = {"severity": inc.severity, "respond_within": within,
                             "opened_at": p.get("opened_at"), "escalated_step": None, "receivers": []}
-    if pending:
-        step = min(int(j.payload.get("step", 0)) for j in pending)
-        due = [j for j in pending if int(j.payload.get("step", 0)) == step]
+    if later:
+        step = min(int(j.payload.get("step", 0)) for j in later)
+        due = [j for j in later if int(j.payload.get("step", 0)) == step]
         for j in due:
-            tx.make_due(j.key, now)
+            if j.state == "pending":
+                tx.make_due(j.key, now)
         receivers = [str(j.payload.get("receiver")) for j in due]
         data |= {"escalated_step": step, "receivers": receivers}
         what = f"escalating to step {step + 1} now ({', '.join(receivers)})"
