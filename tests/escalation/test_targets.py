@@ -182,3 +182,25 @@ def test_simulation_escalates_at_the_breach_as_serve_does() -> None:
     [inc] = plan(rules, [a], until=t0 + 1000)["incidents"]
     assert [(n["receiver"], n["seconds"]) for n in inc["notifications"]] == [
         ("slack-alerts", 0.0), ("pagerduty-primary", 900.0)]
+
+
+async def test_a_reopened_incident_has_its_own_target(fakes: Any, make_runbookd: Any) -> None:
+    """Resolved at 2m and reopened at 5m: the first epoch's timer (15m) does nothing, the reopening's fires
+    at 20m, and an ack at 25m is measured from the reopening (20 minutes)."""
+    rb, inc = await p1(make_runbookd, fakes)
+    rb.clock.advance(120)
+    await rb.post_alerts(payload(alert("HighErrorRate", **P1, **RESOLVED)))
+    await rb.run()
+    rb.clock.advance(180)
+    await rb.post_alerts(payload(alert("HighErrorRate", fingerprint=P1["fingerprint"],
+                                       starts_at="2026-11-22T01:42:00.000000Z")))
+    await rb.run()
+    assert (await rb.api(f"/api/v1/incidents/{inc['id']}"))["status"] == "firing"
+    await rb.advance(600)  # 15m after the first opening
+    assert "response.breached" not in await kinds(rb, inc["id"])
+    await rb.advance(300)  # 15m after the reopening
+    assert (await kinds(rb, inc["id"])).count("response.breached") == 1
+    await rb.advance(300)
+    await rb.api_post(f"/api/v1/incidents/{inc['id']}/ack", {"by": "erin"})
+    await rb.run()
+    assert sample(rb, "runbookd_incident_time_to_acknowledge_seconds_sum", "P1") == 1200.0
