@@ -57,7 +57,7 @@ class RulesHolder:
         self.settings = settings
         self.metrics = metrics
         self.clock = clock
-        self.calendar = calendar_from_config(settings.calendar)
+        self.calendar = calendar_from_config(settings.calendar, warm_at=clock.now())
         self.current: RuleSet = self._load()
         #: Called with the new rule set after each successful reload.
         self.listeners: list[Callable[[RuleSet], None]] = []

@@ -17,7 +17,10 @@ nothing when no calendar is configured. Pure computation: no I/O, no network.
 
 from __future__ import annotations
 
+import contextlib
+import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -82,7 +85,8 @@ class ExchangeCalendar:
         self._years: dict[int, Any] = {}
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return (ExchangeCalendar, (self.exchange, self.pre_market, self.post_market))
+        # Rebuilt warm where it is unpickled (the SQLite ingest process), not on its first incident.
+        return (_restored, (self.exchange, self.pre_market, self.post_market))
 
     def __repr__(self) -> str:
         return f"ExchangeCalendar({self.exchange!r})"
@@ -99,10 +103,7 @@ class ExchangeCalendar:
     def status(self, epoch: float) -> MarketStatus:
         """The market's phase at ``epoch`` (UTC seconds). Raises ``ValueError`` (from the package) for a
         time outside what it covers."""
-        # exchange-calendars still uses pandas APIs that pandas 3 deprecates: not ours to act on.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
+        with _quiet():
             return self._status(epoch)
 
     def _status(self, epoch: float) -> MarketStatus:
@@ -125,6 +126,13 @@ class ExchangeCalendar:
         return MarketStatus(self.exchange, "closed", None,
                             f"{self.exchange} calendar: closed ({_why_closed(cal, local.date())})")
 
+    def warm(self, epoch: float) -> ExchangeCalendar:
+        """Import the package and build the year of ``epoch`` now (~0.5 s once), so that the first
+        incident opened under a market interval does not pay it inside a store transaction."""
+        with _quiet():
+            self._cal(datetime.fromtimestamp(epoch, ZoneInfo("UTC")).year)
+        return self
+
     def market_open(self, epoch: float) -> bool:
         """Whether the regular session trades at ``epoch`` (UTC seconds); ``ValueError`` as ``status``."""
         return self.status(epoch).open
@@ -132,6 +140,15 @@ class ExchangeCalendar:
     def intervals(self) -> dict[str, MarketInterval]:
         """The built-in time intervals (``BUILTIN``) of this calendar, by name."""
         return {name: MarketInterval(name, self) for name in BUILTIN}
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """exchange-calendars still uses pandas APIs that pandas 3 deprecates: not ours to act on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 def _phase(cal: Any, label: str, epoch: float, open_: float, close: float, pre: float, post: float) -> str | None:
@@ -202,11 +219,17 @@ class MarketInterval:
             return f"{self.calendar.exchange} calendar: no answer ({e})"
 
 
-def from_config(config: Any) -> ExchangeCalendar | None:
-    """The calendar of runbookd.yml's ``calendar`` (a ``CalendarConfig`` or ``None``)."""
+def _restored(exchange: str, pre_market: float, post_market: float) -> ExchangeCalendar:
+    return ExchangeCalendar(exchange, pre_market, post_market).warm(time.time())
+
+
+def from_config(config: Any, *, warm_at: float | None = None) -> ExchangeCalendar | None:
+    """The calendar of runbookd.yml's ``calendar`` (a ``CalendarConfig`` or ``None``), built for the year
+    of ``warm_at`` (epoch seconds) at once when given."""
     if config is None:
         return None
-    return ExchangeCalendar(config.exchange, config.pre_market, config.post_market)
+    cal = ExchangeCalendar(config.exchange, config.pre_market, config.post_market)
+    return cal.warm(warm_at) if warm_at is not None else cal
 
 
 def explain_severity(rules: Any, rule: Any, epoch: float) -> tuple[str, str | None]:
