@@ -40,6 +40,8 @@ from receiver.playbooks.gates import BrokerReads
 from receiver.playbooks.runner import PlaybookRunner, RunnerConfig
 from receiver.redaction import Redactor
 from receiver.rules import RuleSet, RuleSetError, load_rule_files
+from receiver.rules.calendar import calendar_market_open
+from receiver.rules.calendar import from_config as calendar_from_config
 from receiver.settings import Settings
 from receiver.store import Store, open_store, redact_url
 
@@ -57,6 +59,7 @@ class RulesHolder:
         self.settings = settings
         self.metrics = metrics
         self.clock = clock
+        self.calendar = calendar_from_config(settings.calendar, warm_at=clock.now())
         self.current: RuleSet = self._load()
         #: Called with the new rule set after each successful reload.
         self.listeners: list[Callable[[RuleSet], None]] = []
@@ -66,7 +69,7 @@ class RulesHolder:
     def _load(self) -> RuleSet:
         s = self.settings
         return load_rule_files(s.rule_files, s.base_dir, default_severity=s.default_severity,
-                               routing_keys=list(s.pagerduty.routing_keys))
+                               routing_keys=list(s.pagerduty.routing_keys), calendar=self.calendar)
 
     def get(self) -> RuleSet:
         """The rule set in force."""
@@ -139,8 +142,12 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
     if s.alpaca.enabled:
         t = PRECONDITION_TIMEOUT
         reads.market_open = partial(alpaca_reads.market_open, s.alpaca, t)
+        reads.market_source = "Alpaca clock"
         reads.position_qty = lambda symbol: alpaca_reads.position_qty(s.alpaca, symbol, t)
         reads.open_orders = partial(alpaca_reads.open_order_count, s.alpaca, t)
+    if c.rules.calendar is not None:  # the exchange calendar wins over Alpaca's clock (docs/rules.md)
+        reads.market_open = partial(calendar_market_open, c.rules.calendar, c.clock)
+        reads.market_source = f"{c.rules.calendar.exchange} calendar"
     runner = PlaybookRunner(
         c.store, actions,
         RunnerConfig(dry_run=s.dry_run, vars=s.vars, secrets=s.secrets, secret_values=s.secret_values(),

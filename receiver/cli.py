@@ -46,8 +46,10 @@ def _load(args: argparse.Namespace) -> tuple[Settings, CheckReport] | None:
     s = _settings(args.config)
     if s is None:
         return None
+    from receiver.rules.calendar import from_config
+
     report = check_rule_files(s.rule_files, s.base_dir, default_severity=s.default_severity,
-                              routing_keys=list(s.pagerduty.routing_keys))
+                              routing_keys=list(s.pagerduty.routing_keys), calendar=from_config(s.calendar))
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     return s, report

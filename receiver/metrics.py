@@ -61,7 +61,19 @@ class Metrics:
         self.oldest_pending_age = Gauge(
             "runbookd_alerts_oldest_pending_age_seconds",
             "Age of the oldest alert state waiting for the processor (0 when none waits).", registry=r)
+        # Response targets (receiver.escalation.targets): seconds from an incident's (re)opening.
+        response_buckets = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
+        self.time_to_acknowledge = Histogram(
+            "runbookd_incident_time_to_acknowledge_seconds", "Time from an incident's opening to its acknowledgement.",
+            ["severity"], buckets=response_buckets, registry=r)
+        self.time_to_resolve = Histogram(
+            "runbookd_incident_time_to_resolve_seconds", "Time from an incident's opening to its resolution.",
+            ["severity"], buckets=response_buckets, registry=r)
+        self.response_breaches = Counter(
+            "runbookd_response_target_breaches", "Incidents not acknowledged within respond_within, by severity.",
+            ["severity"], registry=r)
         for sev in ("P0", "P1", "P2", "P3"):
             self.incidents_open.labels(severity=sev).set(0)
+            self.response_breaches.labels(severity=sev)
         for status in ("firing", "resolved"):
             self.alerts_received.labels(status=status)

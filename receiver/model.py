@@ -14,10 +14,11 @@ IncidentStatus = Literal["firing", "acknowledged", "resolved"]
 JobState = Literal["pending", "running", "done", "failed", "cancelled", "unknown"]
 #: Kinds of work rows: a playbook step; a notification of one kind (see notify.base.Message); a
 #: re-notification of an acknowledged incident (``notice``); the post-mortem link; a daily digest;
-#: the dead man's switch page (``deadman``) and its resolve (``deadman_resolve``).
+#: the dead man's switch page (``deadman``) and its resolve (``deadman_resolve``); a response target's
+#: breach timer or response-time measure (``target``, receiver.escalation.targets).
 JobKind = Literal[
     "step", "page", "update", "refresh", "resolve", "ack", "notice", "postmortem", "digest", "deadman",
-    "deadman_resolve", "approval",
+    "deadman_resolve", "approval", "target",
 ]
 
 

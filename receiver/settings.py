@@ -236,6 +236,36 @@ class AutomationConfig(_Strict):
     destructive_budget: Budget | None = Budget(max=5, per=3600.0)
 
 
+def _calendar(value: Any) -> Any:
+    """``calendar: XNYS`` is short for ``{exchange: XNYS}``; empty (an unset ``${VAR:-}``) is no calendar."""
+    if isinstance(value, str):
+        return {"exchange": value.strip()} if value.strip() else None
+    return value
+
+
+class CalendarConfig(_Strict):
+    """``calendar:`` — the exchange calendar behind ``market_hours`` and ``when: market_open``
+    (receiver.rules.calendar; docs/rules.md, "Exchange calendar").
+
+    ``exchange``: a name the ``exchange-calendars`` package knows (``XNYS``, ``XLON``, ``NYSE``…);
+    ``pre_market`` / ``post_market``: seconds of extended hours before the open and after the close.
+    """
+
+    exchange: str = Field(min_length=1)
+    pre_market: Seconds = 5.5 * 3600
+    post_market: Seconds = 4 * 3600
+
+    @field_validator("exchange")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        import exchange_calendars  # imported only when a calendar is configured (pandas is slow to load)
+
+        names = exchange_calendars.get_calendar_names(include_aliases=True)
+        if name not in names:
+            raise ValueError(f"unknown exchange {name!r} (exchange-calendars knows e.g. XNYS, XNAS, XLON, XTKS)")
+        return name
+
+
 class Settings(_Strict):
     """The whole of ``runbookd.yml``. Durations are seconds after loading."""
 
@@ -264,6 +294,7 @@ class Settings(_Strict):
     automation: AutomationConfig = AutomationConfig()
     command: CommandConfig = CommandConfig()
     actions: ActionsConfig = ActionsConfig()
+    calendar: Annotated[CalendarConfig | None, BeforeValidator(_calendar)] = None
     templates_dir: str | None = None
     vars: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, Secret] = Field(default_factory=dict)

@@ -6,7 +6,8 @@ fields plus ``timeline`` (oldest first). ``POST /api/v1/incidents/{id}/ack`` and
 JSON body ``{"by": "alice"}`` (default ``"api"``); answer the incident; 404 unknown, 409 acknowledging a
 resolved incident; both idempotent. ``POST /api/v1/incidents/{id}/approve`` and ``/reject`` with
 ``{"step": <name or index>, "by": …}`` answer a waiting approval (409 once answered, 403 for a
-non-approver). ``GET /api/v1/automation``, ``POST /api/v1/automation/pause`` and ``/resume``
+non-approver). ``GET /api/v1/reports/response`` — MTTA/MTTR per severity (receiver.api.reports).
+``GET /api/v1/automation``, ``POST /api/v1/automation/pause`` and ``/resume``
 (optional ``{"by", "reason"}``) answer ``{"paused": bool, "by", "at", "reason"}``. With no admin
 token configured the admin API answers 401: it is never open by accident.
 """
@@ -21,9 +22,11 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from receiver.api import reports
 from receiver.auth import bearer_ok
 from receiver.errors import StoreUnavailable
 from receiver.escalation.postmortem import render_postmortem
+from receiver.escalation.targets import response_targets
 from receiver.incidents.lifecycle import Change, acknowledge, resolve_manually
 from receiver.ingest.handler import error_response
 from receiver.playbooks import approvals
@@ -87,7 +90,22 @@ class AdminApi:
             web.get("/api/v1/automation", self.automation),
             web.post("/api/v1/automation/pause", self.pause),
             web.post("/api/v1/automation/resume", self.resume),
+            web.get("/api/v1/reports/response", self.response_report),
         ]
+
+    async def response_report(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/reports/response?since=…&until=…``: MTTA/MTTR per severity (receiver.api.reports)."""
+        now = self.clock.now()
+        bounds: dict[str, float] = {}
+        for name, default in (("since", now - reports.DEFAULT_SINCE), ("until", now)):
+            text = request.query.get(name)
+            try:
+                bounds[name] = reports.parse_time(text, now) if text else default
+            except ValueError as e:
+                return error_response(400, f"{name}: {e}", name)
+        since, until = bounds["since"], bounds["until"]
+        rows = await self.store.read(lambda tx: tx.response_report(since, until))
+        return web.json_response(reports.response_json(rows, self.rules(), since, until))
 
     async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
         raw = await request.read()
@@ -157,7 +175,9 @@ class AdminApi:
         inc, timeline = await self.store.read(lambda tx: (tx.get_incident(iid), tx.timeline(iid)))
         if inc is None:
             return error_response(404, f"no incident {iid!r}", "id")
-        text = render_postmortem(inc, timeline, self.templates, self.clock.now(), external_url=self.external_url)
+        target = response_targets(self.rules()).get(inc.severity) if self.rules() is not None else None
+        text = render_postmortem(inc, timeline, self.templates, self.clock.now(), external_url=self.external_url,
+                                 respond_within=target)
         return web.Response(text=text, content_type="text/markdown")
 
     async def _by(self, request: web.Request) -> str | web.Response:

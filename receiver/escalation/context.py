@@ -13,12 +13,13 @@ Times are UTC; label and annotation values are passed as data, never compiled as
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from receiver.clock import format_utc as format_time
 from receiver.durations import humanize_duration as format_duration
+from receiver.escalation.response import response_summary
 from receiver.model import Incident, IncidentAlert, TimelineEvent
 from receiver.notify.base import Message
 
@@ -127,7 +128,7 @@ def _alert(a: IncidentAlert) -> dict[str, Any]:
 
 
 def incident_context(incident: Incident, timeline: list[TimelineEvent], now: float, *,
-                     external_url: str | None = None) -> dict[str, Any]:
+                     external_url: str | None = None, respond_within: float | None = None) -> dict[str, Any]:
     """The variables of ``report`` and ``postmortem`` (and of each ``digest`` entry) for one incident.
 
     Besides the shared names: ``rule``, ``playbook``, ``reopened`` (times reopened), ``alerts`` (each
@@ -138,7 +139,8 @@ def incident_context(incident: Incident, timeline: list[TimelineEvent], now: flo
     ``summary``, ``params``), ``notifications`` (``at``, ``receiver``, ``channel``, ``kind``,
     ``outcome``, ``ref``, ``message``), ``acks`` and ``acknowledged`` (the first: ``at``, ``by``,
     ``via``, ``after``), ``resolution`` (``at``, ``by``, ``via``, ``message``) and ``ongoing``.
-    ``duration`` runs to ``resolved_at``, or to ``now`` while the incident is open.
+    ``duration`` runs to ``resolved_at``, or to ``now`` while the incident is open. ``response``: the
+    times to acknowledge and resolve against ``respond_within`` (``receiver.escalation.response``).
     """
     events = sorted(timeline, key=lambda e: e.at)
     first = incident.alerts[0] if incident.alerts else None
@@ -199,6 +201,7 @@ def incident_context(incident: Incident, timeline: list[TimelineEvent], now: flo
         "notifications": _notifications(events),
         **_urls(url, incident.severity),
         "dry_run": any(s["outcome"] == "dry_run" for s in steps),
+        "response": response_summary(incident, events, now, respond_within),
         "text": "",
         "now": format_time(now),
         "generated_at": format_time(now),
@@ -206,15 +209,16 @@ def incident_context(incident: Incident, timeline: list[TimelineEvent], now: flo
 
 
 def digest_context(incidents: Iterable[Incident], *, since: float, until: float, now: float,
-                   external_url: str | None = None) -> dict[str, Any]:
+                   external_url: str | None = None, targets: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The variables of ``digest.txt.j2``: the incidents of the period ``[since, until)``.
 
     ``since``/``until``/``now`` (formatted UTC), ``count``, ``open_count``, ``resolved_count``,
     ``severities`` (sorted) and ``incidents`` (each an ``incident_context`` without timeline),
-    oldest first.
+    oldest first; ``targets`` (``{severity: respond_within seconds}``) sets each entry's ``response``.
     """
     items = sorted(incidents, key=lambda i: i.started_at)
-    entries = [incident_context(i, [], now, external_url=external_url) for i in items]
+    entries = [incident_context(i, [], now, external_url=external_url,
+                                respond_within=(targets or {}).get(i.severity)) for i in items]
     resolved = sum(1 for i in items if i.status == "resolved")
     return {
         "kind": "digest",
@@ -275,13 +279,14 @@ def sample_contexts() -> dict[str, dict[str, Any]]:
                       labels=dict(alert.labels), actions=["halt (http): ok — POST /halt -> 200"], started_at=t0,
                       incident_url=f"http://127.0.0.1:9096/api/v1/incidents/{incident.id}")
     resolved = replace(message, kind="resolve", status="resolved", resolved_at=t0 + 725)
-    inc = incident_context(incident, timeline, t0 + 800, external_url="http://127.0.0.1:9096")
+    inc = incident_context(incident, timeline, t0 + 800, external_url="http://127.0.0.1:9096", respond_within=300)
     return {
         "alert.txt.j2": message_context(message, now=t0 + 30),
         "update.txt.j2": message_context(replace(message, kind="update"), now=t0 + 900),
         "resolved.txt.j2": message_context(resolved, now=t0 + 725),
         "report.txt.j2": inc,
         "postmortem.md.j2": inc,
-        "digest.txt.j2": digest_context([incident], since=t0 - 86400, until=t0 + 3600, now=t0 + 3600),
+        "digest.txt.j2": digest_context([incident], since=t0 - 86400, until=t0 + 3600, now=t0 + 3600,
+                                        targets={"P0": 300}),
         "deadman.txt.j2": deadman_context(heartbeat="Watchdog", last_seen=t0, now=t0 + 900, after=600),
     }

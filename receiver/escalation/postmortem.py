@@ -18,13 +18,14 @@ REPORT_TEMPLATE = "report.txt.j2"
 
 
 def render_postmortem(incident: Incident, timeline: list[TimelineEvent], templates: Templates, now: float, *,
-                      external_url: str | None = None) -> str:
+                      external_url: str | None = None, respond_within: float | None = None) -> str:
     """The Markdown post-mortem draft of ``incident``; ``now`` (epoch seconds) dates the draft.
 
     ``timeline`` is the incident's events (any order; shown oldest first). ``external_url`` (runbookd's
     base URL) adds links to the incident. An open incident gets a draft too, marked ongoing.
+    ``respond_within`` (seconds) is the severity's response target the times are shown against.
     """
-    ctx = incident_context(incident, timeline, now, external_url=external_url)
+    ctx = incident_context(incident, timeline, now, external_url=external_url, respond_within=respond_within)
     return templates.render(POSTMORTEM_TEMPLATE, **ctx)
 
 

@@ -26,6 +26,7 @@ from receiver.escalation.context import digest_context
 from receiver.escalation.messages import build_message, page_in_flight
 from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
 from receiver.escalation.retry import FIRST_ATTEMPT, UNSURE, backoff, next_step_rows, plan_retry
+from receiver.escalation.targets import response_targets
 from receiver.metrics import Metrics
 from receiver.model import Job, TimelineEvent
 from receiver.notify.base import Message, Notifier
@@ -292,7 +293,8 @@ class Sender:
         now = self.clock.now()
         if self.templates is not None:
             text = self.templates.render("digest.txt.j2", **digest_context(
-                incidents, since=since, until=until, now=now, external_url=self.external_url))
+                incidents, since=since, until=until, now=now, external_url=self.external_url,
+                targets=response_targets(self.rules())))
         else:
             text = "\n".join(f"- [{i.status.upper()}] {i.title} (rule {i.rule}) started {iso(i.started_at)}"
                               for i in incidents) or "No incidents."

@@ -23,6 +23,7 @@ from typing import Any, get_args
 import structlog
 
 from receiver.errors import StoreError
+from receiver.escalation.targets import Targets
 from receiver.incidents.batches import AlertBatches
 from receiver.incidents.bulkheads import Bulkhead
 from receiver.incidents.processor import BATCH, Processor, ProcessResult
@@ -44,8 +45,11 @@ class Dispatcher:
         clock: Any, *, lease: float = 30.0, poll_interval: float = 1.0, concurrency: int = 16,
         claimer: str | None = None, maintenance: Callable[[], Awaitable[None]] | None = None,
         bulkheads: Callable[[], list[Bulkhead]] | None = None,
+        targets: Any = None,
     ) -> None:
         self.store = store
+        #: Runs ``target`` rows: response-target breaches and response-time metrics.
+        self.targets = targets or Targets(store, metrics, clock)
         self.maintenance = maintenance
         self.processor = processor
         self.runner = runner
@@ -167,6 +171,8 @@ class Dispatcher:
         try:
             if job.kind == "step":
                 await self.runner.run(job)
+            elif job.kind == "target":
+                await self.targets.run(job)
             else:
                 await self.sender.run(job)
         except Exception:  # a bug must not kill the loop; the row's lease expires and it is retried

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from receiver.escalation import targets
 from receiver.escalation.planner import paged_receivers, plan_resolve
 from receiver.model import Incident, TimelineEvent
 from receiver.playbooks.payload import playbook_payload
@@ -56,6 +57,7 @@ def acknowledge(tx: Any, incident_id: str, *, by: str, via: Via, now: float, rul
         if via == "pagerduty" and _receivers_kind(rules, r) == "pagerduty":
             continue
         tx.enqueue(f"ack:{inc.id}:{inc.epoch}:{r}", "ack", inc.id, {"receiver": r}, now, now)
+    targets.record(tx, inc, "acknowledged", now)
     return Change(True, tx.get_incident(inc.id))
 
 
@@ -77,6 +79,7 @@ def resolve(tx: Any, inc: Incident, *, now: float, by: str | None, via: Via, rul
     ]
     for j in plan_resolve(inc.id, inc.epoch, receivers, now):
         tx.enqueue(j.key, j.kind, inc.id, j.payload, j.due_at, now)
+    targets.record(tx, inc, "resolved", now)
     if inc.severity in ("P0", "P1"):
         tx.enqueue(f"postmortem:{inc.id}:{inc.epoch}", "postmortem", inc.id, {"epoch": inc.epoch}, now, now)
     _on_resolved(tx, inc, now, rules)

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from receiver.escalation.planner import PlannedJob, paged_receivers, plan_pages
+from receiver.escalation.targets import plan_breach
 from receiver.incidents.lifecycle import notify_joined, resolve
 from receiver.incidents.truncated import TRUNCATED_TIMEOUT, note_truncation, release_held, truncated_event
 from receiver.model import AlertRecord, Incident, IncidentAlert, TimelineEvent, new_incident_id
 from receiver.playbooks.payload import playbook_payload
 from receiver.rules import CompiledRule, RuleSet
+from receiver.rules.calendar import explain_severity
 
 #: Alerts per transaction: small, so ingest's group commits never wait long behind the dispatcher.
 BATCH = 20
@@ -192,7 +194,7 @@ class Processor:
         self._open(tx, rule, a, now, res)
 
     def _open(self, tx: Any, rule: CompiledRule, a: AlertRecord, now: float, res: ProcessResult) -> None:
-        severity = self.rules.severity_at(rule, now)
+        severity, why = explain_severity(self.rules, rule, now)
         inc = Incident(
             id=new_incident_id(now), identity=rule.identity_key(a.labels), rule=rule.name,
             severity=severity, status="firing", labels=rule.identity(a.labels),
@@ -211,6 +213,9 @@ class Processor:
             now, "rule.matched", f"rule '{rule.name}'{where} matched: severity {rule.severity}",
             {"rule": rule.name, "severity": rule.severity, "rules_version": self.rules.version,
              "playbook": rule.playbook}))
+        if why is not None:  # severity_during: which interval (or exchange calendar) decided
+            ev(inc.id, TimelineEvent(now, "rule.severity", f"severity {severity}: {why}",
+                                     {"severity": severity, "reason": why}))
         ev(inc.id, TimelineEvent(now, "incident.opened", f"incident opened: {inc.title}", {}))
         if a.truncated:
             ev(inc.id, truncated_event(a, now))
@@ -222,8 +227,10 @@ class Processor:
         if rule.mode == "shadow":
             ev(inc.id, TimelineEvent(now, "rule.shadow", f"rule '{rule.name}' is in shadow mode: everything is "
                                      "recorded, nothing is executed or sent", {"rule": rule.name}))
+        policy = self.rules.escalation_policies.get(severity)
         jobs += [PlannedJob(j.key, j.kind, j.due_at, {**j.payload, "mode": rule.mode})
-                 for j in plan_pages(inc.id, 0, now, self.rules.escalation_policies.get(severity))]
+                 for j in plan_pages(inc.id, 0, now, policy)]
+        jobs += plan_breach(inc.id, 0, now, policy, rule.mode)
         res.enqueued += _enqueue(tx, inc.id, jobs, now)
         res.opened[severity] += 1
         res.incidents.append(inc.id)
@@ -256,7 +263,8 @@ class Processor:
             f"window): reopened, paging again, playbook not re-run", _alert_data(a)))
         if a.truncated:
             tx.add_event(inc.id, truncated_event(a, now))
-        jobs = plan_pages(inc.id, epoch, now, self.rules.escalation_policies.get(inc.severity))
+        policy = self.rules.escalation_policies.get(inc.severity)
+        jobs = plan_pages(inc.id, epoch, now, policy) + plan_breach(inc.id, epoch, now, policy, inc.mode)
         jobs += [PlannedJob(f"refresh:{inc.id}:{epoch}:reopen:{r}", "refresh", now, {"receiver": r})
                  for r in paged_receivers(tx.jobs_of(inc.id))]
         res.enqueued += _enqueue(tx, inc.id, jobs, now)

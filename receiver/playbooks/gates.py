@@ -103,6 +103,8 @@ class BrokerReads:
     position_qty: Callable[[str], Awaitable[float]] | None = None
     open_orders: Callable[[], Awaitable[int]] | None = None
     in_interval: Callable[[str, float], bool] | None = None
+    #: Who answers ``market_open``: ``Alpaca clock`` or ``<exchange> calendar`` (shown on the timeline).
+    market_source: str = "Alpaca clock"
 
 
 async def check_when(when: Precondition, reads: BrokerReads, now: float) -> tuple[bool, str]:
@@ -115,10 +117,10 @@ async def check_when(when: Precondition, reads: BrokerReads, now: float) -> tupl
                 return False, f"outside time interval '{when.time_interval}'"
         if when.market_open is not None:
             if reads.market_open is None:
-                raise RuntimeError("the market clock needs the alpaca integration")
+                raise RuntimeError("the market clock needs the alpaca integration or calendar: in runbookd.yml")
             is_open = await reads.market_open()
             if is_open != when.market_open:
-                return False, "market is " + ("open" if is_open else "closed")
+                return False, "market is " + ("open" if is_open else "closed") + f" ({reads.market_source})"
         if when.position is not None:
             if reads.position_qty is None:
                 raise RuntimeError("positions need the alpaca integration")

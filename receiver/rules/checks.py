@@ -8,7 +8,7 @@ Each problem is a ``RuleFileError`` at the file and line of the offending item; 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel
 
 from receiver.errors import RuleFileError
+from receiver.rules.calendar import BUILTIN
 from receiver.rules.filters import FILTERS
 from receiver.rules.matchers import Matcher, parse_matchers
 from receiver.rules.model import SEVERITIES, EscalationPolicy, Playbook, Receiver, RuleFile
@@ -52,6 +53,10 @@ class ParsedFile:
         return RuleFileError(self.name, self.pos((*item, *path)).line, owner, prefix + message)
 
 
+def _needs_calendar(name: str) -> str:
+    return " (built-in: set calendar: in runbookd.yml, e.g. calendar: XNYS)" if name in BUILTIN else ""
+
+
 @dataclass
 class Merged:
     """The result of ``merge``: what the rule set is built from, plus errors and warnings."""
@@ -66,10 +71,16 @@ class Merged:
 
 
 def merge(
-    files: Sequence[ParsedFile], *, default_severity: str, routing_keys: Collection[str] | None
+    files: Sequence[ParsedFile], *, default_severity: str, routing_keys: Collection[str] | None,
+    builtin_intervals: Mapping[str, Any] | None = None,
 ) -> Merged:
-    """Merge ``files`` in order and run every cross-file check; never raises for bad content."""
+    """Merge ``files`` in order and run every cross-file check; never raises for bad content.
+
+    ``builtin_intervals``: time intervals that exist without a rule file (the exchange calendar's
+    ``market_hours`` …); a rule file may not define one of those names.
+    """
     m = Merged()
+    m.time_intervals.update(builtin_intervals or {})
     firsts: dict[tuple[str, str], SourcePos] = {}
 
     def first(f: ParsedFile, kind: str, name: str, item: Loc) -> bool:
@@ -98,7 +109,10 @@ def merge(
             if first(f, "policy", severity, ("escalation_policies", severity)):
                 m.policies[severity] = policy
         for i, ti in enumerate(f.content.time_intervals):
-            if first(f, "time interval", ti.name, ("time_intervals", i)):
+            if ti.name in BUILTIN:
+                m.errors.append(f.error(("time_intervals", i), ("name",), None,
+                                        f"'{ti.name}' is a built-in time interval of the exchange calendar"))
+            elif first(f, "time interval", ti.name, ("time_intervals", i)):
                 m.time_intervals[ti.name] = ti
             m.warnings += _empty_interval_fields(f, i)
     for f in files:
@@ -106,7 +120,7 @@ def merge(
             for name in rule.severity_during:
                 if name not in m.time_intervals:
                     m.errors.append(f.error(("rules", i), ("severity_during", name), rule.name,
-                                            f"unknown time interval '{name}'"))
+                                            f"unknown time interval '{name}'{_needs_calendar(name)}"))
         for pname, playbook in f.content.playbooks.items():
             steps: list[tuple[Loc, Any]] = [(("steps", j), s) for j, s in enumerate(playbook.steps)]
             steps += [(("on_resolved", "steps", j), s) for j, s in enumerate(playbook.on_resolved.steps)]
@@ -114,7 +128,7 @@ def merge(
                 ti_name = step.when.time_interval if step.when else None
                 if ti_name is not None and ti_name not in m.time_intervals:
                     m.errors.append(f.error(("playbooks", pname), (*path, "when", "time_interval"), pname,
-                                            f"unknown time interval '{ti_name}'"))
+                                            f"unknown time interval '{ti_name}'{_needs_calendar(ti_name)}"))
                 for r in getattr(step, "notify", None) or []:
                     if isinstance(r, str) and r not in m.receivers:
                         m.errors.append(f.error(("playbooks", pname), (*path, "notify"), pname,

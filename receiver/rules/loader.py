@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from receiver.errors import RuleFileError, RunbookdError
+from receiver.rules.calendar import ExchangeCalendar
 from receiver.rules.checks import ParsedFile, merge
 from receiver.rules.model import SEVERITIES, RuleFile
 from receiver.rules.ruleset import RuleSet
@@ -100,6 +101,7 @@ def check_rule_files(
     *,
     default_severity: str = "P3",
     routing_keys: Collection[str] | None = None,
+    calendar: ExchangeCalendar | None = None,
 ) -> CheckReport:
     """Read, validate and merge the rule files named by ``patterns``; never raises for bad content.
 
@@ -111,7 +113,8 @@ def check_rule_files(
     ``routing_keys`` (when given); ``group_by`` label names are valid; step names are unique per
     playbook; step parameters compile as sandboxed Jinja2 templates. Warnings: a rule shadowed by an
     earlier one, a severity in use without an escalation policy, an explicitly empty time range list.
-    ``ValueError`` for a ``default_severity`` other than P0–P3.
+    ``ValueError`` for a ``default_severity`` other than P0–P3. ``calendar`` (runbookd.yml's exchange
+    calendar) adds the built-in ``market_*`` time intervals (``receiver.rules.calendar``).
 
     Every error of every file is reported in one run: the cross-file checks run over the valid files
     even when others are invalid, leaving out only references to names (an unknown playbook, receiver
@@ -135,7 +138,8 @@ def check_rule_files(
         errors += file_errors
         if content is not None:  # valid schema (maybe duplicate keys): its cross-file checks run too
             parsed.append(content)
-    merged = merge(parsed, default_severity=default_severity, routing_keys=routing_keys)
+    merged = merge(parsed, default_severity=default_severity, routing_keys=routing_keys,
+                   builtin_intervals=calendar.intervals() if calendar is not None else None)
     if errors:
         # Some file is invalid: still report the cross-file errors of the valid ones, except references
         # that the invalid files may have defined (they would be errors of our making).
@@ -153,6 +157,7 @@ def check_rule_files(
         files=tuple(shown for shown, _ in paths),
         default_severity=default_severity,
         time_intervals=merged.time_intervals,
+        calendar=calendar,
     )
     return CheckReport(ruleset, [], warnings)
 
@@ -163,13 +168,14 @@ def load_rule_files(
     *,
     default_severity: str = "P3",
     routing_keys: Collection[str] | None = None,
+    calendar: ExchangeCalendar | None = None,
 ) -> RuleSet:
     """Load the rule files as ``check_rule_files`` does and return the ``RuleSet`` (warnings dropped).
 
     Raises ``RuleSetError`` carrying every error when any file is invalid.
     """
     report = check_rule_files(
-        patterns, base_dir, default_severity=default_severity, routing_keys=routing_keys
+        patterns, base_dir, default_severity=default_severity, routing_keys=routing_keys, calendar=calendar
     )
     if report.ruleset is None:
         raise RuleSetError(report.errors)

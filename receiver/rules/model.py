@@ -182,6 +182,9 @@ class DailyDigest(_Strict):
 class EscalationPolicy(_Strict):
     """One entry of ``escalation_policies:`` (keyed by severity)."""
 
+    respond_within: Seconds | None = Field(
+        default=None, description="response target: acknowledged within this from the opening, else a breach "
+        "escalates to the next step at once (receiver.escalation.targets)")
     steps: list[EscalationStep] = Field(default_factory=list)
     updates: StatusUpdates | None = None
     digest: DailyDigest | None = None

@@ -106,6 +106,8 @@ class RuleSet:
     default_severity: str = "P3"
     #: Named Alertmanager time intervals; values have ``contains(epoch) -> bool``.
     time_intervals: Mapping[str, Any] = field(default_factory=dict)
+    #: The exchange calendar (``receiver.rules.calendar.ExchangeCalendar``) of runbookd.yml, or ``None``.
+    calendar: Any = None
     _catch_all: CompiledRule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -137,7 +139,8 @@ class RuleSet:
         # Pickled as its constructor's arguments (the read-only views are not picklable): the SQLite
         # ingest process receives the rule set in force instead of reading the files itself.
         return (RuleSet, (self.rules, dict(self.playbooks), dict(self.receivers), dict(self.escalation_policies),
-                          self.version, self.files, self.default_severity, dict(self.time_intervals)))
+                          self.version, self.files, self.default_severity, dict(self.time_intervals),
+                          self.calendar))
 
     def match(self, labels: Mapping[str, str]) -> list[CompiledRule]:
         """The rules that apply to an alert with ``labels``, in rule order; never empty.

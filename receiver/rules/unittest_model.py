@@ -29,7 +29,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from receiver.durations import parse_duration
 from receiver.rules.model import Severity
-from receiver.settings import Settings
+from receiver.settings import CalendarConfig, Settings, _calendar
 
 Offset = Annotated[float, BeforeValidator(parse_duration)]
 DEFAULT_EVALUATION_TIME = "2026-01-05T15:00:00Z"
@@ -124,12 +124,14 @@ class RuleTestCase(_Strict):
 class RuleTestFile(_Strict):
     """The top level of a rule unit-test file. ``rule_files`` are globs relative to the test file;
     ``vars`` are the template ``vars`` (every ``secrets.x`` renders as ``<redacted>``);
-    ``default_severity``, ``reopen_window`` and ``external_url`` stand in for runbookd.yml's."""
+    ``default_severity``, ``reopen_window``, ``external_url`` and ``calendar`` (``XNYS``: the exchange
+    calendar's ``market_hours`` …) stand in for runbookd.yml's."""
 
     rule_files: list[str] = Field(min_length=1)
     evaluation_time: AwareDatetime = Field(default_factory=lambda: datetime.fromisoformat(DEFAULT_EVALUATION_TIME))
     default_severity: Severity = Settings.model_fields["default_severity"].default
     reopen_window: Offset = Settings.model_fields["reopen_window"].default
     external_url: str = Settings.model_fields["external_url"].default
+    calendar: Annotated[CalendarConfig | None, BeforeValidator(_calendar)] = None
     vars: dict[str, str] = Field(default_factory=dict)
     tests: list[RuleTestCase] = Field(min_length=1)

@@ -152,6 +152,14 @@ class MemoryTx:
                 n += 1
         return n
 
+    def make_due(self, key: str, now: float) -> bool:
+        """Make the pending row ``key`` due at ``now``. Returns whether there was one."""
+        for i, j in enumerate(self.jobs):
+            if j.key == key and j.state == "pending":
+                self.jobs[i] = dataclasses.replace(j, due_at=now)
+                return True
+        return False
+
     def jobs_of(self, incident_id: str) -> list[Job]:
         """Every row of an incident, oldest first."""
         iid = self._id(incident_id)

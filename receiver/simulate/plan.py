@@ -36,6 +36,7 @@ from receiver.clock import iso
 from receiver.durations import format_duration
 from receiver.errors import ActionError
 from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
+from receiver.escalation.targets import apply_breach
 from receiver.incidents.lifecycle import acknowledge
 from receiver.incidents.processor import Processor
 from receiver.ingest.payload import WebhookPayload, canonical_time, to_records
@@ -72,7 +73,7 @@ _OWN_KEYS = _own_keys()
 """Keys every step type has (``name``, ``action``, ``timeout``, approval, preconditions …): how a step
 runs, not what its action receives. Every other key of a step is a parameter, rendered as a template."""
 REDACTED = "<redacted>"
-SILENT_KINDS = ("step", "refresh")
+SILENT_KINDS = ("step", "refresh", "target")
 """Work rows that are not notifications of the plan (a step; an edit of a page in place)."""
 _DEFAULTS = Settings()
 
@@ -269,6 +270,9 @@ class _Simulation:
         receiver = job.payload.get("receiver")
         if job.kind == "step":
             self._step(job, inc, now)
+        elif job.kind == "target":  # a response target's breach escalates at once, as in serve
+            if job.payload.get("event") == "breach" and apply_breach(self.tx, job, now) is None:
+                state = "cancelled"
         elif job.kind == "update":
             self._update(job, inc, now)
         elif job.kind == "page" and inc.status != "firing":
@@ -382,6 +386,7 @@ class _Simulation:
             "ack_at": self.when(self.ack_at) if self.ack_at is not None else None,
             "rules_version": self.rules.version,
             "rule_files": list(self.rules.files),
+            "calendar": self.rules.calendar.exchange if self.rules.calendar is not None else None,
             "alerts": [self._alert(a) for a in self.alerts],
             "incidents": [self._incident(i, n) for n, i in enumerate(self.tx.incidents.values(), 1)],
         }
@@ -412,6 +417,7 @@ class _Simulation:
             "number": number, "id": inc.id, "rule": inc.rule,
             "source": str(rule.source) if rule is not None and rule.source is not None else None,
             "severity": inc.severity, "mode": getattr(rule, "mode", "active"),
+            "severity_reason": next((e.data.get("reason") for e in timeline if e.kind == "rule.severity"), None),
             "identity": dict(inc.labels), "identity_key": inc.identity,
             "title": inc.title, "rules_version": inc.rules_version, "status": inc.status,
             "opened": self.when(inc.started_at),

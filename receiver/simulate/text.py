@@ -32,6 +32,8 @@ def render_text(plan: dict[str, Any]) -> str:
     until = plan["until"]
     out = [f"Plan from {plan['start']} until +{until['offset']} ({until['at']})",
            f"Rules version {plan['rules_version']} ({files})"]
+    if plan.get("calendar"):
+        out.append(f"Market calendar: {plan['calendar']} (exchange-calendars; market_hours, when: market_open)")
     if plan["ack_at"] is not None:
         out.append(f"Acknowledged at {_when(plan['ack_at'])}")
     for a in plan["alerts"]:
@@ -59,6 +61,8 @@ def _incident(inc: dict[str, Any]) -> list[str]:
     where = f" ({inc['source']})" if inc["source"] else " (built-in: no rule matched)"
     out.append(f"  rule:       {inc['rule']}{where}")
     out.append(f"  severity:   {inc['severity']}")
+    if inc.get("severity_reason"):
+        out.append(f"  decided by: {inc['severity_reason']}")
     if inc.get("mode", "active") != "active":
         out.append(f"  mode:       {inc['mode']} (everything is recorded, nothing is executed or sent)")
     out.append(f"  identity:   {_labels(inc['identity'])}")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from receiver.rules import check_rule_files
+from receiver.rules.calendar import from_config
 from receiver.rules.testing import compare, horizon, load_test_file
 from receiver.rules.unittest_model import RuleTestCase
 from receiver.simulate.plan import Deployment, SimAlert, plan
@@ -66,7 +67,7 @@ def run_test_file(path: str, *, run: re.Pattern[str] | None = None) -> FileResul
     # Patterns are relative to the test file; joined to its folder so errors name files as the user sees them.
     here = os.path.dirname(path)
     patterns = [p if os.path.isabs(p) else os.path.normpath(os.path.join(here, p)) for p in tf.rule_files]
-    report = check_rule_files(patterns, ".", default_severity=tf.default_severity)
+    report = check_rule_files(patterns, ".", default_severity=tf.default_severity, calendar=from_config(tf.calendar))
     if report.ruleset is None:
         result.errors = [str(e) for e in report.errors]
         return result

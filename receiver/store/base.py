@@ -158,6 +158,10 @@ class Tx(Protocol):
         """Incidents of ``severity`` that started in ``[since, until)``, oldest first."""
         ...
 
+    def response_report(self, since: float, until: float) -> dict[str, dict[str, Any]]:
+        """Response times of the incidents started in ``[since, until)``, by severity (one aggregate query)."""
+        ...
+
     def get_state(self, key: str) -> str | None:
         """Return a runtime state value, or ``None``."""
         ...

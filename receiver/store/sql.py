@@ -453,6 +453,31 @@ class SqlTx:
         ).fetchall()
         return [self._incident(r) for r in rows]
 
+    def response_report(self, since: float, until: float) -> dict[str, dict[str, Any]]:
+        """Response times of the incidents started in ``[since, until)``, aggregated in SQL by severity.
+
+        ``{severity: {"incidents", "acknowledged", "mtta_seconds", "resolved", "mttr_seconds",
+        "breaches"}}``; the means run from ``started_at`` (seconds), ``None`` when nothing to average;
+        ``breaches`` counts ``response.breached`` timeline events. Severities without incidents are absent.
+        """
+        rows = self._x(
+            "SELECT severity, COUNT(*), COUNT(acknowledged_at), AVG(acknowledged_at - started_at), "
+            "COUNT(resolved_at), AVG(resolved_at - started_at) FROM incidents "
+            "WHERE started_at >= ? AND started_at < ? GROUP BY severity",
+            (since, until),
+        ).fetchall()
+        out = {r[0]: {"incidents": int(r[1]), "acknowledged": int(r[2]),
+                      "mtta_seconds": float(r[3]) if r[3] is not None else None,
+                      "resolved": int(r[4]), "mttr_seconds": float(r[5]) if r[5] is not None else None,
+                      "breaches": 0} for r in rows}
+        for sev, n in self._x(
+            "SELECT i.severity, COUNT(*) FROM incidents i JOIN timeline t ON t.incident_id = i.id "
+            "WHERE i.started_at >= ? AND i.started_at < ? AND t.kind = 'response.breached' GROUP BY i.severity",
+            (since, until),
+        ).fetchall():
+            out[sev]["breaches"] = int(n)
+        return out
+
     # -- action log (rate limits, budgets, cooldowns) -----------------------------------------
     def lock_budgets(self) -> None:
         """Serialise budget checks across replicas for the rest of the transaction (SQLite: no-op)."""

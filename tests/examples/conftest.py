@@ -57,7 +57,7 @@ async def example_runbookd(make_runbookd: Any, fakes: Fakes, system: str, env: d
                            **overrides: Any) -> Any:
     """An in-process runbookd with ``examples/<system>/rules/*.yml`` and the example's ``vars``,
     ``secrets``, ``command``, ``actions`` (and ``alpaca``, when ``env`` sets its keys) as its ``runbookd.yml``
-    reads them from ``env``. Every PagerDuty
+    reads them from ``env``, and its ``calendar``. Every PagerDuty
     routing key name of the example gets a key of the fake PagerDuty (``"<name>-routing-key"``)."""
     cfg = load_settings(EXAMPLES / system / "runbookd.yml", env=env)
     keys = {name: f"{name}-routing-key".ljust(32, "0") for name in cfg.pagerduty.routing_keys}
@@ -69,6 +69,8 @@ async def example_runbookd(make_runbookd: Any, fakes: Fakes, system: str, env: d
         "actions": cfg.actions.model_dump(),
         "pagerduty": {"events_url": fakes.pagerduty.url, "routing_keys": keys},
     }
+    if cfg.calendar is not None:  # the example's exchange calendar (fx-pipeline: XNYS)
+        data["calendar"] = cfg.calendar.model_dump()
     if cfg.alpaca.api_key:  # the example names its own Alpaca variables (paper-trader): use them
         data["alpaca"] = cfg.alpaca.model_dump()
     return await make_runbookd(fakes, **(data | overrides))

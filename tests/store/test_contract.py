@@ -280,3 +280,23 @@ async def test_an_odd_group_key_or_a_huge_truncated_count_is_stored(store: Any) 
     assert await store.ingest([odd, rec("f2")], T0) == 2
     [a] = [x for x in await store.transaction(lambda tx: tx.claim_pending_alerts(10)) if x.fingerprint == "f1"]
     assert (a.truncated, a.group_key) == (2**31 - 1, '{}:{a="\ufffd?"}')
+
+
+async def test_response_report_aggregates_by_severity(store: Any) -> None:
+    """``response_report``: per severity, incidents started in the window, MTTA/MTTR from their start
+    (unacknowledged and open ones left out of the means) and the breaches on their timelines."""
+    def write(tx: Any) -> None:
+        tx.insert_incident(incident("a", "r|a"))
+        tx.update_incident("a", acknowledged_at=T0 + 600, resolved_at=T0 + 1800, status="resolved")
+        tx.insert_incident(incident("b", "r|b"))
+        tx.update_incident("b", acknowledged_at=T0 + 1200)
+        tx.add_event("b", TimelineEvent(T0 + 900, "response.breached", "missed", {}))
+        tx.insert_incident(incident("c", "r|c"))  # open, unacknowledged
+        old = incident("d", "r|d")
+        tx.insert_incident(Incident(old.id, old.identity, old.rule, "P0", "resolved", {}, "X", None, "v1",
+                                    T0 - 7200, T0 - 7200, resolved_at=T0 - 7000))
+
+    await store.transaction(write)
+    report = await store.read(lambda tx: tx.response_report(T0 - 3600, T0 + 3600))
+    assert report == {"P1": {"incidents": 3, "acknowledged": 2, "mtta_seconds": 900.0, "resolved": 1,
+                             "mttr_seconds": 1800.0, "breaches": 1}}
