@@ -31,6 +31,7 @@ from receiver.escalation.templates import Templates
 from receiver.escalation.timers import plan_deadman, plan_digests
 from receiver.incidents.dispatcher import Dispatcher
 from receiver.incidents.processor import Processor, ProcessorFactory
+from receiver.ingest.edge import edge_middleware
 from receiver.ingest.handler import WebhookHandler
 from receiver.logs import configure_logging
 from receiver.metrics import Metrics
@@ -171,7 +172,8 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
                      templates=c.templates, external_url=s.external_url)
     slack = SlackInteractions(c.store, s.slack.signing_secret, c.clock, c.rules.get, lambda: _wake(c))
     pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c))
-    app = web.Application(middlewares=[admin.auth], client_max_size=s.webhook.max_body_bytes + 1024)
+    app = web.Application(middlewares=[edge_middleware(s.webhook.read_timeout), admin.auth],
+                          client_max_size=s.webhook.max_body_bytes + 1024)
     app[COMPONENTS] = c
     webhook = WebhookHandler(s.webhook, c.store, c.metrics, c.clock,
                              on_committed=lambda: None if c.inline_ingest else _wake(c),

@@ -2,21 +2,91 @@
 
 Follows ``notify/webhook/webhook.go`` (``Message``) and ``template.Data`` of prometheus/alertmanager.
 Unknown keys are *ignored*, unlike our config: newer Alertmanagers add keys (``notification_reason``,
-``routeLabels``) and an upgrade must not break paging. Times are RFC 3339 with 0–9 fractional digits;
-a firing alert's ``endsAt`` is the zero time ``0001-01-01T00:00:00Z``.
+``routeLabels``) and an upgrade must not break paging. Times are RFC 3339 strings with 0–9 fractional
+digits (Go's ``time.Time`` JSON); a firing alert's ``endsAt`` is the zero time ``0001-01-01T00:00:00Z``.
+
+What is refused and what is repaired (docs/operations.md, "What runbookd refuses at the edge"):
+a time that is not an RFC 3339 string, or whose UTC instant does not exist, is refused; so is a
+``fingerprint`` that is not 1–64 visible ASCII characters and a ``truncatedAlerts`` that is not a
+JSON integer in 0..2**63-1. A U+0000 in a label or annotation name or value, or in ``generatorURL``,
+is replaced by U+FFFD (PostgreSQL text cannot hold it; refusing would lose the whole group's page).
+Older bodies are accepted: a missing ``version`` is "4", a missing ``fingerprint`` is computed as
+Alertmanager computes it.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from receiver.errors import PayloadError
+from receiver.ingest.fingerprint import labelset_fingerprint
 from receiver.model import AlertRecord
 
 _ZERO_YEAR = 1
+_NUL = "\x00"
+_REPLACEMENT = "\ufffd"
+# RFC 3339 section 5.6 date-time (``T``/``t``/space, ``Z``/``z``), with Go's 0-9 fractional digits.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+_FINGERPRINT = re.compile(r"[\x21-\x7e]{1,64}")
+_MAX_INT64 = 2**63 - 1
+
+
+@dataclass
+class Repairs:
+    """What ``parse_payload`` repaired in one body: NULs replaced per field, and legacy shapes read."""
+
+    nul_replaced: dict[str, int] = field(default_factory=dict)
+    #: ``no_version`` and/or ``no_fingerprint``.
+    legacy: list[str] = field(default_factory=list)
+
+
+def _note_nul(info: ValidationInfo, where: str, n: int) -> None:
+    repairs = info.context.get("repairs") if isinstance(info.context, dict) else None
+    if repairs is not None and n:
+        repairs.nul_replaced[where] = repairs.nul_replaced.get(where, 0) + n
+
+
+def _scrub_map(v: dict[str, str], info: ValidationInfo, where: str) -> dict[str, str]:
+    if not any(_NUL in k or _NUL in s for k, s in v.items()):
+        return v
+    out = {}
+    for k, s in v.items():
+        n = (_NUL in k) + (_NUL in s)
+        if n:
+            _note_nul(info, where, n)
+        out[k.replace(_NUL, _REPLACEMENT)] = s.replace(_NUL, _REPLACEMENT)
+    return out
+
+
+def _rfc3339(v: Any) -> datetime:
+    """An RFC 3339 string as an aware ``datetime`` whose UTC instant exists; ``ValueError`` otherwise."""
+    if not isinstance(v, str):
+        raise ValueError("must be an RFC 3339 time string, e.g. 2026-11-22T01:37:32.084Z")
+    if not _RFC3339.fullmatch(v):
+        raise ValueError(f"not an RFC 3339 time with offset: {v[:64]!r}")
+    try:
+        dt = datetime.fromisoformat(v.upper().replace(" ", "T"))
+        dt.astimezone(UTC)  # 0001-01-01T00:00:00+01:00 and 9999-12-31T23:59:59-01:00 have no UTC instant
+    except (ValueError, OverflowError):
+        raise ValueError(f"not a time that exists in UTC: {v!r}") from None
+    return dt
+
+
+Rfc3339 = Annotated[datetime, PlainValidator(_rfc3339)]
 
 
 class _Lenient(BaseModel):
@@ -24,32 +94,52 @@ class _Lenient(BaseModel):
 
 
 class WebhookAlert(_Lenient):
-    """One alert of the payload (``template.Alert``)."""
+    """One alert of the payload (``template.Alert``); ``fingerprint`` is ``None`` before Alertmanager 0.19."""
 
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: AwareDatetime
-    endsAt: AwareDatetime | None = None
+    startsAt: Rfc3339
+    endsAt: Rfc3339 | None = None
     generatorURL: str = ""
-    fingerprint: str = Field(min_length=1, max_length=64)
+    fingerprint: str | None = None
 
     @field_validator("labels")
     @classmethod
-    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+    def _labels(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         if not v:
             raise ValueError("must not be empty")
+        return _scrub_map(v, info, "labels")
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        return _scrub_map(v, info, "annotations")
+
+    @field_validator("generatorURL")
+    @classmethod
+    def _generator_url(cls, v: str, info: ValidationInfo) -> str:
+        if _NUL not in v:
+            return v
+        _note_nul(info, "generatorURL", 1)
+        return v.replace(_NUL, _REPLACEMENT)
+
+    @field_validator("fingerprint")
+    @classmethod
+    def _fingerprint(cls, v: str | None) -> str | None:
+        if v is not None and not _FINGERPRINT.fullmatch(v):
+            raise ValueError("must be 1-64 visible ASCII characters (Alertmanager sends 16 hex digits)")
         return v
 
 
 class WebhookPayload(_Lenient):
-    """The whole body of ``POST /webhook/alertmanager``."""
+    """The whole body of ``POST /webhook/alertmanager``; a missing ``version`` reads as "4"."""
 
-    version: Literal["4"]
+    version: Literal["4"] = "4"
     status: Literal["firing", "resolved"]
     receiver: str = ""
     groupKey: str = ""
-    truncatedAlerts: int = Field(default=0, ge=0)
+    truncatedAlerts: StrictInt = Field(default=0, ge=0, le=_MAX_INT64)
     groupLabels: dict[str, str] = Field(default_factory=dict)
     commonLabels: dict[str, str] = Field(default_factory=dict)
     commonAnnotations: dict[str, str] = Field(default_factory=dict)
@@ -64,19 +154,23 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def parse_payload(body: bytes) -> WebhookPayload:
-    """Parse and validate a webhook body.
+def parse_payload(body: bytes, repairs: Repairs | None = None) -> WebhookPayload:
+    """Parse and validate a webhook body; what it repaired is added to ``repairs``.
 
     Raises ``PayloadError`` whose ``field`` is the path of the first bad field (``alerts[0].labels``)
     or ``None`` when the body is not JSON at all.
     """
+    repairs = repairs if repairs is not None else Repairs()
     try:
-        return WebhookPayload.model_validate_json(body)
+        payload = WebhookPayload.model_validate_json(body, context={"repairs": repairs})
     except ValidationError as e:
         err = e.errors()[0]
         if err.get("type") == "json_invalid":
             raise PayloadError(f"body is not valid JSON: {err.get('msg', '')}") from None
         loc = tuple(err.get("loc", ()))
+        # ``endsAt: Rfc3339 | None`` reports the branch too (``alerts.0.endsAt.function-plain[...]``).
+        if len(loc) > 3 and loc[2] == "endsAt":
+            loc = loc[:3]
         path = _field_path(loc) or None
         msg = err.get("msg", "invalid")
         if err.get("type") == "missing":
@@ -84,6 +178,11 @@ def parse_payload(body: bytes) -> WebhookPayload:
         elif err.get("type") == "literal_error" and loc == ("version",):
             msg = f"unsupported payload version (expected \"4\"): {msg}"
         raise PayloadError(msg, field=path) from None
+    if "version" not in payload.model_fields_set:
+        repairs.legacy.append("no_version")
+    if any(a.fingerprint is None for a in payload.alerts):
+        repairs.legacy.append("no_fingerprint")
+    return payload
 
 
 def canonical_time(dt: datetime) -> str:
@@ -104,6 +203,7 @@ def to_records(payload: WebhookPayload) -> list[AlertRecord]:
         if start is None:
             start = times[a.startsAt] = (canonical_time(a.startsAt), a.startsAt.timestamp())
         ends = a.endsAt if a.status == "resolved" and a.endsAt is not None and a.endsAt.year > _ZERO_YEAR else None
-        out.append(AlertRecord(a.fingerprint, start[0], a.status, a.labels, a.annotations, start[1],
+        fingerprint = a.fingerprint if a.fingerprint is not None else labelset_fingerprint(a.labels)
+        out.append(AlertRecord(fingerprint, start[0], a.status, a.labels, a.annotations, start[1],
                                ends.timestamp() if ends is not None else None, a.generatorURL))
     return out

@@ -1,0 +1,95 @@
+"""The HTTP edge every endpoint shares: JSON error bodies, the body read timeout, and no bare 500.
+
+``edge_middleware`` runs outermost: it refuses a NUL in the path or query (PostgreSQL text cannot hold
+it), arms the body read timeout (``webhook.read_timeout`` seconds, real time: it bounds a network
+read, not a domain timer), answers a body that does not arrive in time with 408, a body that does
+not decode as its ``Content-Encoding`` with 400, and any other exception a handler lets escape with
+a logged 500 whose body is JSON like every other error (DESIGN.md: ``{"error", "field"}``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from aiohttp.web_protocol import RequestPayloadError
+
+log = structlog.get_logger("runbookd.edge")
+
+
+def error_response(status: int, error: str, field: str | None = None, **headers: str) -> web.Response:
+    """A JSON error body ``{"error": …, "field": …}`` with ``status``."""
+    return web.json_response({"error": error, "field": field}, status=status, headers=headers or None)
+
+
+class BodyTimeout(asyncio.TimeoutError):
+    """Set on a request's body stream when it has not fully arrived within the read timeout.
+
+    A ``TimeoutError`` so that aiohttp, draining an unread body after the answer, closes the
+    connection quietly instead of logging an unhandled exception.
+    """
+
+
+def body_error_response(e: BaseException) -> web.Response | None:
+    """The answer to an exception raised while reading a request body, or ``None`` if it is not one.
+
+    408 (``BodyTimeout``), 400 (a body that does not decode as its ``Content-Encoding``), 413 (over
+    aiohttp's ``client_max_size``). The 408 closes the connection: the rest of the body is unread.
+    """
+    if isinstance(e, BodyTimeout):
+        resp = error_response(408, str(e) or "request body not received in time")
+        resp.force_close()
+        return resp
+    if isinstance(e, RequestPayloadError):
+        return error_response(400, f"body cannot be read: {str(e).replace(chr(10), ' ').strip()}")
+    if isinstance(e, web.HTTPRequestEntityTooLarge):
+        return error_response(413, "request body too large")
+    return None
+
+
+def _bad_target(request: web.Request) -> tuple[str, str] | None:
+    if "\x00" in request.path:
+        return "path", "NUL in the request path"
+    for key, value in request.query.items():
+        if "\x00" in key or "\x00" in value:
+            return f"query.{key.replace(chr(0), '')}", "NUL in a query parameter"
+    return None
+
+
+def _expire(request: web.Request, timeout: float) -> None:
+    if not request.content.is_eof():
+        request.content.set_exception(BodyTimeout(f"request body not received within {timeout:g} s "
+                                                  "(webhook.read_timeout)"))
+
+
+def edge_middleware(read_timeout: float) -> Middleware:
+    """The outermost middleware (see the module docstring); ``read_timeout`` in seconds."""
+
+    @web.middleware
+    async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+        bad = _bad_target(request)
+        if bad is not None:
+            return error_response(400, bad[1], bad[0])
+        timer = None
+        if request.body_exists and not request.content.is_eof():
+            timer = asyncio.get_running_loop().call_later(read_timeout, _expire, request, read_timeout)
+        try:
+            return await handler(request)
+        except web.HTTPException as e:
+            if e.status < 400:
+                raise
+            keep = {k: v for k, v in e.headers.items() if k.lower() in ("allow", "www-authenticate")}
+            return error_response(e.status, e.reason, **keep)
+        except Exception as e:
+            resp = body_error_response(e)
+            if resp is None:
+                log.exception("unhandled error; answering 500", path=request.path, method=request.method)
+                resp = error_response(500, "internal error")
+            return resp
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    return edge
