@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
+from receiver.ingest.edge import read_bounded
 from receiver.ingest.handler import error_response
 from receiver.store.base import Store
 
@@ -30,13 +31,18 @@ EVENTS = {"incident.acknowledged": acknowledge, "incident.resolved": resolve_man
 
 
 def signature_ok(body: bytes, header: str | None, secret: str) -> bool:
-    """Whether one of the ``v1=`` signatures in ``header`` is the HMAC-SHA256 of ``body`` with ``secret``."""
+    """Whether one of the ``v1=`` signatures in ``header`` is the HMAC-SHA256 of ``body`` with ``secret``.
+
+    A malformed header (no ``v1=``, non-ASCII or undecodable bytes) is ``False``, never an exception.
+    """
     if not header:
         return False
     want = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     for part in header.split(","):
         version, _, sig = part.strip().partition("=")
-        if version == "v1" and hmac.compare_digest(sig.strip(), want):
+        sig = sig.strip()
+        # compare_digest raises TypeError on non-ASCII str: a signature that is not ASCII is not ours
+        if version == "v1" and sig.isascii() and hmac.compare_digest(sig, want):
             return True
     return False
 
@@ -54,8 +60,8 @@ class PagerDutyWebhook:
 
     async def handle(self, request: web.Request) -> web.Response:
         """Verify, then apply acknowledged / resolved events to runbookd's incident."""
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
+        body = await read_bounded(request, MAX_BODY)
+        if body is None:
             return error_response(413, "webhook body too large")
         if not self.secret or not signature_ok(body, request.headers.get("X-PagerDuty-Signature"), self.secret):
             return error_response(401, "invalid or missing X-PagerDuty-Signature")

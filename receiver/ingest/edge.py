@@ -49,6 +49,22 @@ def body_error_response(e: BaseException) -> web.Response | None:
     return None
 
 
+async def read_bounded(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or ``None`` once it exceeds ``limit`` bytes (read no further).
+
+    ``request.content.read(n)`` returns as soon as *some* bytes arrived, which truncates a body that
+    comes in several TCP segments; this reads to the end. Raises as the body stream does
+    (``BodyTimeout``, ``RequestPayloadError``).
+    """
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _bad_target(request: web.Request) -> tuple[str, str] | None:
     if "\x00" in request.path:
         return "path", "NUL in the request path"
