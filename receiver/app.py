@@ -172,8 +172,9 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
                      templates=c.templates, external_url=s.external_url)
     slack = SlackInteractions(c.store, s.slack.signing_secret, c.clock, c.rules.get, lambda: _wake(c))
     pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c))
+    # auto_decompress off: the edge refuses compressed bodies before anything decodes them (issue 11).
     app = web.Application(middlewares=[edge_middleware(s.webhook.read_timeout), admin.auth],
-                          client_max_size=s.webhook.max_body_bytes + 1024)
+                          client_max_size=s.webhook.max_body_bytes + 1024, handler_args={"auto_decompress": False})
     app[COMPONENTS] = c
     webhook = WebhookHandler(s.webhook, c.store, c.metrics, c.clock,
                              on_committed=lambda: None if c.inline_ingest else _wake(c),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,7 @@ import structlog
 from aiohttp import web
 
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
-from receiver.ingest.edge import read_bounded
+from receiver.ingest.edge import load_json, read_bounded
 from receiver.ingest.handler import error_response
 from receiver.store.base import Store
 
@@ -66,10 +65,13 @@ class PagerDutyWebhook:
         if not self.secret or not signature_ok(body, request.headers.get("X-PagerDuty-Signature"), self.secret):
             return error_response(401, "invalid or missing X-PagerDuty-Signature")
         try:
-            event = json.loads(body)["event"]
+            event = load_json(body)["event"]
             event_type = event["event_type"]
             data = event.get("data") or {}
-        except (KeyError, ValueError, TypeError):
+            if not isinstance(event_type, str) or not isinstance(data, dict) or not isinstance(
+                    event.get("agent") or {}, dict):
+                raise TypeError("event_type must be a string, data and agent objects")
+        except (KeyError, ValueError, TypeError, AttributeError):
             return error_response(400, "not a PagerDuty v3 webhook event", "event")
         fn = EVENTS.get(event_type)
         key = str(data.get("incident_key") or "")

@@ -13,7 +13,6 @@ then edited in place (``chat.update``) by the ``ack`` / ``resolve`` rows the cha
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +24,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from receiver.api.admin import set_pause
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
-from receiver.ingest.edge import read_bounded
+from receiver.ingest.edge import clean_text, load_json, read_bounded
 from receiver.ingest.handler import error_response
 from receiver.playbooks import approvals
 from receiver.playbooks.gates import paused
@@ -37,6 +36,7 @@ ACTIONS = {"incident_ack": acknowledge, "incident_resolve": resolve_manually}
 # Epoch seconds as Slack sends them, and ``v0=`` with a hex HMAC-SHA256: anything else is refused unread.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 _SIGNATURE = re.compile(r"v0=[0-9a-fA-F]{1,128}", re.ASCII)
+_INDEX = re.compile(r"[0-9]{1,6}", re.ASCII)
 
 
 class SlackInteractions:
@@ -81,11 +81,13 @@ class SlackInteractions:
         if not self._verified(body, request.headers):
             return error_response(401, "invalid Slack signature or stale timestamp")
         try:
-            payload = json.loads(parse_qs(body.decode("utf-8"))["payload"][0])
+            payload = load_json(parse_qs(body.decode("utf-8"))["payload"][0])
             action = payload["actions"][0]
             action_id, incident_id = action["action_id"], action["value"]
             user = payload.get("user") or {}
-        except (KeyError, IndexError, ValueError, TypeError, UnicodeDecodeError):
+            if not isinstance(action_id, str) or not isinstance(user, dict):
+                raise TypeError("action_id must be a string, user an object")
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError):
             return error_response(400, "not a Slack block_actions payload", "payload")
         who = str(user.get("username") or user.get("name") or user.get("id") or "someone on Slack")
         ids = tuple(str(x) for x in (user.get("id"), user.get("username"), user.get("name")) if x)
@@ -96,7 +98,7 @@ class SlackInteractions:
         if action_id in ("step_approve", "step_reject"):
             iid, _, index = str(incident_id).partition("|")
             decision = "approve" if action_id == "step_approve" else "reject"
-            step: str | int = int(index) if index.isdigit() else index
+            step: str | int = int(index) if _INDEX.fullmatch(index) else index
             change = await self.store.transaction(lambda tx: approvals.answer(
                 tx, iid, step=step, decision=decision, by=who, via="slack", now=now, user_ids=ids))
         else:
@@ -120,7 +122,7 @@ class SlackInteractions:
             return bad
         if not self._verified(body, request.headers):
             return error_response(401, "invalid Slack signature or stale timestamp")
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        form = {k: clean_text(v[0]) for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         words = form.get("text", "").strip().split(maxsplit=1)
         verb = words[0].lower() if words else "status"
         who = form.get("user_name") or form.get("user_id") or "someone on Slack"

@@ -1,15 +1,20 @@
 """The HTTP edge every endpoint shares: JSON error bodies, the body read timeout, and no bare 500.
 
-``edge_middleware`` runs outermost: it refuses a NUL in the path or query (PostgreSQL text cannot hold
-it), arms the body read timeout (``webhook.read_timeout`` seconds, real time: it bounds a network
-read, not a domain timer), answers a body that does not arrive in time with 408, a body that does
-not decode as its ``Content-Encoding`` with 400, and any other exception a handler lets escape with
-a logged 500 whose body is JSON like every other error (DESIGN.md: ``{"error", "field"}``).
+``edge_middleware`` runs outermost. It refuses (400) a NUL or undecodable bytes in the path or query
+(PostgreSQL text cannot hold them) and any ``Content-Encoding`` but identity (``build_app`` turns
+aiohttp's decompression off, so a body that is not what its header says never reaches a decoder
+that raises; Alertmanager, Slack and PagerDuty send plain bodies). It arms the body read timeout
+(``webhook.read_timeout`` seconds, real time: it bounds a network read, not a domain timer) and
+answers a body that does not arrive in time with 408. Any other exception a handler lets escape is
+logged and answered 500 with a JSON body like every other error (DESIGN.md: ``{"error", "field"}``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -17,6 +22,35 @@ from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_protocol import RequestPayloadError
 
 log = structlog.get_logger("runbookd.edge")
+# U+0000 (PostgreSQL text cannot hold it) and lone surrogates (not encodable as UTF-8; json.loads makes them).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def clean_text(value: object) -> str:
+    """``str(value)`` with U+0000 and lone surrogates replaced by U+FFFD, so that any store can hold it."""
+    return _UNSTORABLE.sub("\ufffd", value if isinstance(value, str) else str(value))
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return clean_text(obj) if _UNSTORABLE.search(obj) else obj
+    if isinstance(obj, dict):
+        return {_clean(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def load_json(raw: bytes | str) -> Any:
+    """``json.loads`` for request bodies of the Slack, PagerDuty and admin endpoints.
+
+    Every string comes back storable (``clean_text``). Raises ``ValueError`` for anything that is not
+    JSON, including nesting too deep for the parser and integers of more than 4,300 digits.
+    """
+    try:
+        return _clean(json.loads(raw))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def error_response(status: int, error: str, field: str | None = None, **headers: str) -> web.Response:
@@ -66,11 +100,11 @@ async def read_bounded(request: web.Request, limit: int) -> bytes | None:
 
 
 def _bad_target(request: web.Request) -> tuple[str, str] | None:
-    if "\x00" in request.path:
-        return "path", "NUL in the request path"
+    if _UNSTORABLE.search(request.path):
+        return "path", "NUL or undecodable bytes in the request path"
     for key, value in request.query.items():
-        if "\x00" in key or "\x00" in value:
-            return f"query.{key.replace(chr(0), '')}", "NUL in a query parameter"
+        if _UNSTORABLE.search(key) or _UNSTORABLE.search(value):
+            return f"query.{clean_text(key)}", "NUL or undecodable bytes in a query parameter"
     return None
 
 
@@ -88,6 +122,10 @@ def edge_middleware(read_timeout: float) -> Middleware:
         bad = _bad_target(request)
         if bad is not None:
             return error_response(400, bad[1], bad[0])
+        coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if coding not in ("", "identity"):
+            return error_response(400, f"Content-Encoding {clean_text(coding)[:40]!r} is not accepted: send the "
+                                  "body uncompressed", "Content-Encoding")
         timer = None
         if request.body_exists and not request.content.is_eof():
             timer = asyncio.get_running_loop().call_later(read_timeout, _expire, request, read_timeout)

@@ -62,26 +62,18 @@ async def test_slack_body_that_is_not_utf8_is_400(fakes: Any, make_runbookd: Any
 
 
 @pytest.mark.parametrize("path", ["/slack/interactions", "/webhook/pagerduty", "/webhook/alertmanager"])
-async def test_gzip_encoding_on_a_plain_body_is_400(fakes: Any, make_runbookd: Any, path: str) -> None:
-    """``Content-Encoding: gzip`` on a body that is not gzip is a 400 JSON error, not a 500."""
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain-body", "gzip-body"])
+async def test_content_encoding_is_400_before_anything_decodes(fakes: Any, make_runbookd: Any, path: str,
+                                                               gzipped: bool) -> None:
+    """``Content-Encoding: gzip`` is a 400 JSON error naming the header (plain body or not), never a 500:
+    nothing decompresses a request body, and no sender of ours compresses one."""
     rb = await make_runbookd(fakes)
-    body = b'{"version": "4"}'
+    body = gzip.compress(b'{"version": "4"}') if gzipped else b'{"version": "4"}'
     head = (b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Encoding: gzip\r\nContent-Length: " + str(len(body)).encode())
     r = await raw_request(rb.client.host, rb.client.port, head, body)
     assert r.status == 400, r.body
-    assert "Content-Encoding" in r.json()["error"] or "content-encoding" in r.json()["error"]
-
-
-async def test_gzip_body_that_is_gzip_is_read(fakes: Any, make_runbookd: Any) -> None:
-    """A real gzip body is decompressed and read as usual (here: a JSON error about its content)."""
-    rb = await make_runbookd(fakes)
-    body = gzip.compress(b'{"version": "4"}')
-    head = (b"POST /webhook/alertmanager HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Encoding: gzip\r\nContent-Length: " + str(len(body)).encode())
-    r = await raw_request(rb.client.host, rb.client.port, head, body)
-    assert r.status == 400
-    assert r.json()["field"] in ("status", "alerts")
+    assert r.json()["field"] == "Content-Encoding"
 
 
 @pytest.mark.parametrize("sig", ["v1=\u00e9".encode(), b"v1=\xe9", b"v1=", b"v1", b"v0=abc, v1=\xff\xfe"])
