@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import hmac
 import json
+import time
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -44,13 +45,18 @@ class Case:
 
 @dataclass(frozen=True)
 class Secrets:
-    """What a well-behaved sender knows: tokens, signing secrets, and the server's clock (epoch s)."""
+    """What a well-behaved sender knows: tokens, signing secrets, and the server's clock (epoch s;
+    ``now=0`` reads the real clock at each draw, for a real ``runbookd serve``)."""
 
     webhook_token: str
     admin_token: str
     slack_secret: str
     pagerduty_secret: str
-    now: float
+    now: float = 0.0
+
+    def clock(self) -> float:
+        """The server's time now (epoch seconds)."""
+        return self.now or time.time()
 
 
 # -- building blocks -------------------------------------------------------------------------------
@@ -270,7 +276,7 @@ def alertmanager_cases(draw: Any, secrets: Secrets) -> Case:
 
 # -- Slack ---------------------------------------------------------------------------------------
 def slack_signed(secrets: Secrets, body: bytes, ts: str | None = None) -> Headers:
-    stamp = ts if ts is not None else str(int(secrets.now))
+    stamp = ts if ts is not None else str(int(secrets.clock()))
     sig = hmac.new(secrets.slack_secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
     return [(b"X-Slack-Request-Timestamp", stamp.encode()), (b"X-Slack-Signature", f"v0={sig}".encode()),
             (b"Content-Type", b"application/x-www-form-urlencoded")]
@@ -310,9 +316,10 @@ def slack_cases(draw: Any, secrets: Secrets, path: str) -> Case:
     if kind < 7:
         return Case(b"POST", path.encode(), slack_signed(secrets, body), body, None, None, "signed")
     if kind == 7:  # bad timestamp or signature: 401
-        ts = draw(st.sampled_from(["\u00b2", "1" * 5000, "-1", "", "1e9", str(int(secrets.now) - 3600), "\xff"]))
+        ts = draw(st.sampled_from(["\u00b2", "1" * 5000, "-1", "", "1e9", "stale", "\xff"]))
+        ts = str(int(secrets.clock()) - 3600) if ts == "stale" else ts
         headers = slack_signed(secrets, body, ts) if draw(st.booleans()) else [
-            (b"X-Slack-Request-Timestamp", str(int(secrets.now)).encode()),
+            (b"X-Slack-Request-Timestamp", str(int(secrets.clock())).encode()),
             (b"X-Slack-Signature", draw(st.sampled_from([b"v0=\xc3\xa9", b"v0=\xe9", b"v0=", b"", b"v1=00"])))]
         headers = [(k, v.encode("utf-8", "surrogateescape") if isinstance(v, str) else v) for k, v in headers]
         return Case(b"POST", path.encode(), headers, body, 401 if _utf8(body) else None, None, "bad-signature")
