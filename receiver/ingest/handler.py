@@ -21,7 +21,7 @@ from aiohttp import web
 from receiver.auth import basic_ok, bearer_ok
 from receiver.errors import PayloadError, StoreError, StoreRejected
 from receiver.escalation.timers import record_heartbeat
-from receiver.ingest.edge import body_error_response, error_response
+from receiver.ingest.edge import body_error_response, error_response, read_bounded
 from receiver.ingest.payload import Repairs, parse_payload, to_records
 from receiver.metrics import Metrics
 from receiver.settings import WebhookConfig
@@ -63,13 +63,7 @@ class WebhookHandler:
         if request.content_length is not None:
             # The parser never reads past Content-Length, so the bound is already checked.
             return None if request.content_length > limit else await request.read()
-        chunks, size = [], 0
-        async for chunk in request.content.iter_chunked(65536):
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await read_bounded(request, limit)
 
     async def handle(self, request: web.Request) -> web.Response:
         """Answer one webhook request (see the module docstring for the status codes)."""
