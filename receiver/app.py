@@ -31,7 +31,7 @@ from receiver.escalation.templates import Templates
 from receiver.escalation.timers import plan_deadman, plan_digests
 from receiver.incidents.dispatcher import Dispatcher
 from receiver.incidents.processor import Processor, ProcessorFactory
-from receiver.ingest.edge import edge_middleware
+from receiver.ingest.edge import edge_middleware, quiet_parser_errors
 from receiver.ingest.handler import WebhookHandler
 from receiver.logs import configure_logging
 from receiver.metrics import Metrics
@@ -173,6 +173,7 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
     slack = SlackInteractions(c.store, s.slack.signing_secret, c.clock, c.rules.get, lambda: _wake(c))
     pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c))
     # auto_decompress off: the edge refuses compressed bodies before anything decodes them (issue 11).
+    quiet_parser_errors()
     app = web.Application(middlewares=[edge_middleware(s.webhook.read_timeout), admin.auth],
                           client_max_size=s.webhook.max_body_bytes + 1024, handler_args={"auto_decompress": False})
     app[COMPONENTS] = c

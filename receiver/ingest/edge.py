@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_protocol import RequestPayloadError
 
@@ -112,6 +114,27 @@ def _expire(request: web.Request, timeout: float) -> None:
     if not request.content.is_eof():
         request.content.set_exception(BodyTimeout(f"request body not received within {timeout:g} s "
                                                   "(webhook.read_timeout)"))
+
+
+class _ParserErrorsInOneLine(logging.Filter):
+    """Logs a request that aiohttp's HTTP parser refused (a request line over 8,190 bytes, a malformed
+    header) as one warning line instead of an error with a traceback: hostile input, not a defect."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            text = f"{record.getMessage()}: refused by the HTTP parser ({exc.code}): {str(exc.message)[:200]}"
+            record.msg, record.args = text, None
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_parser_errors() -> None:
+    """Install ``_ParserErrorsInOneLine`` on aiohttp's server logger (once per process)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _ParserErrorsInOneLine) for f in logger.filters):
+        logger.addFilter(_ParserErrorsInOneLine())
 
 
 def edge_middleware(read_timeout: float) -> Middleware:

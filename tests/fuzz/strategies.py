@@ -87,6 +87,7 @@ def dumps(obj: Any) -> bytes:
 
 
 def deep(n: int) -> bytes:
+    """``n`` nested JSON arrays."""
     return b"[" * n + b"]" * n
 
 
@@ -134,6 +135,7 @@ def maybe_compress(draw: Any, headers: Headers, body: bytes) -> tuple[bytes, boo
 
 # -- Alertmanager webhook ------------------------------------------------------------------------
 def rfc3339(dt: datetime) -> str:
+    """``dt`` as RFC 3339 with ``Z`` for UTC."""
     return dt.isoformat().replace("+00:00", "Z")
 
 
@@ -276,6 +278,7 @@ def alertmanager_cases(draw: Any, secrets: Secrets) -> Case:
 
 # -- Slack ---------------------------------------------------------------------------------------
 def slack_signed(secrets: Secrets, body: bytes, ts: str | None = None) -> Headers:
+    """Headers of a request Slack signed (``v0=`` HMAC-SHA256 of ``v0:<ts>:<body>``), timestamp now by default."""
     stamp = ts if ts is not None else str(int(secrets.clock()))
     sig = hmac.new(secrets.slack_secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
     return [(b"X-Slack-Request-Timestamp", stamp.encode()), (b"X-Slack-Signature", f"v0={sig}".encode()),
@@ -287,6 +290,7 @@ ACTION_IDS = ["incident_ack", "incident_resolve", "step_approve", "step_reject",
 
 @st.composite
 def slack_payloads(draw: Any) -> Any:
+    """A ``block_actions`` payload of any shape: right keys with wrong values, or any JSON at all."""
     action = draw(st.one_of(
         st.fixed_dictionaries({"action_id": st.one_of(st.sampled_from(ACTION_IDS), json_values),
                                "value": st.one_of(texts, json_values,
@@ -338,6 +342,7 @@ def _utf8(b: bytes) -> bool:
 
 # -- PagerDuty -----------------------------------------------------------------------------------
 def pd_signed(secrets: Secrets, body: bytes) -> Headers:
+    """Headers of a delivery PagerDuty signed (``v1=`` HMAC-SHA256 of the body)."""
     sig = hmac.new(secrets.pagerduty_secret.encode(), body, hashlib.sha256).hexdigest()
     return [(b"X-PagerDuty-Signature", f"v1={sig}".encode()), (b"Content-Type", b"application/json")]
 
@@ -382,6 +387,8 @@ def admin_cases(draw: Any, secrets: Secrets) -> Case:
         query = {draw(st.sampled_from(["status", "alertname", "limit", "x"])): draw(st.one_of(
             texts, st.sampled_from(["firing", "resolved", "1" * 5000, "-5", "\u0661", "0"])))}
         path += "?" + urlencode(query)
+    if len(path) > 8000:  # aiohttp's parser refuses a request line over 8190 bytes (plain 400, before our code)
+        path = path[:8000]
     body = draw(st.one_of(st.just(b""), json_values.map(dumps), raw_bodies,
                           st.fixed_dictionaries({"by": json_values, "step": json_values,
                                                  "reason": json_values}).map(dumps)))

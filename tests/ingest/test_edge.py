@@ -73,3 +73,18 @@ async def test_unknown_route_and_method_answer_json(make_runbookd: Any) -> None:
     r = await rb.client.get("/webhook/alertmanager")
     assert r.status == 405 and (await r.json())["error"]
     assert "POST" in r.headers["Allow"]
+
+
+async def test_a_request_line_the_parser_refuses_is_logged_without_traceback(
+        make_runbookd: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A request line over aiohttp's 8,190 bytes is a 400 from the parser, logged as one warning line."""
+    rb = await make_runbookd(None)
+    reader, writer = await asyncio.open_connection(rb.client.host, rb.client.port)
+    writer.write(b"GET /api/v1/incidents/" + b"x" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    assert parse_response(data).status == 400
+    records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert records and all(r.exc_info is None and r.levelname == "WARNING" for r in records)
+    assert "refused by the HTTP parser" in records[0].getMessage()

@@ -171,3 +171,17 @@ async def test_body_without_version_is_read_as_version_4(make_runbookd: Any) -> 
     assert r.status == 400 and (await r.json())["field"] == "version"
     r = await rb.post_alerts(payload(alert()) | {"version": 4})
     assert r.status == 400 and (await r.json())["field"] == "version"
+
+
+async def test_a_503_is_counted_too(make_runbookd: Any, tmp_path: Any) -> None:
+    """A store that cannot commit answers 503, and that answer is counted under code 503."""
+    import sqlite3
+
+    rb = await make_runbookd(None)
+    db = sqlite3.connect(tmp_path / "rb.db")
+    db.execute("ALTER TABLE alerts RENAME TO alerts_gone")
+    db.commit()
+    assert (await rb.post_alerts(payload(alert()))).status == 503
+    assert sample(rb, "runbookd_webhook_requests_total", code="503") == 1
+    db.execute("ALTER TABLE alerts_gone RENAME TO alerts")
+    db.commit()
