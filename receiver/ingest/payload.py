@@ -16,6 +16,7 @@ Alertmanager computes it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,8 +28,8 @@ from pydantic import (
     Field,
     PlainValidator,
     StrictInt,
+    StringConstraints,
     ValidationError,
-    ValidationInfo,
     field_validator,
 )
 
@@ -41,7 +42,6 @@ _NUL = "\x00"
 _REPLACEMENT = "\ufffd"
 # RFC 3339 section 5.6 date-time (``T``/``t``/space, ``Z``/``z``), with Go's 0-9 fractional digits.
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
-_FINGERPRINT = re.compile(r"[\x21-\x7e]{1,64}")
 _MAX_INT64 = 2**63 - 1
 
 
@@ -54,28 +54,20 @@ class Repairs:
     legacy: list[str] = field(default_factory=list)
 
 
-def _note_nul(info: ValidationInfo, where: str, n: int) -> None:
-    repairs = info.context.get("repairs") if isinstance(info.context, dict) else None
-    if repairs is not None and n:
-        repairs.nul_replaced[where] = repairs.nul_replaced.get(where, 0) + n
-
-
-def _scrub_map(v: dict[str, str], info: ValidationInfo, where: str) -> dict[str, str]:
-    if not any(_NUL in k or _NUL in s for k, s in v.items()):
+def _scrub(v: str, where: str, repairs: Repairs) -> str:
+    if _NUL not in v:
         return v
-    out = {}
-    for k, s in v.items():
-        n = (_NUL in k) + (_NUL in s)
-        if n:
-            _note_nul(info, where, n)
-        out[k.replace(_NUL, _REPLACEMENT)] = s.replace(_NUL, _REPLACEMENT)
-    return out
+    repairs.nul_replaced[where] = repairs.nul_replaced.get(where, 0) + 1
+    return v.replace(_NUL, _REPLACEMENT)
 
 
-def _rfc3339(v: Any) -> datetime:
-    """An RFC 3339 string as an aware ``datetime`` whose UTC instant exists; ``ValueError`` otherwise."""
-    if not isinstance(v, str):
-        raise ValueError("must be an RFC 3339 time string, e.g. 2026-11-22T01:37:32.084Z")
+def _scrub_map(v: dict[str, str], where: str, repairs: Repairs) -> dict[str, str]:
+    return {_scrub(k, where, repairs): _scrub(s, where, repairs) for k, s in v.items()}
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_time(v: str) -> datetime:
+    # Cached: the alerts of a group share startsAt, and every firing alert's endsAt is the zero time.
     if not _RFC3339.fullmatch(v):
         raise ValueError(f"not an RFC 3339 time with offset: {v[:64]!r}")
     try:
@@ -86,7 +78,15 @@ def _rfc3339(v: Any) -> datetime:
     return dt
 
 
+def _rfc3339(v: Any) -> datetime:
+    """An RFC 3339 string as an aware ``datetime`` whose UTC instant exists; ``ValueError`` otherwise."""
+    if not isinstance(v, str):
+        raise ValueError("must be an RFC 3339 time string, e.g. 2026-11-22T01:37:32.084Z")
+    return _parse_time(v)
+
+
 Rfc3339 = Annotated[datetime, PlainValidator(_rfc3339)]
+Fingerprint = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,64}$")]
 
 
 class _Lenient(BaseModel):
@@ -102,34 +102,21 @@ class WebhookAlert(_Lenient):
     startsAt: Rfc3339
     endsAt: Rfc3339 | None = None
     generatorURL: str = ""
-    fingerprint: str | None = None
+    fingerprint: Fingerprint | None = None
 
     @field_validator("labels")
     @classmethod
-    def _labels(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
         if not v:
             raise ValueError("must not be empty")
-        return _scrub_map(v, info, "labels")
-
-    @field_validator("annotations")
-    @classmethod
-    def _annotations(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        return _scrub_map(v, info, "annotations")
-
-    @field_validator("generatorURL")
-    @classmethod
-    def _generator_url(cls, v: str, info: ValidationInfo) -> str:
-        if _NUL not in v:
-            return v
-        _note_nul(info, "generatorURL", 1)
-        return v.replace(_NUL, _REPLACEMENT)
-
-    @field_validator("fingerprint")
-    @classmethod
-    def _fingerprint(cls, v: str | None) -> str | None:
-        if v is not None and not _FINGERPRINT.fullmatch(v):
-            raise ValueError("must be 1-64 visible ASCII characters (Alertmanager sends 16 hex digits)")
         return v
+
+    def scrubbed(self, repairs: Repairs) -> WebhookAlert:
+        """This alert with U+0000 replaced by U+FFFD in labels, annotations and ``generatorURL``."""
+        return self.model_copy(update={
+            "labels": _scrub_map(self.labels, "labels", repairs),
+            "annotations": _scrub_map(self.annotations, "annotations", repairs),
+            "generatorURL": _scrub(self.generatorURL, "generatorURL", repairs)})
 
 
 class WebhookPayload(_Lenient):
@@ -162,7 +149,7 @@ def parse_payload(body: bytes, repairs: Repairs | None = None) -> WebhookPayload
     """
     repairs = repairs if repairs is not None else Repairs()
     try:
-        payload = WebhookPayload.model_validate_json(body, context={"repairs": repairs})
+        payload = WebhookPayload.model_validate_json(body)
     except ValidationError as e:
         err = e.errors()[0]
         if err.get("type") == "json_invalid":
@@ -175,9 +162,15 @@ def parse_payload(body: bytes, repairs: Repairs | None = None) -> WebhookPayload
         msg = err.get("msg", "invalid")
         if err.get("type") == "missing":
             msg = "required field is missing"
+        elif err.get("type") == "string_pattern_mismatch" and loc[-1:] == ("fingerprint",):
+            msg = "must be 1-64 visible ASCII characters (Alertmanager sends 16 hex digits)"
         elif err.get("type") == "literal_error" and loc == ("version",):
             msg = f"unsupported payload version (expected \"4\"): {msg}"
         raise PayloadError(msg, field=path) from None
+    # JSON can carry U+0000 only as the escape \u0000 (raw control characters are invalid JSON), so
+    # a body without that escape needs no scrubbing pass.
+    if b"\\u0000" in body:
+        payload = payload.model_copy(update={"alerts": [a.scrubbed(repairs) for a in payload.alerts]})
     if "version" not in payload.model_fields_set:
         repairs.legacy.append("no_version")
     if any(a.fingerprint is None for a in payload.alerts):
