@@ -32,6 +32,7 @@ from receiver.escalation.timers import plan_deadman, plan_digests
 from receiver.incidents.bulkheads import bulkheads
 from receiver.incidents.dispatcher import Dispatcher
 from receiver.incidents.processor import Processor, ProcessorFactory
+from receiver.ingest.edge import edge_middleware, quiet_parser_errors
 from receiver.ingest.handler import WebhookHandler
 from receiver.logs import configure_logging
 from receiver.metrics import Metrics
@@ -184,7 +185,10 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
                      templates=c.templates, external_url=s.external_url)
     slack = SlackInteractions(c.store, s.slack.signing_secret, c.clock, c.rules.get, lambda: _wake(c))
     pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c))
-    app = web.Application(middlewares=[admin.auth], client_max_size=s.webhook.max_body_bytes + 1024)
+    # auto_decompress off: the edge refuses compressed bodies before anything decodes them (issue 11).
+    quiet_parser_errors()
+    app = web.Application(middlewares=[edge_middleware(s.webhook.read_timeout), admin.auth],
+                          client_max_size=s.webhook.max_body_bytes + 1024, handler_args={"auto_decompress": False})
     app[COMPONENTS] = c
     webhook = WebhookHandler(s.webhook, c.store, c.metrics, c.clock,
                              on_committed=lambda: None if c.inline_ingest else _wake(c),

@@ -8,6 +8,7 @@
     ├── PayloadError             a webhook body is malformed (carries the field path)
     ├── StoreError               the store cannot read or commit
     │   ├── StoreUnavailable     the store is unreachable (ingest answers 503)
+    │   ├── StoreRejected        the store cannot hold this request's data (ingest answers 400)
     │   └── StoreConflict        a uniqueness rule refused the write (another writer won; retry)
     ├── ActionError              a playbook action failed (carries retryable, reason)
     └── DeliveryError            a notification could not be delivered (carries retryable, reason)
@@ -65,6 +66,12 @@ class StoreError(RunbookdError):
 
 class StoreUnavailable(StoreError):
     """Raised when the store cannot be reached or cannot commit at all; ingest answers 503."""
+
+
+class StoreRejected(StoreError):
+    """Raised when a commit failed because of the data of one request, not an outage (e.g. a value
+    PostgreSQL cannot hold): the group commit retries its requests one by one and only the request
+    that fails alone gets this; ingest answers 400."""
 
 
 class StoreConflict(StoreError):

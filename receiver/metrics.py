@@ -22,6 +22,12 @@ class Metrics:
             registry=r)
         self.webhook_requests = Counter(
             "runbookd_webhook_requests", "Webhook requests by HTTP status code.", ["code"], registry=r)
+        self.webhook_nul_replaced = Counter(
+            "runbookd_webhook_nul_replaced", "U+0000 replaced by U+FFFD at ingest, by field "
+            "(labels, annotations, generatorURL): PostgreSQL text cannot hold it.", ["field"], registry=r)
+        self.webhook_legacy_bodies = Counter(
+            "runbookd_webhook_legacy_bodies", "Webhook bodies of older senders accepted, by reason "
+            "(no_version, no_fingerprint).", ["reason"], registry=r)
         self.webhook_duration = Histogram(
             "runbookd_webhook_request_duration_seconds", "Time to answer a webhook request.",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r)

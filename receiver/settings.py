@@ -81,11 +81,14 @@ class WebhookConfig(_Strict):
 
     ``ingest_process`` (SQLite only): commit webhook alerts and apply them to incidents in a child
     process beside the event loop, so that ingest uses a second CPU (see docs/performance.md);
-    ``false`` does the same work on a thread of the serving process.
+    ``false`` does the same work on a thread of the serving process. ``read_timeout`` (a duration,
+    default 10s) bounds the time a request's body may take to arrive, on every endpoint: past it the
+    answer is 408 and the connection is closed.
     """
 
     auth: WebhookAuth = WebhookAuth()
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    read_timeout: Seconds = Field(default=10.0, gt=0)
     ingest_process: bool = True
 
 

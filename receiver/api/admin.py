@@ -14,7 +14,6 @@ token configured the admin API answers 401: it is never open by accident.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +27,7 @@ from receiver.errors import StoreUnavailable
 from receiver.escalation.postmortem import render_postmortem
 from receiver.escalation.targets import response_targets
 from receiver.incidents.lifecycle import Change, acknowledge, resolve_manually
+from receiver.ingest.edge import load_json
 from receiver.ingest.handler import error_response
 from receiver.playbooks import approvals
 from receiver.playbooks.gates import paused, set_paused
@@ -112,7 +112,7 @@ class AdminApi:
         if not raw.strip():
             return {}
         try:
-            body = json.loads(raw)
+            body = load_json(raw)
         except ValueError:
             return error_response(400, "body must be JSON (or empty)")
         if not isinstance(body, dict):
@@ -185,7 +185,7 @@ class AdminApi:
         if not raw.strip():
             return "api"
         try:
-            body = json.loads(raw)
+            body = load_json(raw)
         except ValueError:
             return error_response(400, "body must be JSON (or empty)")
         by = body.get("by", "api") if isinstance(body, dict) else None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from aiohttp import web
 
 from receiver.api import replay
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
+from receiver.ingest.edge import load_json, read_bounded
 from receiver.ingest.handler import error_response
 from receiver.store.base import Store
 
@@ -33,13 +33,18 @@ EVENTS = {"incident.acknowledged": acknowledge, "incident.resolved": resolve_man
 
 
 def signature_ok(body: bytes, header: str | None, secret: str) -> bool:
-    """Whether one of the ``v1=`` signatures in ``header`` is the HMAC-SHA256 of ``body`` with ``secret``."""
+    """Whether one of the ``v1=`` signatures in ``header`` is the HMAC-SHA256 of ``body`` with ``secret``.
+
+    A malformed header (no ``v1=``, non-ASCII or undecodable bytes) is ``False``, never an exception.
+    """
     if not header:
         return False
     want = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     for part in header.split(","):
         version, _, sig = part.strip().partition("=")
-        if version == "v1" and hmac.compare_digest(sig.strip(), want):
+        sig = sig.strip()
+        # compare_digest raises TypeError on non-ASCII str: a signature that is not ASCII is not ours
+        if version == "v1" and sig.isascii() and hmac.compare_digest(sig, want):
             return True
     return False
 
@@ -57,16 +62,19 @@ class PagerDutyWebhook:
 
     async def handle(self, request: web.Request) -> web.Response:
         """Verify, then apply acknowledged / resolved events to runbookd's incident."""
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
+        body = await read_bounded(request, MAX_BODY)
+        if body is None:
             return error_response(413, "webhook body too large")
         if not self.secret or not signature_ok(body, request.headers.get("X-PagerDuty-Signature"), self.secret):
             return error_response(401, "invalid or missing X-PagerDuty-Signature")
         try:
-            event = json.loads(body)["event"]
+            event = load_json(body)["event"]
             event_type = event["event_type"]
             data = event.get("data") or {}
-        except (KeyError, ValueError, TypeError):
+            if not isinstance(event_type, str) or not isinstance(data, dict) or not isinstance(
+                    event.get("agent") or {}, dict):
+                raise TypeError("event_type must be a string, data and agent objects")
+        except (KeyError, ValueError, TypeError, AttributeError):
             return error_response(400, "not a PagerDuty v3 webhook event", "event")
         fn = EVENTS.get(event_type)
         key = str(data.get("incident_key") or "")

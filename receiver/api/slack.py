@@ -15,7 +15,7 @@ nothing (``receiver.api.replay``). The page is then edited in place (``chat.upda
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -27,6 +27,7 @@ from slack_sdk.signature import SignatureVerifier
 from receiver.api import replay
 from receiver.api.admin import set_pause
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
+from receiver.ingest.edge import clean_text, load_json, read_bounded
 from receiver.ingest.handler import error_response
 from receiver.playbooks import approvals
 from receiver.playbooks.gates import paused
@@ -35,6 +36,10 @@ from receiver.store.base import Store
 log = structlog.get_logger("runbookd.slack")
 MAX_BODY = 256 * 1024
 ACTIONS = {"incident_ack": acknowledge, "incident_resolve": resolve_manually}
+# Epoch seconds as Slack sends them, and ``v0=`` with a hex HMAC-SHA256: anything else is refused unread.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
+_SIGNATURE = re.compile(r"v0=[0-9a-fA-F]{1,128}", re.ASCII)
+_INDEX = re.compile(r"[0-9]{1,6}", re.ASCII)
 
 
 class SlackInteractions:
@@ -49,12 +54,25 @@ class SlackInteractions:
         self.verifier = SignatureVerifier(signing_secret, clock=clock) if signing_secret else None
 
     def _verified(self, body: bytes, headers: Any) -> bool:
+        """Whether the request carries Slack's signature of ``body``; shapes that slack-sdk would raise
+        on (a timestamp that is not ASCII digits or is huge, a non-ASCII signature) are simply ``False``.
+        The body must be UTF-8 (``_check_body`` answers 400 before)."""
         if self.verifier is None:
             return False
         ts = headers.get("X-Slack-Request-Timestamp")
-        if ts is None or not ts.strip().lstrip("-").isdigit():
+        sig = headers.get("X-Slack-Signature")
+        if ts is None or sig is None or not _TIMESTAMP.fullmatch(ts) or not _SIGNATURE.fullmatch(sig):
             return False
-        return self.verifier.is_valid(body, ts, headers.get("X-Slack-Signature"))
+        return self.verifier.is_valid(body, ts, sig)
+
+    @staticmethod
+    def _check_body(body: bytes) -> web.Response | None:
+        """400 when the body is not UTF-8: Slack signs UTF-8 text, and slack-sdk decodes it to verify."""
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return error_response(400, "body is not UTF-8", "body")
+        return None
 
     @staticmethod
     def _replay_key(headers: Any, now: float) -> tuple[str, float]:
@@ -64,17 +82,21 @@ class SlackInteractions:
 
     async def handle(self, request: web.Request) -> web.Response:
         """Verify, then apply the button's action to its incident."""
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
+        body = await read_bounded(request, MAX_BODY)
+        if body is None:
             return error_response(413, "interaction payload too large")
+        if (bad := self._check_body(body)) is not None:
+            return bad
         if not self._verified(body, request.headers):
             return error_response(401, "invalid Slack signature or stale timestamp")
         try:
-            payload = json.loads(parse_qs(body.decode("utf-8"))["payload"][0])
+            payload = load_json(parse_qs(body.decode("utf-8"))["payload"][0])
             action = payload["actions"][0]
             action_id, incident_id = action["action_id"], action["value"]
             user = payload.get("user") or {}
-        except (KeyError, IndexError, ValueError, TypeError, UnicodeDecodeError):
+            if not isinstance(action_id, str) or not isinstance(user, dict):
+                raise TypeError("action_id must be a string, user an object")
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError):
             return error_response(400, "not a Slack block_actions payload", "payload")
         who = str(user.get("username") or user.get("name") or user.get("id") or "someone on Slack")
         ids = tuple(str(x) for x in (user.get("id"), user.get("username"), user.get("name")) if x)
@@ -86,7 +108,7 @@ class SlackInteractions:
         if action_id in ("step_approve", "step_reject"):
             iid, _, index = str(incident_id).partition("|")
             decision = "approve" if action_id == "step_approve" else "reject"
-            step: str | int = int(index) if index.isdigit() else index
+            step: str | int = int(index) if _INDEX.fullmatch(index) else index
             change = await self.store.transaction(replay.once(key, expires, now, lambda tx: approvals.answer(
                 tx, iid, step=step, decision=decision, by=who, via="slack", now=now, user_ids=ids)))
         else:
@@ -106,12 +128,14 @@ class SlackInteractions:
 
     async def command(self, request: web.Request) -> web.Response:
         """``POST /slack/commands``: the ``/runbookd pause [reason]``, ``resume`` and ``status`` slash command."""
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
+        body = await read_bounded(request, MAX_BODY)
+        if body is None:
             return error_response(413, "command payload too large")
+        if (bad := self._check_body(body)) is not None:
+            return bad
         if not self._verified(body, request.headers):
             return error_response(401, "invalid Slack signature or stale timestamp")
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        form = {k: clean_text(v[0]) for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         words = form.get("text", "").strip().split(maxsplit=1)
         verb = words[0].lower() if words else "status"
         who = form.get("user_name") or form.get("user_id") or "someone on Slack"

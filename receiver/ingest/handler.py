@@ -1,10 +1,12 @@
 """``POST /webhook/alertmanager``: authenticate, bound, parse, commit, answer.
 
 Status codes (DESIGN.md): 200 once every alert is committed; 400 malformed (JSON body names the
-field); 401 missing or wrong credentials; 413 body over ``webhook.max_body_bytes``; 503 when the
-store cannot commit (Alertmanager retries). Nothing after the commit can fail the request: actions
-and notifications run later from rows in the store, so a failing channel never makes Alertmanager
-re-send.
+field), also when the store refuses this request's data alone (``StoreRejected``); 401 missing or
+wrong credentials; 408 body not received within ``webhook.read_timeout``; 413 body over
+``webhook.max_body_bytes``; 503 when the store cannot commit (Alertmanager retries). Every answer,
+a 500 from a defect included, is counted in ``runbookd_webhook_requests_total{code}``. Nothing
+after the commit can fail the request: actions and notifications run later from rows in the store,
+so a failing channel never makes Alertmanager re-send.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import structlog
 from aiohttp import web
 
 from receiver.auth import basic_ok, bearer_ok
-from receiver.errors import PayloadError, StoreUnavailable
+from receiver.errors import PayloadError, StoreError, StoreRejected
 from receiver.escalation.timers import record_heartbeat
-from receiver.ingest.payload import parse_payload, to_records
+from receiver.ingest.edge import body_error_response, error_response, read_bounded
+from receiver.ingest.payload import Repairs, parse_payload, to_records
 from receiver.metrics import Metrics
 from receiver.settings import WebhookConfig
 from receiver.store.base import Store
@@ -27,9 +30,7 @@ from receiver.store.base import Store
 log = structlog.get_logger("runbookd.ingest")
 
 
-def error_response(status: int, error: str, field: str | None = None, **headers: str) -> web.Response:
-    """A JSON error body ``{"error": …, "field": …}`` with ``status``."""
-    return web.json_response({"error": error, "field": field}, status=status, headers=headers or None)
+__all__ = ["WebhookHandler", "error_response"]
 
 
 class WebhookHandler:
@@ -62,24 +63,35 @@ class WebhookHandler:
         if request.content_length is not None:
             # The parser never reads past Content-Length, so the bound is already checked.
             return None if request.content_length > limit else await request.read()
-        chunks, size = [], 0
-        async for chunk in request.content.iter_chunked(65536):
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await read_bounded(request, limit)
 
     async def handle(self, request: web.Request) -> web.Response:
         """Answer one webhook request (see the module docstring for the status codes)."""
         t0 = time.perf_counter()
-        resp = await self._handle(request)
+        try:
+            resp = await self._handle(request)
+        except web.HTTPException as e:
+            resp = error_response(e.status, e.reason)
+        except Exception as e:  # counted like any answer; the edge middleware would answer the same
+            found = body_error_response(e)
+            if found is None:
+                log.exception("webhook failed; answering 500", remote=request.remote)
+                found = error_response(500, "internal error")
+            resp = found
         self.metrics.webhook_duration.observe(time.perf_counter() - t0)
         counter = self._codes.get(resp.status)
         if counter is None:
             counter = self._codes[resp.status] = self.metrics.webhook_requests.labels(code=str(resp.status))
         counter.inc()
         return resp
+
+    def _note(self, repairs: Repairs, request: web.Request) -> None:
+        for where, n in repairs.nul_replaced.items():
+            self.metrics.webhook_nul_replaced.labels(field=where).inc(n)
+        for reason in repairs.legacy:
+            self.metrics.webhook_legacy_bodies.labels(reason=reason).inc()
+        if repairs.nul_replaced:
+            log.warning("NUL replaced by U+FFFD in webhook body", fields=repairs.nul_replaced, remote=request.remote)
 
     async def _handle(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -88,11 +100,13 @@ class WebhookHandler:
         body = await self._read(request)
         if body is None:
             return error_response(413, f"body larger than webhook.max_body_bytes ({self.config.max_body_bytes})")
+        repairs = Repairs()
         try:
-            payload = parse_payload(body)
+            payload = parse_payload(body, repairs)
         except PayloadError as e:
             log.info("webhook rejected", error=e.message, field=e.field, remote=request.remote)
             return error_response(400, e.message, e.field)
+        self._note(repairs, request)
         records = to_records(payload)
         now = self.clock.now()
         hb = self.heartbeat_alertname
@@ -100,7 +114,10 @@ class WebhookHandler:
             changed = await self.store.ingest(records, now)
             if hb and any(r.status == "firing" and r.labels.get("alertname") == hb for r in records):
                 await self.store.transaction(lambda tx: record_heartbeat(tx, now))
-        except StoreUnavailable as e:
+        except StoreRejected as e:
+            log.error("store refused this request's data; answering 400", error=str(e), remote=request.remote)
+            return error_response(400, f"the store cannot hold this body: {e}")
+        except StoreError as e:
             log.error("store cannot commit; answering 503", error=str(e))
             return error_response(503, "store unavailable, retry later")
         firing = sum(1 for r in records if r.status == "firing")

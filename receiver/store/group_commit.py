@@ -4,6 +4,11 @@ Concurrent webhook requests append their alerts to one pending batch; a single f
 whole batch in one transaction while the next batch gathers, then answers each request with the
 number of its own rows that changed. One commit (and one thread hop) per batch of requests, not per
 request, is what lets one store take thousands of alerts per second.
+
+A failed batch is classified by the store's ``failed``: an outage (``StoreUnavailable``) fails every
+request of the batch (each gets its 503); any other failure may be one request's data (a value the
+database cannot hold), so the batch's requests are committed again one by one and only those that
+fail alone get the error (``StoreRejected``: 400; another ``StoreError``: 503).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from receiver.errors import StoreUnavailable
+from receiver.errors import StoreError, StoreUnavailable
 from receiver.model import AlertRecord
 
 #: One request's share of a batch: its alerts, its receive time (epoch seconds) and its answer.
@@ -21,9 +26,12 @@ Entry = tuple[Sequence[AlertRecord], float, "asyncio.Future[int]"]
 class GroupCommit:
     """Batches ``submit`` calls and commits each batch with ``commit``.
 
-    ``commit(batch)`` returns one changed-row count per entry, in order. ``failed(exc)`` turns its
-    exception into the ``StoreUnavailable`` every request of the failed batch receives (so no request
-    hangs: each gets its 503).
+    ``commit(batch)`` returns one changed-row count per entry, in order. ``failed(exc)`` classifies its
+    exception as a ``StoreError``: a ``StoreUnavailable`` is given to every request of the failed
+    batch (so no request hangs: each gets its 503); any other makes each request of the batch commit
+    alone, in order, so that one bad request fails alone. A request retried alone is applied after
+    batches that were already under way (``depth`` 2): the stores keep an older state from
+    overwriting a newer one whatever the order, as with an Alertmanager HA pair.
 
     ``depth`` is how many batches may be committing at once (``commit`` must then apply them in the
     order it was called). With 2, the next batch is handed over while the current one commits, as
@@ -33,7 +41,7 @@ class GroupCommit:
     """
 
     def __init__(self, commit: Callable[[list[Entry]], Awaitable[list[int]]],
-                 failed: Callable[[Exception], StoreUnavailable], depth: int = 1) -> None:
+                 failed: Callable[[Exception], StoreError], depth: int = 1) -> None:
         self._commit = commit
         self._failed = failed
         self.depth = depth
@@ -42,7 +50,10 @@ class GroupCommit:
         self._last_size = 0
 
     async def submit(self, alerts: Sequence[AlertRecord], now: float) -> int:
-        """Commit ``alerts`` in the next batch; returns rows changed. Raises ``StoreUnavailable``."""
+        """Commit ``alerts`` in the next batch; returns rows changed.
+
+        Raises ``StoreUnavailable`` (outage), ``StoreRejected`` (this request's data) or ``StoreError``.
+        """
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._batch.append((alerts, now, fut))
         self._send()
@@ -60,11 +71,14 @@ class GroupCommit:
         try:
             try:
                 counts = await self._commit(batch)
-            except Exception as e:  # every waiting request gets an answer (503), never a hang
+            except Exception as e:  # every waiting request gets an answer, never a hang
                 err = self._failed(e)
-                for _, _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(err)
+                if isinstance(err, StoreUnavailable) or len(batch) == 1:
+                    for _, _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(err)
+                else:
+                    await self._one_by_one(batch)
                 return
             for (_, _, fut), n in zip(batch, counts, strict=True):
                 if not fut.done():
@@ -72,3 +86,15 @@ class GroupCommit:
         finally:
             self._inflight -= 1
             self._send()
+
+    async def _one_by_one(self, batch: list[Entry]) -> None:
+        for entry in batch:
+            fut = entry[2]
+            try:
+                n = (await self._commit([entry]))[0]
+            except Exception as e:  # noqa: BLE001 — classified and answered, never a hang
+                if not fut.done():
+                    fut.set_exception(self._failed(e))
+            else:
+                if not fut.done():
+                    fut.set_result(n)

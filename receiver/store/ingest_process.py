@@ -37,7 +37,7 @@ from typing import Any
 
 import structlog
 
-from receiver.errors import StoreUnavailable
+from receiver.errors import StoreRejected, StoreUnavailable
 from receiver.model import AlertRecord
 
 log = structlog.get_logger("runbookd.store")
@@ -300,6 +300,6 @@ def _child_main(conn: Any, path: str, factory: ApplyFactory, init: Callable[[], 
                 conn.send((True, None))
         except (sqlite3.Error, StoreUnavailable) as e:
             conn.send((False, e))
-        except Exception as e:  # noqa: BLE001 — the parent answers 503; the child lives on
-            conn.send((False, StoreUnavailable(f"ingest process: {type(e).__name__}: {e}")))
+        except Exception as e:  # noqa: BLE001 — this batch's data (the parent retries it request by request)
+            conn.send((False, StoreRejected(f"ingest process: {type(e).__name__}: {e}")))
     db.close()

@@ -42,7 +42,7 @@ from psycopg import errors as pgerrors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from receiver.errors import StoreConflict, StoreError, StoreUnavailable
+from receiver.errors import StoreConflict, StoreError, StoreRejected, StoreUnavailable
 from receiver.model import AlertRecord, Job
 from receiver.redaction import NO_REDACTION, Redactor
 from receiver.store.base import JobFilter
@@ -325,11 +325,17 @@ class PostgresStore:
     async def _commit_batch(self, batch: list[Any]) -> list[int]:
         return await asyncio.get_running_loop().run_in_executor(self._threads, self._ingest_retrying, batch)
 
-    def _batch_failed(self, e: Exception) -> StoreUnavailable:
-        # every waiting request must get an answer: 503, not a hang
+    def _batch_failed(self, e: Exception) -> StoreError:
+        # An outage fails the whole batch (503); anything else may be one request's data, and the
+        # group commit retries the batch's requests one by one.
         if isinstance(e, psycopg.OperationalError | StoreUnavailable):
             self._recheck()
-        return StoreUnavailable(f"postgresql commit failed: {e}")
+        if isinstance(e, psycopg.OperationalError | psycopg.InterfaceError | StoreUnavailable
+                      | pgerrors.TransactionRollback):
+            return StoreUnavailable(f"postgresql commit failed: {e}")
+        if isinstance(e, psycopg.DataError | UnicodeError | ValueError | TypeError | OverflowError):
+            return StoreRejected(f"postgresql cannot hold this data: {e}")
+        return StoreError(f"postgresql commit failed: {type(e).__name__}: {e}")
 
     def _ingest_retrying(self, batch: list[tuple[Sequence[AlertRecord], float, Any]]) -> list[int]:
         for attempt in range(_INGEST_RETRIES):

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from receiver.errors import StoreConflict, StoreError, StoreUnavailable
+from receiver.errors import StoreConflict, StoreError, StoreRejected, StoreUnavailable
 from receiver.model import AlertRecord
 from receiver.redaction import NO_REDACTION, Redactor
 from receiver.store.group_commit import GroupCommit
@@ -238,6 +238,18 @@ def _apply_changed(tx: SqlTx, cur: sqlite3.Cursor, apply: Apply, changed: list[A
     return result
 
 
+def batch_failed(e: Exception) -> StoreError:
+    """Classify a failed group commit: an outage (``StoreUnavailable``: disk full, I/O, locked, a dead
+    ingest process) or one request's data (``StoreRejected``); the group commit retries the latter's
+    requests one by one."""
+    if isinstance(e, StoreError):
+        return e
+    if isinstance(e, sqlite3.IntegrityError | sqlite3.DataError | sqlite3.InterfaceError | sqlite3.ProgrammingError
+                  | UnicodeError | ValueError | TypeError | OverflowError):
+        return StoreRejected(f"sqlite cannot hold this data: {type(e).__name__}: {e}")
+    return StoreUnavailable(f"sqlite commit failed: {e}")
+
+
 class SqliteStore:
     """The ``Store`` protocol on one SQLite file in WAL mode."""
 
@@ -250,7 +262,7 @@ class SqliteStore:
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
-        self._group = GroupCommit(self._commit_batch, lambda e: StoreUnavailable(f"sqlite commit failed: {e}"))
+        self._group = GroupCommit(self._commit_batch, batch_failed)
         self._apply: Apply | None = None
         self._after: Callable[[Any], None] = lambda _: None
         self._child: IngestProcess | None = None
