@@ -371,6 +371,7 @@ class PostgresStore:
                     cur.execute("BEGIN")
                     tx = PgTx(cur, pipeline=pipeline)
                     result = fn(tx)
+                    tx.flush_audit()
                     if tx.made_work:
                         self._notify(cur)
                     cur.execute("COMMIT")

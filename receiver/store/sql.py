@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from receiver.model import AlertRecord, Incident, IncidentAlert, Job, TimelineEvent
+from receiver.store import audit as _audit
 from receiver.store.schema import Dialect
 
 _INCIDENT_COLS = (
@@ -77,6 +78,10 @@ class SqlTx:
         self.known_names: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset()
         #: Set by ``sqlite.ingest_batch``: unchanged between two transactions when nothing else wrote.
         self.cache_token: int | None = None
+        #: Audit records queued by this transaction; ``flush_audit`` writes them just before COMMIT.
+        self.audit_queue: list[_audit.Pending] = []
+        #: Who this transaction acts for (a person, ``admin-token``); ``None``: the event's ``by`` or runbookd.
+        self.actor: str | None = None
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._pg:
@@ -254,6 +259,21 @@ class SqlTx:
             "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)",
             (incident_id, e.at, e.kind, e.message, _dumps(e.data)),
         )
+        by = e.data.get("by") if isinstance(e.data, dict) else None
+        self.audit_queue.append(_audit.Pending(e.at, self.actor or (by if isinstance(by, str) and by else
+                                                                    _audit.SYSTEM), e.kind, incident_id,
+                                               {"message": e.message, "data": e.data}))
+
+    def audit(self, at: float, action: str, subject: str, data: dict[str, Any], actor: str | None = None) -> None:
+        """Queue one audit record that is not a timeline event (pause, reload, token, refusal …).
+
+        ``actor`` defaults to the transaction's ``actor``, then ``runbookd``; ``at`` is epoch seconds.
+        """
+        self.audit_queue.append(_audit.Pending(at, actor or self.actor or _audit.SYSTEM, action, subject, data))
+
+    def flush_audit(self) -> None:
+        """Append the queued audit records to the chain; the store calls it just before COMMIT."""
+        _audit.append(self._x, self._cur, self.audit_queue, self._pg)
 
     def timeline(self, incident_id: str) -> list[TimelineEvent]:
         """The incident's timeline, oldest first (insertion order)."""
