@@ -86,7 +86,7 @@ async def _serve(s: Settings) -> None:
     # The SQLite writer thread and the event loop share the GIL; a 1 ms switch interval (Python's
     # default is 5 ms) keeps the webhook's answers from waiting behind a long unit of work.
     sys.setswitchinterval(0.001)
-    from receiver.app import build_app, build_components
+    from receiver.app import build_app, build_components, record_reload, reload_rules
 
     log = structlog.get_logger("runbookd")
     comps = build_components(s)
@@ -99,11 +99,15 @@ async def _serve(s: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
+    pending: set[asyncio.Task[None]] = set()
+
     def on_hup() -> None:
-        try:
-            comps.rules.reload()
-        except RunbookdError as e:
-            log.error("rule reload failed; keeping the old rules", error=str(e))
+        answer = reload_rules(comps)
+        if answer["status"] != "success":
+            log.error("rule reload failed; keeping the old rules", error=answer["error"])
+        task = loop.create_task(record_reload(comps, "SIGHUP", "", answer))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from receiver.access.people import AccessConfig
 from receiver.actions.command_config import CommandConfig
 from receiver.durations import parse_duration
 from receiver.errors import ConfigError
@@ -185,6 +186,13 @@ class AutomationConfig(_Strict):
     destructive_budget: Budget | None = Budget(max=5, per=3600.0)
 
 
+class ReloadConfig(_Strict):
+    """``reload:`` — ``allow_unauthenticated`` (default true, as Prometheus and Alertmanager): ``POST
+    /-/reload`` needs no token; false: it needs an admin token (docs/access.md)."""
+
+    allow_unauthenticated: bool = True
+
+
 class Settings(_Strict):
     """The whole of ``runbookd.yml``. Durations are seconds after loading."""
 
@@ -206,6 +214,8 @@ class Settings(_Strict):
     heartbeat: HeartbeatConfig = HeartbeatConfig()
     automation: AutomationConfig = AutomationConfig()
     command: CommandConfig = CommandConfig()
+    access: AccessConfig | None = None
+    reload: ReloadConfig = ReloadConfig()
     templates_dir: str | None = None
     vars: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, Secret] = Field(default_factory=dict)
