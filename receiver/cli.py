@@ -1,4 +1,4 @@
-"""The ``runbookd`` command line: ``serve``, ``check``, ``migrate``, ``test``, ``simulate``.
+"""The ``runbookd`` command line: ``serve``, ``check``, ``migrate``, ``test``, ``simulate``, ``token``, ``audit``.
 
 Exit codes: 0 success; 1 invalid config or rules (each error printed as
 ``file:line: rule 'x': what is wrong``, like ``promtool check rules``); 2 usage errors.
@@ -14,7 +14,7 @@ import json
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -265,7 +265,18 @@ def parser() -> argparse.ArgumentParser:
                     help="how far to plan (default: every escalation step and the first updates)")
     sp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     sp.set_defaults(fn=cmd_simulate)
+    from receiver.cli_access import add_parsers
+
+    add_parsers(sub, with_config, _with_settings)
     return p
+
+
+def _with_settings(fn: Callable[[argparse.Namespace, Settings], int]) -> Callable[[argparse.Namespace], int]:
+    """``fn(args, settings)`` as a sub-command: exit 1 when the config is invalid."""
+    def run(args: argparse.Namespace) -> int:
+        s = _settings(args.config)
+        return 1 if s is None else fn(args, s)
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
