@@ -174,8 +174,9 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
     auth = ApiAuth(c.store, s.admin.token, directory, c.clock, reload_open=s.reload.allow_unauthenticated)
     admin = AdminApi(c.store, clock=c.clock, rules=c.rules.get, wake=lambda: _wake(c),
                      templates=c.templates, external_url=s.external_url)
-    slack = SlackInteractions(c.store, s.slack.signing_secret, c.clock, c.rules.get, lambda: _wake(c))
-    pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c))
+    slack = SlackInteractions(c.store, s.slack.signing_secret, c.clock, c.rules.get, lambda: _wake(c), directory)
+    pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c),
+                                 directory)
     app = web.Application(middlewares=[admin.auth, auth.middleware], client_max_size=s.webhook.max_body_bytes + 1024)
     app[COMPONENTS] = c
     webhook = WebhookHandler(s.webhook, c.store, c.metrics, c.clock,

@@ -27,7 +27,8 @@ _SLACK_GROUP = r"^S[A-Z0-9]{2,}$"
 
 class Person(BaseModel):
     """One person (or a team through a Slack user group): ``name``, ``role``, Slack user IDs
-    (``U…``/``W…``), Slack user-group IDs (``S…``: every member acts with this role) and email."""
+    (``U…``/``W…``), Slack user-group IDs (``S…``: every member acts with this role), optional email,
+    and PagerDuty user IDs (``P…``: who acknowledges or resolves in PagerDuty)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -36,6 +37,7 @@ class Person(BaseModel):
     slack_users: list[Annotated[str, Field(pattern=_SLACK_USER)]] = Field(default_factory=list)
     slack_groups: list[Annotated[str, Field(pattern=_SLACK_GROUP)]] = Field(default_factory=list)
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    pagerduty_users: list[Annotated[str, Field(pattern=r"^P[A-Z0-9]{2,}$")]] = Field(default_factory=list)
 
 
 class AccessConfig(BaseModel):
@@ -122,6 +124,13 @@ class Directory:
                     best = p
                     break
         return Actor(f"{best.name}/{user_id}", best.role, (user_id,)) if best else None
+
+    def pagerduty(self, user_id: str, display: str) -> Actor | None:
+        """The actor of a PagerDuty user (the webhook's ``agent.id``), or ``None`` when unknown."""
+        if self.config is None:
+            return Actor(display, "approver", (user_id,), legacy=True)
+        p = next((p for p in self.config.people if user_id and user_id in p.pagerduty_users), None)
+        return self.actor_of(p) if p else None
 
     def email(self, address: str | None) -> Actor | None:
         """The person whose ``email`` is ``address`` (case-insensitive), or ``None``."""

@@ -5,7 +5,10 @@ Follows PagerDuty's Webhooks v3 (https://developer.pagerduty.com/docs/webhooks/v
 with the subscription's secret (several during secret rotation). Events ``incident.acknowledged``
 and ``incident.resolved`` for incidents runbookd triggered (``incident_key`` ``runbookd-<id>``)
 acknowledge or resolve the runbookd incident, so an ack in PagerDuty stops runbookd's paging;
-other events and other incidents are answered 200 and ignored. Bad or missing signature: 401.
+other events and other incidents are answered 200 and ignored. Bad or missing signature: 401. With
+``access:`` configured, the agent must be a person (``pagerduty_users``) of role ``responder`` or
+above; otherwise the event is refused — recorded on the incident's timeline, answered 200
+``{"status": "refused"}`` (PagerDuty must not retry it) — and nothing changes.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from receiver.access.people import Directory
+from receiver.access.roles import allows, needed_role
+from receiver.api.auth import record_refusal
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
 from receiver.ingest.handler import error_response
 from receiver.store.base import Store
@@ -45,7 +51,8 @@ class PagerDutyWebhook:
     """Handler of PagerDuty v3 webhook deliveries; ``secret`` unset means every request is 401."""
 
     def __init__(self, store: Store, secret: str | None, clock: Any, rules: Callable[[], Any],
-                 wake: Callable[[], None]) -> None:
+                 wake: Callable[[], None], directory: Directory | None = None) -> None:
+        self.directory = directory or Directory(None)
         self.store = store
         self.secret = secret
         self.clock = clock
@@ -72,6 +79,17 @@ class PagerDutyWebhook:
         agent = event.get("agent") or {}
         who = str(agent.get("summary") or agent.get("id") or "PagerDuty")
         now = self.clock.now()
+        action = "ack" if event_type == "incident.acknowledged" else "resolve"
+        actor = self.directory.pagerduty(str(agent.get("id") or ""), who)
+        if actor is None or not allows(actor.role, action):
+            name = actor.name if actor else f"{who} ({agent.get('id')})"
+            reason = (f"{action} needs role {needed_role(action)}, {name} is {actor.role}" if actor
+                      else f"{name} is not a known person of runbookd")
+            await self.store.transaction(lambda tx: record_refusal(
+                tx, name, action, reason, now, via="pagerduty", incident_id=key[len(PREFIX):]))
+            return web.json_response({"status": "refused", "reason": reason})
+        if not actor.legacy:
+            who = actor.name
         rules = self.rules()
         change = await self.store.transaction(
             lambda tx: fn(tx, key[len(PREFIX):], by=who, via="pagerduty", now=now, rules=rules))
