@@ -65,7 +65,7 @@ class SlackAccess:
         actor = await self.directory.slack(user_id, display) if user_id or self.directory.legacy else None
         if actor is not None and allows(actor.role, action):
             return actor, ""
-        name = actor.name if actor else f"{display} ({user_id})" if user_id else display
+        name = actor.name if actor else f"{display} ({user_id})" if user_id and user_id not in display else display
         reason = (f"{action} needs role {needed_role(action)}, {name} is {actor.role}" if actor else
                   f"{name} is not a known person of runbookd (access: in runbookd.yml)")
         now = self.clock.now()
@@ -122,9 +122,10 @@ class SlackAccess:
         return in_channel(f"{target} {done} by {by}" + (f" ({change.reason})" if change.reason else ""))
 
     async def _incidents(self, now: float) -> str:
-        rows = [i for status in ("firing", "acknowledged")
-                for i in await self.store.read(lambda tx, s=status: tx.list_incidents(status=s, alertname=None,
-                                                                                      limit=50))]
+        def open_ones(tx: Any) -> list[Any]:
+            return [i for s in ("firing", "acknowledged") for i in tx.list_incidents(status=s, alertname=None, limit=50)]
+
+        rows = await self.store.read(open_ones)
         if not rows:
             return "No open incidents."
         rows.sort(key=lambda i: (i.severity, i.started_at))

@@ -47,8 +47,9 @@ class FakeSlack(FakeApp):
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
-        """Register ``POST /api/{method}``."""
+        """Register ``POST /api/{method}`` (and ``GET``), and ``POST /response/{key}``."""
         router.add_post("/api/{method}", self._api)
+        router.add_get("/api/{method}", self._api)  # slack-sdk sends some reads (usergroups.users.list) as GET
         router.add_post("/response/{key}", self._response)
 
     def reset_state(self) -> None:
@@ -101,7 +102,7 @@ class FakeSlack(FakeApp):
         if method == "chat.update":
             return self._update(params)
         if method == "usergroups.users.list":
-            group = str(params.get("usergroup") or "")
+            group = str(params.get("usergroup") or request.query.get("usergroup") or "")
             if group not in self.usergroups:
                 return web.json_response({"ok": False, "error": "no_such_subteam"})
             return web.json_response({"ok": True, "users": self.usergroups[group]})
