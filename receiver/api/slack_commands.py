@@ -123,7 +123,8 @@ class SlackAccess:
 
     async def _incidents(self, now: float) -> str:
         def open_ones(tx: Any) -> list[Any]:
-            return [i for s in ("firing", "acknowledged") for i in tx.list_incidents(status=s, alertname=None, limit=50)]
+            return [i for s in ("firing", "acknowledged")
+                    for i in tx.list_incidents(status=s, alertname=None, limit=50)]
 
         rows = await self.store.read(open_ones)
         if not rows:
