@@ -119,7 +119,7 @@ class AdminApi:
             return by
         actor = request[ACTOR]
         iid, now = request.match_info["id"], self.clock.now()
-        ids = () if actor.legacy else actor.ids
+        ids = (actor.name, *actor.ids)  # the bootstrap token counts as one person towards ``required``
         change = await self.store.transaction(acting(actor.name, lambda tx: approvals.answer(
             tx, iid, step=step, decision=decision, by=by, via="api", now=now, user_ids=ids)))
         if not change.ok:
