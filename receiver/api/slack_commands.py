@@ -5,10 +5,13 @@ what their role does not allow: the refusal is recorded (on the incident's timel
 names one, else in the audit log), the caller alone sees it (ephemeral, through the interaction's
 ``response_url`` for buttons, in the answer for commands), and nothing else changes.
 
-``/runbookd incidents | ack ID | resolve ID | pause [reason] | resume | status | help``: answered
+``/runbookd incidents | ack ID | resolve ID | pause [reason] | resume | status | run PLAYBOOK
+[label=value …] | help``: answered
 within Slack's 3 seconds in the HTTP response; ``response_type`` ``ephemeral`` for what only the caller
 needs (help, lists, refusals) and ``in_channel`` for changes the channel must see (ack, resolve,
-pause, resume).
+pause, resume, run). ``run`` opens a manual incident (``receiver.playbooks.manual``) whose steps go
+through their approvals; its progress is on the incident's timeline and in the channel's approval
+requests.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from receiver.api.admin import set_pause
 from receiver.api.auth import record_refusal
 from receiver.durations import format_duration
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
+from receiver.playbooks import manual
 from receiver.playbooks.gates import paused
 from receiver.store.base import Store
 
 log = structlog.get_logger("runbookd.slack")
-USAGE = ("usage: /runbookd incidents | ack ID | resolve ID | pause [reason] | resume | status | help\n"
-         "ack/resolve need role responder, pause/resume admin (docs/access.md)")
+USAGE = ("usage: /runbookd incidents | ack ID | resolve ID | pause [reason] | resume | status | "
+         "run PLAYBOOK [label=value ...] | help\n"
+         "ack/resolve need role responder; pause/resume/run admin (docs/access.md)")
 #: Seconds a refusal may spend reaching the caller's ``response_url``.
 RESPONSE_TIMEOUT = 2.0
 
@@ -89,12 +94,16 @@ class SlackAccess:
         verb = words[0].lower() if words else "help"
         user_id = form.get("user_id", "")
         display = form.get("user_name") or user_id or "someone on Slack"
-        if verb == "help" or verb not in ("incidents", "ack", "resolve", "pause", "resume", "status"):
+        if verb == "help" or verb not in ("incidents", "ack", "resolve", "pause", "resume", "status", "run"):
             return ephemeral(USAGE if verb == "help" else f"unknown subcommand {verb!r}\n{USAGE}")
         action = {"incidents": "view", "status": "view"}.get(verb, verb)
         target = words[1] if verb in ("ack", "resolve") and len(words) > 1 else None
         if verb in ("ack", "resolve") and target is None:
             return ephemeral(f"usage: /runbookd {verb} ID")
+        labels = manual.parse_labels(words[2:])
+        if verb == "run" and (len(words) < 2 or isinstance(labels, str)):
+            return ephemeral(labels if isinstance(labels, str) and len(words) > 1 else
+                             "usage: /runbookd run PLAYBOOK [label=value ...]")
         actor, refusal = await self.check(user_id, display, action, incident_id=target)
         if refusal or actor is None:
             return ephemeral(f"Refused: {refusal}. Nothing was changed.")
@@ -111,6 +120,16 @@ class SlackAccess:
             state = await set_pause(self.store, verb == "pause", by=by, reason=" ".join(words[1:]), via="slack",
                                     now=now, actor=actor.name)
             return in_channel(_automation(state))
+        if verb == "run":
+            assert isinstance(labels, dict)
+            rules, name = self.rules(), words[1]
+            started = await self.store.transaction(lambda tx: manual.start(tx, rules, name, labels, by=by, via="slack",
+                                                                           now=now))
+            if not started.ok or started.incident is None:
+                return ephemeral(f"Cannot run: {started.reason}")
+            self.wake()
+            return in_channel(f"Manual run of playbook '{name}' started by {by} as incident {started.incident.id}; "
+                              "its steps and approvals follow on the incident's timeline.")
         assert target is not None
         fn = acknowledge if verb == "ack" else resolve_manually
         rules = self.rules()

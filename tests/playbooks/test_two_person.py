@@ -112,3 +112,42 @@ def test_required_more_than_approvers_is_a_load_error() -> None:
 
     with pytest.raises(ValidationError, match="only 1 approvers"):
         Approval(approvers=["ada"], required=2, on_timeout="reject")
+
+
+async def command(rb: Any, user: str, text: str) -> dict[str, Any]:
+    body = urlencode({"command": "/runbookd", "text": text, "user_id": user, "user_name": user.lower()}).encode()
+    stamp = str(int(rb.clock.now()))
+    sig = "v0=" + hmac.new(SLACK_SECRET.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+    r = await rb.client.post("/slack/commands", data=body, headers={
+        "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": sig,
+        "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 200
+    out: dict[str, Any] = await r.json()
+    await rb.run()
+    return out
+
+
+async def test_the_trigger_of_a_manual_run_may_not_approve_it(make_runbookd: Any, fakes: Any, tmp_path: Path) -> None:
+    """``/runbookd run`` opens a manual incident; its trigger's approval is refused; two others run it,
+    with the given labels rendered into the step."""
+    (tmp_path / "two.yml").write_text(RULES)
+    people = [{"name": "abe", "role": "admin", "slack_users": ["U0ABE"]},
+              {"name": "ada", "role": "approver", "slack_users": ["U0ADA"]},
+              {"name": "rita", "role": "approver", "slack_users": ["U0RITA"]}]
+    rb = await make_runbookd(fakes, rule_files=[str(tmp_path / "two.yml")], access={"people": people})
+    refused = await command(rb, "U0ADA", "run guarded-halt")
+    assert refused["response_type"] == "ephemeral" and "admin" in refused["text"]
+    assert await rb.api("/api/v1/incidents") == []
+    started = await command(rb, "U0ABE", "run guarded-halt desk=fx")
+    assert started["response_type"] == "in_channel"
+    [inc] = await rb.api("/api/v1/incidents")
+    assert inc["rule"] == "manual" and inc["labels"]["desk"] == "fx"
+    value = f"{inc['id']}|0"
+    assert await click(rb, fakes, "U0ABE", value) == 403
+    assert await click(rb, fakes, "U0ADA", value) == 200
+    assert fakes.trading.hits("/admin/orchestrate/halt") == 0
+    assert await click(rb, fakes, "U0RITA", value) == 200
+    assert fakes.trading.hits("/admin/orchestrate/halt") == 1
+    kinds = [e["kind"] for e in (await rb.api(f"/api/v1/incidents/{inc['id']}"))["timeline"]]
+    assert kinds.count("approval.approved") == 2 and "approval.refused" in kinds and "step.ok" in kinds
+    assert (await command(rb, "U0ABE", "run no-such-playbook"))["response_type"] == "ephemeral"
