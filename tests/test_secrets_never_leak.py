@@ -58,7 +58,8 @@ async def test_no_secret_leaks_anywhere(make_runbookd: Any, fakes: Any, tmp_path
     personal = await rb.c.store.transaction(lambda tx: tokens.create(tx, "ada", None, by="t", now=rb.clock.now()))
     auth = {"Authorization": f"Bearer {personal.secret}"}
     [inc] = await (await rb.client.get("/api/v1/incidents", headers=auth)).json()
-    assert (await rb.client.post("/api/v1/incidents/x/ack", headers={"Authorization": "Bearer rbk_0_bad"})).status == 401
+    bad = {"Authorization": "Bearer rbk_0_bad"}
+    assert (await rb.client.post("/api/v1/incidents/x/ack", headers=bad)).status == 401
     body = urlencode({"command": "/runbookd", "text": f"resolve {inc['id']}", "user_id": "U0NOBODY"}).encode()
     stamp = str(int(rb.clock.now()))
     sig = "v0=" + hmac.new(S["signing"].encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
