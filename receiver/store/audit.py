@@ -4,7 +4,8 @@ A record is ``seq`` (1, 2, … with no gap), ``at`` (UTC, ``YYYY-MM-DDTHH:MM:SS.
 (a person's name, ``admin-token``, or ``runbookd`` for automatic changes), ``action`` (a timeline
 kind such as ``incident.acknowledged``, or ``automation.paused``, ``config.reloaded``,
 ``token.created``, ``access.refused`` …), ``subject`` (an incident id, a token id, ``automation`` …),
-``data`` (a JSON object) and ``prev_hash``; its ``hash`` is the SHA-256 (hex) of::
+``data`` (the JSON text of an object, as a string: the hash covers those exact characters, so no JSON
+re-encoding can change it) and ``prev_hash``; its ``hash`` is the SHA-256 (hex) of::
 
     json.dumps({"seq", "at", "actor", "action", "subject", "data", "prev_hash"},
                sort_keys=True, separators=(",", ":")).encode("utf-8")
@@ -22,10 +23,10 @@ order without gaps and the lock cannot take part in a deadlock. SQLite has one w
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _q  # what json.dumps uses for str (C)
 from typing import Any
 
 import orjson
@@ -46,27 +47,32 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def plain(data: Any) -> Any:
-    """``data`` as plain JSON values (what ``json.loads`` gives back): non-JSON values become strings."""
-    return json.loads(orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS))
+def data_text(data: Any) -> str:
+    """``data`` as the compact JSON text an audit record stores (non-JSON values become strings)."""
+    return orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def record_hash(seq: int, at: str, actor: str, action: str, subject: str, data: Any, prev_hash: str) -> str:
-    """The SHA-256 (hex) of the canonical JSON of one record (see the module docstring)."""
-    doc = {"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject, "data": data,
-           "prev_hash": prev_hash}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+def record_hash(seq: int, at: str, actor: str, action: str, subject: str, data: str, prev_hash: str) -> str:
+    """The SHA-256 (hex) of the canonical JSON of one record; ``data`` is its stored JSON *text*.
+
+    The text is built directly, exactly as ``json.dumps(record, sort_keys=True, separators=(",", ":"))``
+    writes it (keys in sorted order, strings through the same ASCII escaping): it is computed once per
+    record on the ingest path.
+    """
+    doc = (f'{{"action":{_q(action)},"actor":{_q(actor)},"at":{_q(at)},"data":{_q(data)},'
+           f'"prev_hash":{_q(prev_hash)},"seq":{int(seq)},"subject":{_q(subject)}}}')
+    return hashlib.sha256(doc.encode("ascii")).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pending:
-    """A record queued on a transaction: ``at`` epoch seconds, ``data`` a JSON-able mapping."""
+    """A record queued on a transaction: ``at`` epoch seconds, ``data`` its JSON text (``data_text``)."""
 
     at: float
     actor: str
     action: str
     subject: str
-    data: Any
+    data: str
 
 
 def append(x: Any, cur: Any, pending: list[Pending], postgres: bool) -> None:
@@ -82,19 +88,20 @@ def append(x: Any, cur: Any, pending: list[Pending], postgres: bool) -> None:
     row = x("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
     rows = []
+    ats: dict[float, str] = {}  # a batch's records mostly share one time
     for p in pending:
         seq += 1
-        at, data = iso(p.at), plain(p.data)
-        h = record_hash(seq, at, p.actor, p.action, p.subject, data, prev)
-        rows.append((seq, at, p.actor, p.action, p.subject, json.dumps(data, sort_keys=True, separators=(",", ":")),
-                     prev, h))
+        at = ats.get(p.at) or ats.setdefault(p.at, iso(p.at))
+        h = record_hash(seq, at, p.actor, p.action, p.subject, p.data, prev)
+        rows.append((seq, at, p.actor, p.action, p.subject, p.data, prev, h))
         prev = h
     pending.clear()
     cur.executemany(_INSERT.replace("?", "%s") if postgres else _INSERT, rows)
 
 
 def export_rows(x: Any, since: str | None = None, until: str | None = None) -> Iterator[dict[str, Any]]:
-    """Every record (``since <= at < until`` when given, ISO UTC strings as ``iso``), oldest first, as a dict."""
+    """Every record (``since <= at < until`` when given, ISO UTC strings as ``iso``), oldest first, as a
+    dict; ``data`` is the stored JSON text (what the hash covers)."""
     where, params = [], []
     if since:
         where.append("at >= ?")
@@ -107,7 +114,7 @@ def export_rows(x: Any, since: str | None = None, until: str | None = None) -> I
             params)
     for r in cur.fetchall():
         yield {"seq": int(r[0]), "at": r[1], "actor": r[2], "action": r[3], "subject": r[4],
-                   "data": json.loads(r[5]), "prev_hash": r[6], "hash": r[7]}
+               "data": r[5], "prev_hash": r[6], "hash": r[7]}
 
 
 def first_broken(records: Iterator[dict[str, Any]]) -> tuple[int | None, int]:

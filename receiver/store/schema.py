@@ -153,8 +153,9 @@ def _v11(d: Dialect) -> list[str]:
     # and triggers that refuse UPDATE and DELETE of the audit log and of the timeline. Depends on v1 only.
     real = "REAL" if d == "sqlite" else "DOUBLE PRECISION"
     stmts = [
-        """CREATE TABLE audit_log (
-            seq BIGINT PRIMARY KEY,
+        # SQLite: INTEGER PRIMARY KEY is the rowid itself (one B-tree per appended record, not two).
+        f"""CREATE TABLE audit_log (
+            seq {"INTEGER" if d == "sqlite" else "BIGINT"} PRIMARY KEY,
             at TEXT NOT NULL,
             actor TEXT NOT NULL,
             action TEXT NOT NULL,
@@ -162,7 +163,6 @@ def _v11(d: Dialect) -> list[str]:
             data TEXT NOT NULL,
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL)""",
-        "CREATE INDEX audit_log_at ON audit_log (at)",
         f"""CREATE TABLE api_tokens (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,

@@ -255,21 +255,23 @@ class SqlTx:
     # -- timeline -----------------------------------------------------------------------------
     def add_event(self, incident_id: str, e: TimelineEvent) -> None:
         """Append an event to the incident's timeline."""
+        data = _dumps(e.data)
         self._x(
             "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)",
-            (incident_id, e.at, e.kind, e.message, _dumps(e.data)),
+            (incident_id, e.at, e.kind, e.message, data),
         )
         by = e.data.get("by") if isinstance(e.data, dict) else None
         self.audit_queue.append(_audit.Pending(e.at, self.actor or (by if isinstance(by, str) and by else
                                                                     _audit.SYSTEM), e.kind, incident_id,
-                                               {"message": e.message, "data": e.data}))
+                                               f'{{"data":{data},"message":{_dumps(e.message)}}}'))
 
     def audit(self, at: float, action: str, subject: str, data: dict[str, Any], actor: str | None = None) -> None:
         """Queue one audit record that is not a timeline event (pause, reload, token, refusal …).
 
         ``actor`` defaults to the transaction's ``actor``, then ``runbookd``; ``at`` is epoch seconds.
         """
-        self.audit_queue.append(_audit.Pending(at, actor or self.actor or _audit.SYSTEM, action, subject, data))
+        self.audit_queue.append(_audit.Pending(at, actor or self.actor or _audit.SYSTEM, action, subject,
+                                               _audit.data_text(data)))
 
     def flush_audit(self) -> None:
         """Append the queued audit records to the chain; the store calls it just before COMMIT."""

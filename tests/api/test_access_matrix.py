@@ -116,7 +116,8 @@ async def test_role_matrix(make_runbookd: Any, fakes: Any, surface: str, action:
         else:
             assert r.status in (200, 403), text
             [refusal] = refusals
-            assert refusal["data"].get("data", refusal["data"])["action"] == action
+            data = json.loads(refusal["data"])
+            assert data.get("data", data)["action"] == action
             if action in ("ack", "resolve"):
                 timeline = (await rb.api(f"/api/v1/incidents/{iid}"))["timeline"]
                 assert [e["kind"] for e in timeline].count("access.refused") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from typing import Any
 
@@ -44,7 +45,7 @@ async def test_every_timeline_event_is_one_chained_record(store: Any) -> None:
     assert [r["actor"] for r in rows] == ["runbookd", "runbookd", "alice"]
     assert rows[2]["subject"] == "i2" and rows[2]["action"] == "incident.acknowledged"
     assert rows[0]["at"] == "2027-01-15T08:00:00.000000Z"
-    assert rows[0]["data"] == {"message": "event 0", "data": {"k": 0}}
+    assert json.loads(rows[0]["data"]) == {"message": "event 0", "data": {"k": 0}}
     assert audit.first_broken(iter(rows)) == (None, 3)
 
 
@@ -67,8 +68,8 @@ async def test_explicit_records_take_the_transaction_actor(store: Any) -> None:
         tx.audit(T0, "automation.paused", "automation", {"reason": "maintenance"})
     await store.transaction(fn)
     [r] = await records(store)
-    assert (r["actor"], r["action"], r["subject"], r["data"]) == ("bob", "automation.paused", "automation",
-                                                                  {"reason": "maintenance"})
+    assert (r["actor"], r["action"], r["subject"], json.loads(r["data"])) == (
+        "bob", "automation.paused", "automation", {"reason": "maintenance"})
 
 
 @pytest.mark.parametrize("table", ["audit_log", "timeline"])
@@ -96,6 +97,17 @@ def tamper_pg(store: PostgresStore, seq: int) -> None:
         conn.execute("UPDATE audit_log SET data = '{\"message\":\"edited\",\"data\":{}}' WHERE seq = %s", (seq,))
 
 
+def test_the_hash_is_that_of_the_canonical_json() -> None:
+    """``record_hash`` equals SHA-256 of ``json.dumps(record, sort_keys=True, separators=(",", ":"))``,
+    escapes included, as docs/audit.md tells an auditor."""
+    import hashlib
+
+    args = (7, "2027-01-15T08:00:00.000000Z", "ädä \"q\" \\", "a\n\u2028", "s\t\x7f", '{"k":"é"}', "f" * 64)
+    doc = dict(zip(("seq", "at", "actor", "action", "subject", "data", "prev_hash"), args, strict=True))
+    want = hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert audit.record_hash(*args) == want  # type: ignore[arg-type]
+
+
 async def test_an_edited_record_is_named(store: Any) -> None:
     """An audit row edited behind the triggers' back breaks the chain at that seq."""
     await add(store, 5)
@@ -110,8 +122,8 @@ def test_a_missing_record_is_named() -> None:
     """A gap in seq is a break at the first missing number."""
     rows, prev = [], audit.GENESIS
     for seq in (1, 2, 4):
-        h = audit.record_hash(seq, "t", "a", "x", "s", {}, prev)
-        rows.append({"seq": seq, "at": "t", "actor": "a", "action": "x", "subject": "s", "data": {},
+        h = audit.record_hash(seq, "t", "a", "x", "s", "{}", prev)
+        rows.append({"seq": seq, "at": "t", "actor": "a", "action": "x", "subject": "s", "data": "{}",
                      "prev_hash": prev, "hash": h})
         prev = h
     assert audit.first_broken(iter(rows)) == (3, 3)
