@@ -10,8 +10,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from receiver.access.people import GroupMembers
 
 
-def slack_group_members(token: str, api_url: str, timeout: float = 10.0) -> GroupMembers:
+def slack_group_members(token: str, api_url: str, timeout: float = 2.0) -> GroupMembers:
     """A ``GroupMembers`` lookup on the Slack Web API at ``api_url`` (``https://slack.com/api/``).
+
+    ``timeout`` (seconds) is short: the lookup runs while Slack waits at most 3 s for our answer, and a
+    failed lookup falls back to the members last seen (``Directory``).
 
     The lookup raises ``slack_sdk.errors.SlackApiError`` (or a connection error) on failure.
     """

@@ -138,9 +138,10 @@ def answer(tx: Any, incident_id: str, *, step: str | int, decision: str, by: str
                        f"{by} triggered this manual run and may not answer its approval")
     required = int(appr.get("required") or 1)
     votes = json.loads(tx.get_state(key + ":votes") or "[]")
-    if decision == "approve" and any(me & set(v["ids"]) for v in votes):
-        return Change(False, inc, f"{by} approved already: step '{st['name']}' needs {required} distinct "
-                      "approvers", 409)
+    same = next((v for v in votes if me & set(v["ids"])), None)
+    if decision == "approve" and same is not None:
+        return Change(False, inc, f"{by} is the same person as {same['by']}, who approved already: step "
+                      f"'{st['name']}' needs {required} distinct approvers", 409)
     votes.append({"by": by, "via": via, "at": now, "ids": sorted(me)})
     final = decision == "reject" or len(votes) >= required
     verb = "approved" if decision == "approve" else "rejected"

@@ -151,3 +151,19 @@ async def test_the_trigger_of_a_manual_run_may_not_approve_it(make_runbookd: Any
     kinds = [e["kind"] for e in (await rb.api(f"/api/v1/incidents/{inc['id']}"))["timeline"]]
     assert kinds.count("approval.approved") == 2 and "approval.refused" in kinds and "step.ok" in kinds
     assert (await command(rb, "U0ABE", "run no-such-playbook"))["response_type"] == "ephemeral"
+
+
+async def test_the_bootstrap_token_counts_as_one_person(make_runbookd: Any, fakes: Any, tmp_path: Path) -> None:
+    """Without ``access:`` the admin token may still name ``by``, but two names through one token are one
+    person: the second approval is a 409 and the step does not run."""
+    (tmp_path / "two.yml").write_text(RULES)
+    rb = await make_runbookd(fakes, rule_files=[str(tmp_path / "two.yml")])
+    await rb.post_alerts(payload(alert("Flatten")))
+    await rb.run()
+    [inc] = await rb.api("/api/v1/incidents")
+    path = f"/api/v1/incidents/{inc['id']}/approve"
+    assert (await rb.api_post(path, {"step": "halt", "by": "ada"})).status == 200
+    second = await rb.api_post(path, {"step": "halt", "by": "abe"})
+    assert second.status == 409 and "same person" in (await second.json())["error"]
+    await rb.run()
+    assert fakes.trading.hits("/admin/orchestrate/halt") == 0
