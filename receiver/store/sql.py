@@ -80,7 +80,8 @@ class SqlTx:
         self.cache_token: int | None = None
         #: Audit records queued by this transaction; ``flush_audit`` writes them just before COMMIT.
         self.audit_queue: list[_audit.Pending] = []
-        #: Who this transaction acts for (a person, ``admin-token``); ``None``: the event's ``by`` or runbookd.
+        #: Who this transaction acts for (a person, ``admin-token``); ``None``: each event's ``by`` (else
+        #: its ``actor``), else runbookd.
         self.actor: str | None = None
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -260,7 +261,7 @@ class SqlTx:
             "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)",
             (incident_id, e.at, e.kind, e.message, data),
         )
-        by = e.data.get("by") if isinstance(e.data, dict) else None
+        by = (e.data.get("by") or e.data.get("actor")) if isinstance(e.data, dict) else None
         self.audit_queue.append(_audit.Pending(e.at, self.actor or (by if isinstance(by, str) and by else
                                                                     _audit.SYSTEM), e.kind, incident_id,
                                                f'{{"data":{data},"message":{_dumps(e.message)}}}'))

@@ -118,6 +118,8 @@ async def test_role_matrix(make_runbookd: Any, fakes: Any, surface: str, action:
             [refusal] = refusals
             data = json.loads(refusal["data"])
             assert data.get("data", data)["action"] == action
+            if role is not None:
+                assert refusal["actor"] == BY_ROLE[role]["name"]
             if action in ("ack", "resolve"):
                 timeline = (await rb.api(f"/api/v1/incidents/{iid}"))["timeline"]
                 assert [e["kind"] for e in timeline].count("access.refused") == 1
