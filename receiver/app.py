@@ -19,9 +19,12 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from receiver.access.people import Directory
+from receiver.access.slack_groups import slack_group_members
 from receiver.actions import alpaca as alpaca_reads
 from receiver.actions import build_actions
 from receiver.api.admin import AdminApi
+from receiver.api.auth import ApiAuth
 from receiver.api.pagerduty import PagerDutyWebhook
 from receiver.api.slack import SlackInteractions
 from receiver.clock import Clock, SystemClock
@@ -181,13 +184,16 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
 def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
     """Return the aiohttp app serving every HTTP surface of DESIGN.md."""
     s = c.settings
-    admin = AdminApi(c.store, s.admin.token, clock=c.clock, rules=c.rules.get, wake=lambda: _wake(c),
+    directory = build_directory(c)
+    auth = ApiAuth(c.store, s.admin.token, directory, c.clock, reload_open=s.reload.allow_unauthenticated)
+    admin = AdminApi(c.store, clock=c.clock, rules=c.rules.get, wake=lambda: _wake(c),
                      templates=c.templates, external_url=s.external_url)
-    slack = SlackInteractions(c.store, s.slack.signing_secret, c.clock, c.rules.get, lambda: _wake(c))
-    pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c))
+    slack = SlackInteractions(c.store, s.slack.signing_secret, c.clock, c.rules.get, lambda: _wake(c), directory)
+    pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c),
+                                 directory)
     # auto_decompress off: the edge refuses compressed bodies before anything decodes them (issue 11).
     quiet_parser_errors()
-    app = web.Application(middlewares=[edge_middleware(s.webhook.read_timeout), admin.auth],
+    app = web.Application(middlewares=[edge_middleware(s.webhook.read_timeout), admin.auth, auth.middleware],
                           client_max_size=s.webhook.max_body_bytes + 1024, handler_args={"auto_decompress": False})
     app[COMPONENTS] = c
     webhook = WebhookHandler(s.webhook, c.store, c.metrics, c.clock,
@@ -236,12 +242,13 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
                                 f"(ready_max_pending_age {s.ready_max_pending_age:.0f}s)\n")
         return web.Response(text="runbookd is Ready.\n")
 
-    async def reload(_: web.Request) -> web.Response:
-        try:
-            new = c.rules.reload()
-        except RuleSetError as e:
-            return web.json_response({"status": "error", "error": str(e)}, status=500)
-        return web.json_response({"status": "success", "version": new.version})
+    async def reload(request: web.Request) -> web.Response:
+        actor = await auth.reload_actor(request)
+        if isinstance(actor, web.Response):
+            return actor
+        answer = reload_rules(c)
+        await record_reload(c, actor.name, request.remote or "", answer)
+        return web.json_response(answer, status=200 if answer["status"] == "success" else 500)
 
     app.router.add_routes([
         web.post("/webhook/alertmanager", webhook.handle),
@@ -256,6 +263,33 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
         *admin.routes(),
     ])
     return app
+
+
+def build_directory(c: Components) -> Directory:
+    """The people of ``access:``, with Slack user-group lookups when the Slack bot token is set."""
+    s = c.settings
+    members = slack_group_members(s.slack.token, s.slack.api_url) if s.slack.token and s.access else None
+    return Directory(s.access, members, c.clock.now)
+
+
+def reload_rules(c: Components) -> dict[str, Any]:
+    """Reload the rule files: ``{"status": "success", "version"}`` or ``{"status": "error", "error"}``."""
+    try:
+        new = c.rules.reload()
+    except RuleSetError as e:
+        return {"status": "error", "error": str(e)}
+    return {"status": "success", "version": new.version}
+
+
+async def record_reload(c: Components, actor: str, remote: str, answer: dict[str, Any]) -> None:
+    """Put a reload (``config.reloaded`` or ``config.reload_failed``) in the audit log; a store
+    failure is logged, since the reload itself already happened."""
+    now = c.clock.now()
+    action = "config.reloaded" if answer["status"] == "success" else "config.reload_failed"
+    try:
+        await c.store.transaction(lambda tx: tx.audit(now, action, "rules", {**answer, "remote": remote}, actor=actor))
+    except StoreUnavailable:
+        log.exception("cannot record the reload in the audit log")
 
 
 def register_ingest(c: Components) -> None:

@@ -1,4 +1,4 @@
-"""The ``runbookd`` command line: ``serve``, ``check``, ``migrate``, ``test``, ``simulate``.
+"""The ``runbookd`` command line: ``serve``, ``check``, ``migrate``, ``test``, ``simulate``, ``token``, ``audit``.
 
 Exit codes: 0 success; 1 invalid config or rules (each error printed as
 ``file:line: rule 'x': what is wrong``, like ``promtool check rules``); 2 usage errors.
@@ -14,7 +14,7 @@ import json
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -117,7 +117,7 @@ async def _serve(s: Settings) -> None:
     # The SQLite writer thread and the event loop share the GIL; a 1 ms switch interval (Python's
     # default is 5 ms) keeps the webhook's answers from waiting behind a long unit of work.
     sys.setswitchinterval(0.001)
-    from receiver.app import build_app, build_components
+    from receiver.app import build_app, build_components, record_reload, reload_rules
 
     log = structlog.get_logger("runbookd")
     comps = build_components(s)
@@ -130,11 +130,15 @@ async def _serve(s: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
+    pending: set[asyncio.Task[None]] = set()
+
     def on_hup() -> None:
-        try:
-            comps.rules.reload()
-        except RunbookdError as e:
-            log.error("rule reload failed; keeping the old rules", error=str(e))
+        answer = reload_rules(comps)
+        if answer["status"] != "success":
+            log.error("rule reload failed; keeping the old rules", error=answer["error"])
+        task = loop.create_task(record_reload(comps, "SIGHUP", "", answer))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -292,7 +296,18 @@ def parser() -> argparse.ArgumentParser:
                     help="how far to plan (default: every escalation step and the first updates)")
     sp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     sp.set_defaults(fn=cmd_simulate)
+    from receiver.cli_access import add_parsers
+
+    add_parsers(sub, with_config, _with_settings)
     return p
+
+
+def _with_settings(fn: Callable[[argparse.Namespace, Settings], int]) -> Callable[[argparse.Namespace], int]:
+    """``fn(args, settings)`` as a sub-command: exit 1 when the config is invalid."""
+    def run(args: argparse.Namespace) -> int:
+        s = _settings(args.config)
+        return 1 if s is None else fn(args, s)
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

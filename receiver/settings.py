@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from receiver.access.people import AccessConfig
 from receiver.actions.command_config import CommandConfig
 from receiver.actions.http_config import ActionsConfig
 from receiver.durations import parse_duration
@@ -269,6 +270,13 @@ class CalendarConfig(_Strict):
         return name
 
 
+class ReloadConfig(_Strict):
+    """``reload:`` — ``allow_unauthenticated`` (default true, as Prometheus and Alertmanager): ``POST
+    /-/reload`` needs no token; false: it needs an admin token (docs/access.md)."""
+
+    allow_unauthenticated: bool = True
+
+
 class Settings(_Strict):
     """The whole of ``runbookd.yml``. Durations are seconds after loading."""
 
@@ -298,6 +306,8 @@ class Settings(_Strict):
     command: CommandConfig = CommandConfig()
     actions: ActionsConfig = ActionsConfig()
     calendar: Annotated[CalendarConfig | None, BeforeValidator(_calendar)] = None
+    access: AccessConfig | None = None
+    reload: ReloadConfig = ReloadConfig()
     templates_dir: str | None = None
     vars: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, Secret] = Field(default_factory=dict)

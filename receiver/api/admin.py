@@ -1,15 +1,16 @@
-"""Admin API (``Authorization: Bearer <RUNBOOKD_ADMIN_TOKEN>``): incidents and their timelines.
+"""Admin API (``Authorization: Bearer <admin token or personal token>``): incidents and their timelines.
 
 ``GET /api/v1/incidents`` — newest first, resolved included; ``?status=firing|acknowledged|resolved``,
 ``?alertname=``, ``?limit=`` (default 100, at most 1000). ``GET /api/v1/incidents/{id}`` — the same
-fields plus ``timeline`` (oldest first). ``POST /api/v1/incidents/{id}/ack`` and ``/resolve`` — optional
-JSON body ``{"by": "alice"}`` (default ``"api"``); answer the incident; 404 unknown, 409 acknowledging a
-resolved incident; both idempotent. ``POST /api/v1/incidents/{id}/approve`` and ``/reject`` with
-``{"step": <name or index>, "by": …}`` answer a waiting approval (409 once answered, 403 for a
-non-approver). ``GET /api/v1/reports/response`` — MTTA/MTTR per severity (receiver.api.reports).
-``GET /api/v1/automation``, ``POST /api/v1/automation/pause`` and ``/resume``
-(optional ``{"by", "reason"}``) answer ``{"paused": bool, "by", "at", "reason"}``. With no admin
-token configured the admin API answers 401: it is never open by accident.
+fields plus ``timeline`` (oldest first). ``POST /api/v1/incidents/{id}/ack`` and ``/resolve`` answer
+the incident; 404 unknown, 409 acknowledging a resolved incident; both idempotent. ``POST
+/api/v1/incidents/{id}/approve`` and ``/reject`` with ``{"step": <name or index>}`` answer a waiting
+approval (409 once answered, 403 for a non-approver). ``GET /api/v1/automation``, ``POST
+/api/v1/automation/pause`` and ``/resume`` (optional ``{"reason"}``) answer ``{"paused": bool, "by",
+"at", "reason"}``.
+``GET /api/v1/reports/response`` — MTTA/MTTR per severity (receiver.api.reports). The actor is the token's (``receiver.api.auth``): a body's ``"by"`` other than
+the token's person is a 400 — except with the bootstrap admin token while no ``access:`` is
+configured, where it is recorded as before (the audit log names ``admin-token``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from receiver.access.tokens import BOOTSTRAP
 from receiver.api import reports
-from receiver.auth import bearer_ok
+from receiver.api.auth import ACTOR, acting
 from receiver.errors import StoreUnavailable
 from receiver.escalation.postmortem import render_postmortem
 from receiver.escalation.targets import response_targets
@@ -42,36 +44,40 @@ def automation_json(state: dict[str, Any] | None) -> dict[str, Any]:
 
 
 async def set_pause(store: Store, pause: bool, *, by: str, reason: str, via: str,
-                    now: float) -> dict[str, Any] | None:
-    """Pause or resume automation for every replica; returns the new state (``None`` when running)."""
+                    now: float, actor: str | None = None) -> dict[str, Any] | None:
+    """Pause or resume automation for every replica; returns the new state (``None`` when running).
+
+    The change and its audit record (``automation.paused`` / ``automation.resumed``, as ``actor``,
+    default ``by``) commit together.
+    """
     state = {"by": by, "at": now, "reason": reason, "via": via} if pause else None
-    await store.transaction(lambda tx: set_paused(tx, state))
+
+    def change(tx: Any) -> None:
+        set_paused(tx, state)
+        tx.audit(now, "automation.paused" if pause else "automation.resumed", "automation",
+                 {"by": by, "reason": reason, "via": via}, actor=actor or by)
+
+    await store.transaction(change)
     structlog.get_logger("runbookd.automation").warning("automation paused" if pause else "automation resumed",
                                                         by=by, via=via, reason=reason)
     return state
 
 
 class AdminApi:
-    """Handlers of ``/api/v1``; ``token`` is the admin bearer token (``None``: always 401)."""
+    """Handlers of ``/api/v1`` (authentication is ``receiver.api.auth.ApiAuth``'s middleware)."""
 
-    def __init__(self, store: Store, token: str | None, *, clock: Any = None, rules: Callable[[], Any] | None = None,
+    def __init__(self, store: Store, *, clock: Any = None, rules: Callable[[], Any] | None = None,
                  wake: Callable[[], None] | None = None, templates: Any = None, external_url: str = "") -> None:
         self.templates = templates
         self.external_url = external_url
         self.store = store
-        self.token = token
         self.clock = clock
         self.rules = rules or (lambda: None)
         self.wake = wake or (lambda: None)
 
     @web.middleware
     async def auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Refuse ``/api/`` requests without the admin bearer token (401)."""
-        if request.path.startswith("/api/") and not (
-            self.token and bearer_ok(request.headers.get("Authorization"), self.token)
-        ):
-            return error_response(401, "admin API needs Authorization: Bearer <RUNBOOKD_ADMIN_TOKEN>",
-                                  None, **{"WWW-Authenticate": 'Bearer realm="runbookd-admin"'})
+        """Answer 503 when the store is unavailable under an ``/api/`` request (auth included)."""
         try:
             return await handler(request)
         except StoreUnavailable:
@@ -126,12 +132,14 @@ class AdminApi:
         step = body.get("step")
         if not isinstance(step, str | int) or isinstance(step, bool):
             return error_response(400, "step (name or index) is required", "step")
-        by = body.get("by", "api")
-        if not isinstance(by, str) or not by.strip():
-            return error_response(400, "by must be a non-empty string", "by")
+        by = self._who(request, body)
+        if isinstance(by, web.Response):
+            return by
+        actor = request[ACTOR]
         iid, now = request.match_info["id"], self.clock.now()
-        change = await self.store.transaction(
-            lambda tx: approvals.answer(tx, iid, step=step, decision=decision, by=by, via="api", now=now))
+        ids = (actor.name, *actor.ids)  # the bootstrap token counts as one person towards ``required``
+        change = await self.store.transaction(acting(actor.name, lambda tx: approvals.answer(
+            tx, iid, step=step, decision=decision, by=by, via="api", now=now, user_ids=ids)))
         if not change.ok:
             return error_response(change.status, change.reason, "step" if change.status != 404 else "id")
         self.wake()
@@ -156,8 +164,11 @@ class AdminApi:
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
-        state = await set_pause(self.store, True, by=str(body.get("by") or "api"), reason=str(body.get("reason") or ""),
-                                via="api", now=self.clock.now())
+        by = self._who(request, body)
+        if isinstance(by, web.Response):
+            return by
+        state = await set_pause(self.store, True, by=by, reason=str(body.get("reason") or ""),
+                                via="api", now=self.clock.now(), actor=request[ACTOR].name)
         return web.json_response(automation_json(state))
 
     async def resume(self, request: web.Request) -> web.Response:
@@ -165,8 +176,11 @@ class AdminApi:
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
-        state = await set_pause(self.store, False, by=str(body.get("by") or "api"), reason="", via="api",
-                                now=self.clock.now())
+        by = self._who(request, body)
+        if isinstance(by, web.Response):
+            return by
+        state = await set_pause(self.store, False, by=by, reason="", via="api", now=self.clock.now(),
+                                actor=request[ACTOR].name)
         return web.json_response(automation_json(state))
 
     async def postmortem(self, request: web.Request) -> web.Response:
@@ -180,27 +194,33 @@ class AdminApi:
                                  respond_within=target)
         return web.Response(text=text, content_type="text/markdown")
 
-    async def _by(self, request: web.Request) -> str | web.Response:
-        raw = await request.read()
-        if not raw.strip():
-            return "api"
-        try:
-            body = load_json(raw)
-        except ValueError:
-            return error_response(400, "body must be JSON (or empty)")
-        by = body.get("by", "api") if isinstance(body, dict) else None
-        if not isinstance(by, str) or not by.strip() or len(by) > 200:
-            return error_response(400, "by must be a non-empty string", "by")
-        return by.strip()
+    def _who(self, request: web.Request, body: dict[str, Any]) -> str | web.Response:
+        """The name recorded as ``by``: the token's actor. Only the bootstrap token without ``access:``
+        may still name someone in the body (default ``"api"``), as before people were configured."""
+        actor = request[ACTOR]
+        by = body.get("by")
+        if actor.legacy and actor.name == BOOTSTRAP:
+            if by is None:
+                return "api"
+            if not isinstance(by, str) or not by.strip() or len(by) > 200:
+                return error_response(400, "by must be a non-empty string", "by")
+            return by.strip()
+        if by is not None and by != actor.name:
+            return error_response(400, f"by is taken from the token ({actor.name}); leave it out", "by")
+        return actor.name
 
     async def _change(self, request: web.Request, fn: Callable[..., Change]) -> web.Response:
-        by = await self._by(request)
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        by = self._who(request, body)
         if isinstance(by, web.Response):
             return by
         iid = request.match_info["id"]
         now = self.clock.now()
         rules = self.rules()
-        change = await self.store.transaction(lambda tx: fn(tx, iid, by=by, via="api", now=now, rules=rules))
+        change = await self.store.transaction(acting(request[ACTOR].name,
+                                                     lambda tx: fn(tx, iid, by=by, via="api", now=now, rules=rules)))
         if not change.ok:
             return error_response(change.status, change.reason, "id" if change.status == 404 else None)
         self.wake()

@@ -5,7 +5,10 @@ Follows PagerDuty's Webhooks v3 (https://developer.pagerduty.com/docs/webhooks/v
 with the subscription's secret (several during secret rotation). Events ``incident.acknowledged``
 and ``incident.resolved`` for incidents runbookd triggered (``incident_key`` ``runbookd-<id>``)
 acknowledge or resolve the runbookd incident, so an ack in PagerDuty stops runbookd's paging;
-other events and other incidents are answered 200 and ignored. Bad or missing signature: 401.
+other events and other incidents are answered 200 and ignored. Bad or missing signature: 401. With
+``access:`` configured, the agent must be a person (``pagerduty_users``) of role ``responder`` or
+above; otherwise the event is refused — recorded on the incident's timeline, answered 200
+``{"status": "refused"}`` (PagerDuty must not retry it) — and nothing changes.
 A replayed event (its ``id`` seen before) or one older than the incident's last opening is answered
 200 and changes nothing (``receiver.api.replay``); one without ``id`` or ``occurred_at`` is 400.
 """
@@ -20,7 +23,10 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from receiver.access.people import Directory
+from receiver.access.roles import allows, needed_role
 from receiver.api import replay
+from receiver.api.auth import record_refusal
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
 from receiver.ingest.edge import load_json, read_bounded
 from receiver.ingest.handler import error_response
@@ -53,7 +59,8 @@ class PagerDutyWebhook:
     """Handler of PagerDuty v3 webhook deliveries; ``secret`` unset means every request is 401."""
 
     def __init__(self, store: Store, secret: str | None, clock: Any, rules: Callable[[], Any],
-                 wake: Callable[[], None]) -> None:
+                 wake: Callable[[], None], directory: Directory | None = None) -> None:
+        self.directory = directory or Directory(None)
         self.store = store
         self.secret = secret
         self.clock = clock
@@ -87,6 +94,17 @@ class PagerDutyWebhook:
         except replay.BadEvent as e:
             return error_response(400, str(e), e.field)
         now = self.clock.now()
+        action = "ack" if event_type == "incident.acknowledged" else "resolve"
+        actor = self.directory.pagerduty(str(agent.get("id") or ""), who)
+        if actor is None or not allows(actor.role, action):
+            name = actor.name if actor else f"{who} ({agent.get('id')})"
+            reason = (f"{action} needs role {needed_role(action)}, {name} is {actor.role}" if actor
+                      else f"{name} is not a known person of runbookd")
+            await self.store.transaction(lambda tx: record_refusal(
+                tx, name, action, reason, now, via="pagerduty", incident_id=key[len(PREFIX):]))
+            return web.json_response({"status": "refused", "reason": reason})
+        if not actor.legacy:
+            who = actor.name
         rules = self.rules()
         iid = key[len(PREFIX):]
         change = await self.store.transaction(replay.pagerduty_once(

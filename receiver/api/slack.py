@@ -6,10 +6,11 @@ form-encoded ``payload`` of type ``block_actions``, signed with the app's signin
 ``SignatureVerifier`` with our clock; timestamps older than 5 minutes are refused). Buttons:
 ``incident_ack`` / ``incident_resolve`` (value: incident id) and ``step_approve`` / ``step_reject``
 (value: ``<incident id>|<step index>``; only the step's approvers may answer). ``POST /slack/commands``
-takes the slash command ``/runbookd pause [reason] | resume | status`` (same signature check). A bad
-signature or stale timestamp is 401 and changes nothing; an unknown incident is 404. A request
-whose signature was already used (a replay within the 5-minute window) is answered 200 and changes
-nothing (``receiver.api.replay``). The page is then edited in place (``chat.update``) by the ``ack`` /
+takes the ``/runbookd`` slash command (``receiver.api.slack_commands``; same signature check). Each
+click and command is checked against the clicker's role (docs/access.md). A bad signature or stale
+timestamp is 401 and changes nothing; an unknown incident is 404. A request whose signature was
+already used (a replay within the 5-minute window) is answered 200 and changes nothing
+(``receiver.api.replay``). The page is then edited in place (``chat.update``) by the ``ack`` /
 ``resolve`` rows the change enqueues.
 """
 
@@ -24,13 +25,13 @@ import structlog
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
+from receiver.access.people import Directory
 from receiver.api import replay
-from receiver.api.admin import set_pause
+from receiver.api.slack_commands import SlackAccess
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
 from receiver.ingest.edge import clean_text, load_json, read_bounded
 from receiver.ingest.handler import error_response
 from receiver.playbooks import approvals
-from receiver.playbooks.gates import paused
 from receiver.store.base import Store
 
 log = structlog.get_logger("runbookd.slack")
@@ -40,14 +41,17 @@ ACTIONS = {"incident_ack": acknowledge, "incident_resolve": resolve_manually}
 _TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 _SIGNATURE = re.compile(r"v0=[0-9a-fA-F]{1,128}", re.ASCII)
 _INDEX = re.compile(r"[0-9]{1,6}", re.ASCII)
+#: The role action (``receiver.access.roles``) of each button.
+NEEDS = {"incident_ack": "ack", "incident_resolve": "resolve", "step_approve": "approve", "step_reject": "reject"}
 
 
 class SlackInteractions:
     """Handler of Slack interaction payloads; ``signing_secret`` unset means every request is 401."""
 
     def __init__(self, store: Store, signing_secret: str | None, clock: Any, rules: Callable[[], Any],
-                 wake: Callable[[], None]) -> None:
+                 wake: Callable[[], None], directory: Directory | None = None) -> None:
         self.store = store
+        self.access = SlackAccess(store, directory or Directory(None), clock, rules, wake)
         self.clock = clock
         self.rules = rules
         self.wake = wake
@@ -102,6 +106,14 @@ class SlackInteractions:
         ids = tuple(str(x) for x in (user.get("id"), user.get("username"), user.get("name")) if x)
         if user.get("id"):
             who = f"{who} ({user['id']})" if who != user["id"] else who
+        if action_id in NEEDS:
+            iid = str(incident_id).partition("|")[0]
+            actor, refusal = await self.access.check(str(user.get("id") or ""), who, NEEDS[action_id], incident_id=iid,
+                                                     response_url=payload.get("response_url"))
+            if refusal or actor is None:
+                return web.Response(status=200)  # refused and recorded; the clicker was told
+            if not actor.legacy:
+                who, ids = actor.name, (*actor.ids, *ids)
         now = self.clock.now()
         rules = self.rules()
         key, expires = self._replay_key(request.headers, now)
@@ -127,7 +139,7 @@ class SlackInteractions:
         return web.Response(status=200)
 
     async def command(self, request: web.Request) -> web.Response:
-        """``POST /slack/commands``: the ``/runbookd pause [reason]``, ``resume`` and ``status`` slash command."""
+        """``POST /slack/commands``: the ``/runbookd`` slash command (``SlackAccess.command``)."""
         body = await read_bounded(request, MAX_BODY)
         if body is None:
             return error_response(413, "command payload too large")
@@ -136,21 +148,8 @@ class SlackInteractions:
         if not self._verified(body, request.headers):
             return error_response(401, "invalid Slack signature or stale timestamp")
         form = {k: clean_text(v[0]) for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        words = form.get("text", "").strip().split(maxsplit=1)
-        verb = words[0].lower() if words else "status"
-        who = form.get("user_name") or form.get("user_id") or "someone on Slack"
         now = self.clock.now()
         key, expires = self._replay_key(request.headers, now)
         if not await self.store.transaction(lambda tx: tx.first_use(key, expires, now)):
             return web.json_response({"response_type": "ephemeral", "text": "This command was already received."})
-        if verb in ("pause", "resume"):
-            state = await set_pause(self.store, verb == "pause", by=who,
-                                    reason=words[1] if len(words) > 1 else "", via="slack", now=now)
-        elif verb == "status":
-            state = await self.store.read(paused)
-        else:
-            return web.json_response({"response_type": "ephemeral",
-                                      "text": "usage: /runbookd pause [reason] | resume | status"})
-        text = (f"Automation is PAUSED (by {state.get('by')}): playbook steps are skipped and incidents paged."
-                if state else "Automation is running.")
-        return web.json_response({"response_type": "in_channel", "text": text})
+        return await self.access.command(form)

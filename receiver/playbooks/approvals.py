@@ -2,8 +2,11 @@
 
 The request is posted to the step's ``approval.notify`` receivers (default: the incident's paged
 Slack receivers) with the rendered parameters, and the step row sleeps in the store until the
-deadline. An answer is stored once (state key ``approval:<incident>:<phase>:<index>``; later answers
-are refused), checked against ``approvers``, put on the timeline, and wakes the row. At the deadline
+deadline. An answer is checked against ``approvers`` and put on the timeline. With ``required: N``
+(the two-person rule: 2) approvals are counted under ``approval:<incident>:<phase>:<index>:votes``
+until N distinct people approved (the same person twice is a 409; the person who triggered a manual
+run, ``triggered_by`` in the row, is refused); a single rejection decides. The decision is stored once
+(state key ``approval:<incident>:<phase>:<index>``; later answers are refused) and wakes the row. At the deadline
 without an answer the declared ``on_timeout`` applies — ``approve`` for protective actions,
 ``reject`` for risky ones — and that too is on the timeline.
 """
@@ -65,7 +68,8 @@ async def gate(runner: Any, job: Job, incident: Incident, step: dict[str, Any], 
                 now, "approval.requested",
                 f"step '{name}' ({step['action']}) waits for approval until {format_duration(deadline - now)} "
                 f"from now; then: {appr['on_timeout']}",
-                {"step": name, "receivers": targets, "approvers": appr.get("approvers") or [], "params": shown}))
+                {"step": name, "receivers": targets, "approvers": appr.get("approvers") or [], "params": shown,
+                 "required": int(appr.get("required") or 1)}))
             tx.reschedule(job.id, deadline, now, {**p, "approval_wait": {"deadline": deadline}})
 
         await runner.store.transaction(request)
@@ -123,14 +127,39 @@ def answer(tx: Any, incident_id: str, *, step: str | int, decision: str, by: str
     key = state_key(incident_id, p.get("phase", "main"), p["index"])
     if tx.get_state(key) is not None:
         return Change(False, inc, "this approval was already answered", 409)
-    approvers = (st.get("approval") or {}).get("approvers") or []
-    if approvers and not ({by, *user_ids} & set(approvers)):
-        tx.add_event(incident_id, TimelineEvent(now, "approval.refused", f"{by} may not answer the approval of "
-                                                f"step '{st['name']}'", {"by": by, "via": via}))
-        return Change(False, inc, f"{by} is not an approver of step '{st['name']}'", 403)
-    tx.set_state(key, json.dumps({"decision": decision, "by": by, "via": via, "at": now}))
+    appr = st.get("approval") or {}
+    approvers = appr.get("approvers") or []
+    me = {by, *user_ids}
+    if approvers and not (me & set(approvers)):
+        return _refuse(tx, inc, st["name"], by, via, now, f"{by} is not an approver of step '{st['name']}'")
+    trigger = p.get("triggered_by")
+    if trigger and trigger in me:
+        return _refuse(tx, inc, st["name"], by, via, now,
+                       f"{by} triggered this manual run and may not answer its approval")
+    required = int(appr.get("required") or 1)
+    votes = json.loads(tx.get_state(key + ":votes") or "[]")
+    same = next((v for v in votes if me & set(v["ids"])), None)
+    if decision == "approve" and same is not None:
+        return Change(False, inc, f"{by} is the same person as {same['by']}, who approved already: step "
+                      f"'{st['name']}' needs {required} distinct approvers", 409)
+    votes.append({"by": by, "via": via, "at": now, "ids": sorted(me)})
+    final = decision == "reject" or len(votes) >= required
     verb = "approved" if decision == "approve" else "rejected"
-    tx.add_event(incident_id, TimelineEvent(now, f"approval.{verb}", f"step '{st['name']}' {verb} by {by} via {via}",
-                                            {"step": st["name"], "by": by, "via": via, "decision": decision}))
+    count = f" ({len(votes)} of {required})" if required > 1 and decision == "approve" else ""
+    tx.add_event(incident_id, TimelineEvent(
+        now, f"approval.{verb}", f"step '{st['name']}' {verb} by {by} via {via}{count}",
+        {"step": st["name"], "by": by, "via": via, "decision": decision, "approvals": len(votes),
+         "required": required}))
+    if not final:
+        tx.set_state(key + ":votes", json.dumps(votes))
+        return Change(True, tx.get_incident(incident_id), f"{required - len(votes)} more approval(s) needed")
+    who = ", ".join(v["by"] for v in votes) if decision == "approve" else by
+    tx.set_state(key, json.dumps({"decision": decision, "by": who, "via": via, "at": now}))
     tx.make_due(job.key, now)
     return Change(True, tx.get_incident(incident_id))
+
+
+def _refuse(tx: Any, inc: Incident, step: str, by: str, via: str, now: float, reason: str) -> Change:
+    tx.add_event(inc.id, TimelineEvent(now, "approval.refused", f"{by} may not answer the approval of step "
+                                       f"'{step}': {reason}", {"by": by, "via": via, "reason": reason}))
+    return Change(False, inc, reason, 403)

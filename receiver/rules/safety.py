@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from receiver.durations import parse_duration
 
@@ -35,12 +35,21 @@ class Approval(_Strict):
     ``notify``: receivers the request is posted to (default: the incident's paged Slack receivers);
     ``timeout``: seconds to wait; ``on_timeout``: what happens then — ``approve`` for protective
     actions, ``reject`` for risky ones. It must be declared: there is no silent default.
+    ``required``: distinct people who must approve (the two-person rule: 2); one rejection rejects.
     """
 
     approvers: list[str] = Field(default_factory=list)
     notify: list[Annotated[str, Field(pattern=_NAME)]] = Field(default_factory=list)
     timeout: Seconds = 900.0
     on_timeout: Literal["approve", "reject"]
+    required: int = Field(default=1, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _enough(self) -> Approval:
+        if self.approvers and self.required > len(self.approvers):
+            raise ValueError(f"required: {self.required} distinct approvals, but only {len(self.approvers)} "
+                             "approvers are listed")
+        return self
 
 
 class PositionCheck(_Strict):

@@ -95,7 +95,11 @@ class Tx(Protocol):
         ...
 
     def add_event(self, incident_id: str, event: TimelineEvent) -> None:
-        """Append an event to the incident's timeline."""
+        """Append an event to the incident's timeline (and queue its audit record)."""
+        ...
+
+    def audit(self, at: float, action: str, subject: str, data: dict[str, Any], actor: str | None = None) -> None:
+        """Queue an audit record that is no timeline event; written at COMMIT (receiver/store/audit.py)."""
         ...
 
     def enqueue(self, key: str, kind: JobKind, incident_id: str, payload: dict[str, Any],

@@ -385,6 +385,7 @@ class PostgresStore:
                     tx = PgTx(cur, pipeline=pipeline)
                     tx.redact = self.redact
                     result = fn(tx)
+                    tx.flush_audit()
                     if tx.made_work:
                         self._notify(cur)
                     cur.execute("COMMIT")

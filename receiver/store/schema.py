@@ -178,7 +178,47 @@ def _v9(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9)
+def _v10(d: Dialect) -> list[str]:
+    # The hash-chained audit log (receiver/store/audit.py), personal API tokens (receiver/access/tokens.py),
+    # and triggers that refuse UPDATE and DELETE of the audit log and of the timeline (schema version 10).
+    real = "REAL" if d == "sqlite" else "DOUBLE PRECISION"
+    stmts = [
+        # SQLite: INTEGER PRIMARY KEY is the rowid itself (one B-tree per appended record, not two).
+        f"""CREATE TABLE audit_log (
+            seq {"INTEGER" if d == "sqlite" else "BIGINT"} PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            data TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL)""",
+        f"""CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT,
+            hash TEXT NOT NULL UNIQUE,
+            created_at {real} NOT NULL,
+            created_by TEXT NOT NULL,
+            revoked_at {real})""",
+    ]
+    if d == "sqlite":
+        return stmts + [
+            f"CREATE TRIGGER {t}_append_only_{op.lower()} BEFORE {op} ON {t} "
+            f"BEGIN SELECT RAISE(ABORT, '{t} is append-only: {op} refused'); END"
+            for t in ("audit_log", "timeline") for op in ("UPDATE", "DELETE")
+        ]
+    return stmts + [
+        "CREATE FUNCTION runbookd_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP; END $$",
+        *[f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} "
+          "FOR EACH ROW EXECUTE FUNCTION runbookd_append_only()" for t in ("audit_log", "timeline")],
+        *[f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
+          "FOR EACH STATEMENT EXECUTE FUNCTION runbookd_append_only()" for t in ("audit_log", "timeline")],
+    ]
+
+
+MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10)
 """Each entry returns the statements of one schema version for a dialect; append, never edit."""
 
 

@@ -16,6 +16,7 @@ import orjson
 
 from receiver.model import AlertRecord, Incident, IncidentAlert, Job, TimelineEvent
 from receiver.redaction import NO_REDACTION, Redactor
+from receiver.store import audit as _audit
 from receiver.store.base import JobClause, JobFilter
 from receiver.store.schema import Dialect
 
@@ -99,6 +100,11 @@ class SqlTx:
         self.cache_token: int | None = None
         #: Applied to what the writers store (timeline, job results, notification payloads); set by the store.
         self.redact: Redactor = NO_REDACTION
+        #: Audit records queued by this transaction; ``flush_audit`` writes them just before COMMIT.
+        self.audit_queue: list[_audit.Pending] = []
+        #: Who this transaction acts for (a person, ``admin-token``); ``None``: each event's ``by`` (else
+        #: its ``actor``), else runbookd.
+        self.actor: str | None = None
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._pg:
@@ -307,10 +313,28 @@ class SqlTx:
     # -- timeline -----------------------------------------------------------------------------
     def add_event(self, incident_id: str, e: TimelineEvent) -> None:
         """Append an event to the incident's timeline."""
+        data = _dumps(self.redact(e.data))
+        message = self.redact(e.message)
         self._x(
             "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)",
-            (incident_id, e.at, e.kind, self.redact(e.message), _dumps(self.redact(e.data))),
+            (incident_id, e.at, e.kind, message, data),
         )
+        by = (e.data.get("by") or e.data.get("actor")) if isinstance(e.data, dict) else None
+        self.audit_queue.append(_audit.Pending(e.at, self.actor or (by if isinstance(by, str) and by else
+                                                                    _audit.SYSTEM), e.kind, incident_id,
+                                               f'{{"data":{data},"message":{_dumps(message)}}}'))
+
+    def audit(self, at: float, action: str, subject: str, data: dict[str, Any], actor: str | None = None) -> None:
+        """Queue one audit record that is not a timeline event (pause, reload, token, refusal …).
+
+        ``actor`` defaults to the transaction's ``actor``, then ``runbookd``; ``at`` is epoch seconds.
+        """
+        self.audit_queue.append(_audit.Pending(at, actor or self.actor or _audit.SYSTEM, action, subject,
+                                               _audit.data_text(self.redact(data))))
+
+    def flush_audit(self) -> None:
+        """Append the queued audit records to the chain; the store calls it just before COMMIT."""
+        _audit.append(self._x, self._cur, self.audit_queue, self._pg)
 
     def timeline(self, incident_id: str) -> list[TimelineEvent]:
         """The incident's timeline, oldest first (insertion order)."""

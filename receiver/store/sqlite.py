@@ -204,6 +204,7 @@ def ingest_batch(conn: sqlite3.Connection, batch: Sequence[tuple[Sequence[AlertR
         if inline and changed:
             assert apply is not None
             result = _apply_changed(tx, cur, apply, changed, max(now for _, now in batch))
+        tx.flush_audit()
         conn.execute("COMMIT")
     except BaseException:
         if state is not None:
@@ -232,6 +233,7 @@ def _apply_changed(tx: SqlTx, cur: sqlite3.Cursor, apply: Apply, changed: list[A
         log.exception("applying alerts at ingest failed; left pending for the dispatcher")
         cur.execute("ROLLBACK TO apply")
         tx.written_names.clear()
+        tx.audit_queue.clear()
         result = None
         tx.mark_alerts_processed([(a.fingerprint, a.starts_at) for a in changed], pending=1)
     cur.execute("RELEASE apply")
@@ -374,6 +376,7 @@ class SqliteStore:
             tx = SqlTx(conn.cursor(), "sqlite")
             tx.redact = self.redact
             result = fn(tx)
+            tx.flush_audit()
             conn.execute("COMMIT")
             return result
         except BaseException:

@@ -27,7 +27,7 @@ def channel_id(name: str) -> str:
 
 class FakeSlack(FakeApp):
     """Fake Slack Web API: ``chat.postMessage``, ``chat.update``, ``conversations.history``, ``auth.test``,
-    ``files.upload``.
+    ``files.upload``, ``usergroups.users.list``, and interaction ``response_url``s (``POST /response/<key>``).
 
     A message posted with ``metadata`` keeps it; ``conversations.history`` lists a channel's
     top-level messages newest first (``oldest``, ``limit``), with their ``metadata`` only when
@@ -44,19 +44,25 @@ class FakeSlack(FakeApp):
         self.token = token
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.unknown_channels: set[str] = set()
+        #: ``usergroups.users.list``: members by user-group ID (unknown groups: ``no_such_subteam``).
+        self.usergroups: dict[str, list[str]] = {}
+        #: Bodies POSTed to interaction ``response_url``s (``{url}/response/<anything>``), oldest first.
+        self.responses: list[dict[str, Any]] = []
         self._seq = 0
         self.history_needs_id = False
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
-        """Register ``POST /api/{method}`` and ``GET /api/{method}`` (slack-sdk reads history with GET)."""
+        """Register ``POST /api/{method}`` (and ``GET``), and ``POST /response/{key}``."""
         router.add_post("/api/{method}", self._api)
-        router.add_get("/api/{method}", self._api)
+        router.add_get("/api/{method}", self._api)  # slack-sdk sends some reads (usergroups.users.list) as GET
+        router.add_post("/response/{key}", self._response)
 
     def reset_state(self) -> None:
         """Forget posted messages and unknown channels."""
         self.messages.clear()
         self.unknown_channels.clear()
+        self.responses.clear()
         self._seq = 0
 
     def failure_body(self, status: int) -> Any:
@@ -104,9 +110,19 @@ class FakeSlack(FakeApp):
             return self._update(params)
         if method == "conversations.history":
             return self._history(params)
+        if method == "usergroups.users.list":
+            group = str(params.get("usergroup") or request.query.get("usergroup") or "")
+            if group not in self.usergroups:
+                return web.json_response({"ok": False, "error": "no_such_subteam"})
+            return web.json_response({"ok": True, "users": self.usergroups[group]})
         if method == "files.upload":
             return web.json_response({"ok": True, "file": {"id": f"F{self._next_seq():08d}"}})
         return web.json_response({"ok": False, "error": "unknown_method"}, status=404)
+
+    async def _response(self, request: web.Request) -> web.Response:
+        """A ``response_url``: Slack answers ``ok`` (text/plain) to a valid message."""
+        self.responses.append(json.loads(await request.read()))
+        return web.Response(text="ok")
 
     def _next_seq(self) -> int:
         self._seq += 1
