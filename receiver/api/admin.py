@@ -8,9 +8,10 @@ the incident; 404 unknown, 409 acknowledging a resolved incident; both idempoten
 approval (409 once answered, 403 for a non-approver). ``GET /api/v1/automation``, ``POST
 /api/v1/automation/pause`` and ``/resume`` (optional ``{"reason"}``) answer ``{"paused": bool, "by",
 "at", "reason"}``.
-``GET /api/v1/reports/response`` — MTTA/MTTR per severity (receiver.api.reports). The actor is the token's (``receiver.api.auth``): a body's ``"by"`` other than
-the token's person is a 400 — except with the bootstrap admin token while no ``access:`` is
-configured, where it is recorded as before (the audit log names ``admin-token``).
+``GET /api/v1/reports/response`` — MTTA/MTTR per severity (receiver.api.reports). The actor is the
+token's (``receiver.api.auth``): a body's ``"by"`` other than the token's person is a 400 — except
+with the bootstrap admin token while no ``access:`` is configured, where it is recorded as before
+(the audit log names ``admin-token``).
 """
 
 from __future__ import annotations
