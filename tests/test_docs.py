@@ -229,7 +229,8 @@ def env_read_anywhere() -> set[str]:
 @cache
 def code_strings() -> frozenset[str]:
     """Every string constant of receiver/ (timeline kinds such as ``notify.failed``, Slack metadata event
-    types such as ``runbookd_page``): names the docs may use that are neither config keys nor metrics."""
+    types such as ``runbookd_page``, SQL names such as ``runbookd_append_only``): names the docs may use
+    that are neither config keys nor metrics."""
     import ast
 
     out: set[str] = set()
@@ -237,6 +238,7 @@ def code_strings() -> frozenset[str]:
         for node in ast.walk(ast.parse(py.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 out.add(node.value)
+                out.update(METRIC.findall(node.value))  # names inside SQL (`runbookd_append_only()`)
     return frozenset(out)
 
 
@@ -268,6 +270,11 @@ def _flatten(value: Any, prefix: str) -> Iterator[str]:
     if isinstance(value, dict):
         for k, v in value.items():
             yield from _flatten(v, f"{prefix}.{k}")
+    elif isinstance(value, list):  # a list of mappings (`access.people`): its items' keys under the list's
+        for item in value:
+            if isinstance(item, dict):
+                for k, v in item.items():
+                    yield from _flatten(v, f"{prefix}.{k}")
 
 
 def doc_metrics() -> list[tuple[str, str]]:
@@ -293,6 +300,8 @@ def doc_endpoints() -> list[tuple[str, str | None, str]]:
         whole = {m.group(1) for m in CODE.finditer(ln.text)}
         last: str | None = None
         for m in PATH.finditer(ln.text):
+            if ln.text[m.end(1):m.end(1) + 1] in ("*", "…"):  # a family of paths (`/api/v1/*`), not one route
+                continue
             path = _norm(m.group(1))
             segments = path.split("/")
             if len(segments) > 1 and segments[1] in roots:

@@ -10,7 +10,6 @@ alone; nothing else changes.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,6 +19,7 @@ from aiohttp import web
 from receiver.access import tokens
 from receiver.access.people import Actor, Directory
 from receiver.access.roles import allows, needed_role
+from receiver.auth import bearer_ok
 from receiver.ingest.handler import error_response
 from receiver.model import TimelineEvent
 from receiver.store import tokens as token_rows
@@ -74,10 +74,11 @@ class ApiAuth:
         """The actor of an ``Authorization`` header, or ``None`` (missing, unknown or revoked token)."""
         if not header or not header.startswith("Bearer "):
             return None
-        given = header[7:].strip()
-        if self.admin_token and hmac.compare_digest(given.encode(), self.admin_token.encode()):
+        if self.admin_token and bearer_ok(header, self.admin_token):
             return Actor(tokens.BOOTSTRAP, "admin", legacy=self.directory.legacy)
-        if not given.startswith(tokens.PREFIX):
+        given = header[7:].strip()
+        # Personal tokens are ASCII; anything else (``Bearer \xff`` arrives surrogate-escaped) is no token.
+        if not given.isascii() or not given.startswith(tokens.PREFIX):
             return None
         digest = tokens.digest(given)
         row = await self.store.read(lambda tx: token_rows.by_hash(tx, digest))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -71,7 +72,9 @@ async def act(rb: Any, fakes: Any, surface: str, action: str, role: str | None, 
     pd_user = person["pagerduty_users"][0] if person else "P0NOBODY"
     body = json.dumps({"event": {
         "id": "01ABC", "event_type": f"incident.{'acknowledged' if action == 'ack' else 'resolved'}",
-        "resource_type": "incident", "occurred_at": "2026-11-22T01:40:00Z",
+        "resource_type": "incident",
+        # occurred now: an event from before the incident's opening is refused as stale (receiver.api.replay)
+        "occurred_at": datetime.fromtimestamp(rb.clock.now(), UTC).isoformat().replace("+00:00", "Z"),
         "agent": {"id": pd_user, "summary": "Someone"},
         "data": {"id": "Q1", "type": "incident", "incident_key": f"runbookd-{iid}"}}}).encode()
     sig = "v1=" + hmac.new(PD_SECRET.encode(), body, hashlib.sha256).hexdigest()

@@ -91,7 +91,7 @@ async def test_a_replayed_slack_pause_command_changes_nothing(
     rb.clock.advance(1)
     check, check_headers = slack_command(rb, "status")
     r = await rb.client.post("/slack/commands", data=check, headers=check_headers)
-    assert (await r.json())["text"] == "Automation is running."
+    assert (await r.json())["text"].startswith("Automation is running.")
 
 
 async def test_a_pagerduty_event_delivered_twice_is_applied_once(

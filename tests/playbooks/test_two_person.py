@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,14 @@ PEOPLE = [{"name": "ada", "role": "approver", "slack_users": ["U0ADA"]},
           {"name": "rita", "role": "responder", "slack_users": ["U0RITA"]}]
 
 
+_CLICKS = itertools.count(1)
+
+
 async def click(rb: Any, fakes: Any, user: str, value: str, action: str = "step_approve") -> int:
+    """Click a button as ``user``; each click is a distinct request (its own ``trigger_id``, as Slack sends),
+    so a second click is not a replay of the first."""
     body = urlencode({"payload": json.dumps({
-        "type": "block_actions", "user": {"id": user, "username": user.lower()},
+        "type": "block_actions", "user": {"id": user, "username": user.lower()}, "trigger_id": f"t{next(_CLICKS)}",
         "response_url": f"{fakes.slack.url}/response/x",
         "actions": [{"action_id": action, "value": value}]})}).encode()
     stamp = str(int(rb.clock.now()))
