@@ -8,6 +8,8 @@ test says otherwise.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,6 +140,13 @@ def test_trading_system_down_pages_runs_emergency_shutdown_and_resolves(
     for event in detail["timeline"]:
         if event["kind"] in ("incident.opened", "step.ok", "incident.resolved"):
             assert event["at"][:19].replace("T", " ") in md, event
+
+    # The audit log of the whole run is one unbroken chain (issue 14): `runbookd audit verify` on the
+    # live database, with the same config and environment as the service.
+    verify = subprocess.run([sys.executable, "-m", "receiver", "audit", "verify", "--config",
+                             str(runbookd.config_path)], env=runbookd.env(), capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 def test_prometheus_alert_on_dead_target_reaches_runbookd(
