@@ -15,13 +15,13 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 
 import structlog
 from aiohttp import web
 
 from receiver import __version__
+from receiver.cli_access import timestamp_arg
 from receiver.durations import parse_duration
 from receiver.errors import ConfigError, RunbookdError
 from receiver.logs import configure_logging
@@ -217,16 +217,6 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _timestamp(text: str) -> float:
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r} (e.g. 2026-01-05T15:00:00Z)") from None
-    if when.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"time {text!r} has no time zone (add Z or +hh:mm)")
-    return when.timestamp()
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Print what runbookd would do with one Alertmanager webhook payload; no side effects."""
     from receiver.errors import PayloadError
@@ -288,7 +278,7 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("simulate", help="print what would happen with one Alertmanager payload")
     with_config(sp)
     sp.add_argument("payload", metavar="PAYLOAD.json", help="webhook payload version 4 ('-' reads stdin)")
-    sp.add_argument("--at", type=_timestamp, default=None, metavar="TIME",
+    sp.add_argument("--at", type=timestamp_arg, default=None, metavar="TIME",
                     help="RFC 3339 time the payload arrives (default: its latest startsAt/endsAt)")
     sp.add_argument("--ack-at", type=_duration, default=None, metavar="OFFSET",
                     help="acknowledge the incidents this long after the start (e.g. 2m)")

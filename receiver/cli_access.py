@@ -72,14 +72,22 @@ def cmd_token(args: argparse.Namespace, s: Settings) -> int:
         return 1
 
 
-def _iso_arg(text: str) -> str:
+def timestamp_arg(text: str) -> float:
+    """An argparse type: an RFC 3339 time with a zone (``2026-01-05T15:00:00Z``) as epoch seconds (UTC).
+
+    Raises ``argparse.ArgumentTypeError`` for anything else, so argparse names the option.
+    """
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r} (e.g. 2026-01-05T15:00:00Z)") from None
     if when.tzinfo is None:
         raise argparse.ArgumentTypeError(f"time {text!r} has no time zone (add Z or +hh:mm)")
-    return audit.iso(when.timestamp())
+    return when.timestamp()
+
+
+def _iso_arg(text: str) -> str:
+    return audit.iso(timestamp_arg(text))
 
 
 def cmd_audit(args: argparse.Namespace, s: Settings) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from receiver.store import audit
+from tests.api.test_slack_commands import command as slash_command
 from tests.conftest import SLACK_SECRET, alert, payload
 
 RULES = """
@@ -121,14 +122,8 @@ def test_required_more_than_approvers_is_a_load_error() -> None:
 
 
 async def command(rb: Any, user: str, text: str) -> dict[str, Any]:
-    body = urlencode({"command": "/runbookd", "text": text, "user_id": user, "user_name": user.lower()}).encode()
-    stamp = str(int(rb.clock.now()))
-    sig = "v0=" + hmac.new(SLACK_SECRET.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
-    r = await rb.client.post("/slack/commands", data=body, headers={
-        "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": sig,
-        "Content-Type": "application/x-www-form-urlencoded"})
-    assert r.status == 200
-    out: dict[str, Any] = await r.json()
+    """Run a slash command as ``user``, then let the dispatcher do what it enqueued."""
+    out = await slash_command(rb, user, text)
     await rb.run()
     return out
 
