@@ -39,6 +39,7 @@ import structlog
 
 from receiver.errors import StoreRejected, StoreUnavailable
 from receiver.model import AlertRecord
+from receiver.redaction import NO_REDACTION, Redactor
 
 log = structlog.get_logger("runbookd.store")
 #: ``factory()`` returns the applier: ``apply(tx, changed_alerts, now) -> result`` (see ``Store.process_on_ingest``).
@@ -59,10 +60,12 @@ class IngestProcess:
     """
 
     def __init__(self, path: Path, factory: ApplyFactory, init: Callable[[], None] | None = None,
-                 restart_frames: int | None = None) -> None:
+                 restart_frames: int | None = None, redact: Redactor = NO_REDACTION) -> None:
         """``restart_frames``: WAL pages past which the child has the WAL start over (default
-        ``RESTART_FRAMES``)."""
+        ``RESTART_FRAMES``); ``redact``: the store's secret redaction, applied in the child's
+        transactions too."""
         self.path = path
+        self.redact = redact
         self.restart_frames = RESTART_FRAMES if restart_frames is None else restart_frames
         self.factory = factory
         self.init = init
@@ -82,7 +85,7 @@ class IngestProcess:
         """
         self.start_failures += 1
         parent, child = self._ctx.Pipe()
-        args = (child, str(self.path), self.factory, self.init, self.restart_frames)
+        args = (child, str(self.path), self.factory, self.init, self.restart_frames, self.redact)
         proc = self._ctx.Process(target=_child_main, args=args, name="runbookd-ingest", daemon=True)
         proc.start()
         child.close()
@@ -258,7 +261,7 @@ class _Checkpoints:
 
 
 def _child_main(conn: Any, path: str, factory: ApplyFactory, init: Callable[[], None] | None,
-                restart_frames: int) -> None:
+                restart_frames: int, redact: Redactor = NO_REDACTION) -> None:
     # Ctrl-C reaches the whole process group; the parent decides when the child stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from receiver.store.sqlite import IngestState, connect, ingest_batch  # the child's imports
@@ -291,7 +294,7 @@ def _child_main(conn: Any, path: str, factory: ApplyFactory, init: Callable[[], 
         try:
             if kind == "commit":
                 batch = [([AlertRecord(*t) for t in alerts], now) for alerts, now in message[1]]
-                conn.send((True, ingest_batch(db, batch, apply, state)))
+                conn.send((True, ingest_batch(db, batch, apply, state, redact)))
                 checkpoints.catch_up(db)
             elif kind == "reload":
                 factory = message[1]

@@ -172,19 +172,22 @@ MAX_NAMES = 100_000
 
 
 def ingest_batch(conn: sqlite3.Connection, batch: Sequence[tuple[Sequence[AlertRecord], float]],
-                 apply: Apply | None, state: IngestState | None = None) -> tuple[list[int], int, Any]:
+                 apply: Apply | None, state: IngestState | None = None,
+                 redact: Redactor = NO_REDACTION) -> tuple[list[int], int, Any]:
     """Upsert every alert of a group commit, then ``apply`` the changed ones, in one transaction.
 
     Returns (rows changed per request, alerts changed, what ``apply`` returned or ``None``). The
     changes are applied here only when no older change is still pending, so that the dispatcher
     never applies an older state after a newer one; otherwise, or when ``apply`` raises (its writes
     are rolled back to a savepoint), they are stored pending and the dispatcher takes them in order.
-    Raises ``sqlite3.Error`` when the transaction cannot commit.
+    ``redact`` is applied to what the applier writes (timeline, job payloads), as in every other
+    transaction. Raises ``sqlite3.Error`` when the transaction cannot commit.
     """
     begin_immediate(conn)
     try:
         cur = conn.cursor()
         tx = SqlTx(cur, "sqlite")
+        tx.redact = redact
         if state is not None:
             version = cur.execute("PRAGMA data_version").fetchone()[0]
             if state.stale or version != state.data_version:
@@ -327,7 +330,7 @@ class SqliteStore:
         self._apply, self._after = apply, after
         if factory is not None:
             if self._child is None:
-                self._child = IngestProcess(self.path, factory, init)
+                self._child = IngestProcess(self.path, factory, init, redact=self.redact)
                 self._group.depth = 2  # the child commits one batch while the next is on its way
                 with contextlib.suppress(RuntimeError):  # no running loop: the first commit starts it
                     self._warming = asyncio.get_running_loop().create_task(self._child.warm())
@@ -352,7 +355,8 @@ class SqliteStore:
             counts, changed, result = await self._child.commit(entries)
         else:
             counts, changed, result = await asyncio.wrap_future(
-                self._writer.submit(INGEST, ingest_batch, self._require(), entries, self._apply, self._state))
+                self._writer.submit(INGEST, ingest_batch, self._require(), entries, self._apply, self._state,
+                                    self.redact))
         if changed:
             try:
                 self._after(result)

@@ -122,3 +122,20 @@ async def test_a_token_echoed_in_an_error_answer_is_stored_nowhere(
     assert TRADING_TOKEN not in logs
     sent = " ".join(str(r["json"]) for r in fakes.slack.requests if r.get("json"))
     assert "ACTION NEEDED" in sent and TRADING_TOKEN not in sent
+
+
+@pytest.mark.parametrize("ingest_process", [False, True], ids=["writer-thread", "ingest-process"])
+async def test_timeline_written_at_ingest_is_redacted(
+        fakes: Any, make_runbookd: Any, ingest_process: bool) -> None:
+    """On SQLite alerts are applied inside ingest's commit (on the writer thread, or in the ingest child
+    process that ``serve`` uses): the timeline events written there are redacted like every other
+    write. A label quoting the token shows ``<redacted>`` in the ``alert.firing`` event."""
+    rb = await make_runbookd(fakes, webhook={"ingest_process": ingest_process})
+    leaky = alert(command=f"curl -H 'Authorization: Bearer {TRADING_TOKEN}'")  # a label quoting the token
+    assert (await rb.post_alerts(payload(leaky))).status == 200
+    await rb.run()
+    [inc] = await rb.api("/api/v1/incidents")
+    timeline = (await rb.api(f"/api/v1/incidents/{inc['id']}"))["timeline"]
+    [fired] = [e for e in timeline if e["kind"] == "alert.firing"]
+    assert fired["data"]["labels"]["command"] == "curl -H 'Authorization: Bearer <redacted>'"
+    assert TRADING_TOKEN not in str(timeline)
