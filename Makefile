@@ -32,6 +32,7 @@ test: prerequisites
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check receiver tests bench
 	$(BIN)/mypy receiver
+	$(BIN)/lint-imports
 
 check: $(VENV)/.installed
 	$(BIN)/runbookd check --config runbookd.yml

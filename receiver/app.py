@@ -28,6 +28,7 @@ from receiver.api.auth import ApiAuth
 from receiver.api.pagerduty import PagerDutyWebhook
 from receiver.api.slack import SlackInteractions
 from receiver.clock import Clock, SystemClock
+from receiver.edge import edge_middleware, quiet_parser_errors
 from receiver.errors import StoreError, StoreUnavailable
 from receiver.escalation.sender import Sender
 from receiver.escalation.templates import Templates
@@ -35,7 +36,6 @@ from receiver.escalation.timers import plan_deadman, plan_digests
 from receiver.incidents.bulkheads import bulkheads
 from receiver.incidents.dispatcher import Dispatcher
 from receiver.incidents.processor import Processor, ProcessorFactory
-from receiver.ingest.edge import edge_middleware, quiet_parser_errors
 from receiver.ingest.handler import WebhookHandler
 from receiver.logs import configure_logging
 from receiver.metrics import Metrics

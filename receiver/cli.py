@@ -60,7 +60,7 @@ def _http_target_warnings(s: Settings, ruleset: object) -> list[str]:
     ``actions.http.allowed_hosts`` (such a step is refused when it runs)."""
     import httpx
 
-    from receiver.actions.http_config import DEFAULT_PORTS, HostAllowList
+    from receiver.config.http_actions import DEFAULT_PORTS, HostAllowList
     from receiver.errors import ActionError
     from receiver.playbooks.render import render_value
 

@@ -164,3 +164,14 @@ class Job:
 def new_incident_id(now: float) -> str:
     """Return a new incident id: 12 hex digits of milliseconds then 8 random hex (sortable by time)."""
     return f"{int(now * 1000):012x}{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """The outcome of a state change of an incident (acknowledge, resolve, an approval's answer, a manual
+    run): ``ok`` false with ``reason`` and an HTTP-like ``status`` (404, 409, …) when refused."""
+
+    ok: bool
+    incident: Incident | None
+    reason: str = ""
+    status: int = 200

@@ -16,8 +16,8 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from receiver.access.people import AccessConfig
-from receiver.actions.command_config import CommandConfig
-from receiver.actions.http_config import ActionsConfig
+from receiver.config.command import CommandConfig
+from receiver.config.http_actions import ActionsConfig
 from receiver.durations import parse_duration
 from receiver.errors import ConfigError
 

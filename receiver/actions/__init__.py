@@ -3,7 +3,7 @@
 Each plugin implements ``receiver.actions.base.Action``; ``build_actions`` is called once by
 ``receiver.app`` with the shared HTTP client and the integrations' config. This package imports
 ``receiver.settings`` for annotations only, so ``receiver.settings`` may import
-``receiver.actions.command_config``.
+``receiver.config.command``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import httpx
 from receiver.actions.alpaca import AlpacaCancelAllOrders, AlpacaCloseAllPositions, AlpacaClosePosition, AlpacaGetClock
 from receiver.actions.base import Action, ActionResult
 from receiver.actions.command import CommandAction
-from receiver.actions.command_config import CommandConfig
 from receiver.actions.http import HttpAction
-from receiver.actions.http_config import HostAllowList
 from receiver.actions.log import LogAction
+from receiver.config.command import CommandConfig
+from receiver.config.http_actions import HostAllowList
 
 if TYPE_CHECKING:
     from receiver.settings import AlpacaConfig

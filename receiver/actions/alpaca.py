@@ -31,7 +31,7 @@ from receiver.actions.base import ActionResult
 from receiver.errors import ActionError, classify_status
 
 if TYPE_CHECKING:
-    # Annotations only: ``receiver.settings`` imports ``receiver.actions.command_config``, so a
+    # Annotations only: ``receiver.settings`` imports the config models of ``receiver.config``; a
     # runtime import here would be a cycle.
     from receiver.settings import AlpacaConfig
 

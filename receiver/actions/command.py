@@ -5,7 +5,7 @@ passed to ``execve`` as exactly one argument (``loop.subprocess_exec``, as under
 ``asyncio.create_subprocess_exec``; never ``shell=True``): nothing is split,
 globbed, expanded or quoted, so a label value such as ``$(rm -rf /); {{ 7*7 }}`` reaches the program
 as those very characters. ``argv[0]`` must be an absolute path listed in ``command.allowed``
-(``receiver.actions.command_config.CommandConfig``).
+(``receiver.config.command.CommandConfig``).
 
 The child gets ``stdin`` from ``/dev/null``, ``/`` as its working directory, its own session (so a
 time-out kills it and everything it started with one ``killpg``) and an environment of only
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from receiver.actions.base import ActionResult
-from receiver.actions.command_config import CommandConfig
+from receiver.config.command import CommandConfig
 from receiver.errors import ActionError
 
 #: The ``PATH`` a command starts with (``command.env`` may replace it).

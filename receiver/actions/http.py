@@ -24,7 +24,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_exponential
 
 from receiver.actions.base import ActionResult
-from receiver.actions.http_config import DEFAULT_PORTS, HostAllowList
+from receiver.config.http_actions import DEFAULT_PORTS, HostAllowList
 from receiver.errors import ActionError, classify_status
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})

@@ -26,12 +26,12 @@ from aiohttp.typedefs import Handler
 from receiver.access.tokens import BOOTSTRAP
 from receiver.api import reports
 from receiver.api.auth import ACTOR, acting
+from receiver.edge import error_response, load_json
 from receiver.errors import StoreUnavailable
 from receiver.escalation.postmortem import render_postmortem
 from receiver.escalation.targets import response_targets
-from receiver.incidents.lifecycle import Change, acknowledge, resolve_manually
-from receiver.ingest.edge import load_json
-from receiver.ingest.handler import error_response
+from receiver.incidents.lifecycle import acknowledge, resolve_manually
+from receiver.model import Change
 from receiver.playbooks import approvals
 from receiver.playbooks.gates import paused, set_paused
 from receiver.store.base import Store

@@ -15,12 +15,13 @@ from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from receiver.access import tokens
 from receiver.access.people import Actor, Directory
 from receiver.access.roles import allows, needed_role
 from receiver.auth import bearer_ok
-from receiver.ingest.handler import error_response
+from receiver.edge import error_response
 from receiver.model import TimelineEvent
 from receiver.store import tokens as token_rows
 from receiver.store.base import Store
@@ -107,7 +108,7 @@ class ApiAuth:
         return await self.authorize(request, "reload")
 
     @web.middleware
-    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Authorize every ``/api/`` request and attach its actor (``request[ACTOR]``)."""
         if request.path.startswith("/api/"):
             action = api_action(request.method, request.path)

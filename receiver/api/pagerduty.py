@@ -27,9 +27,8 @@ from receiver.access.people import Directory
 from receiver.access.roles import allows, needed_role
 from receiver.api import replay
 from receiver.api.auth import record_refusal
+from receiver.edge import error_response, load_json, read_bounded
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
-from receiver.ingest.edge import load_json, read_bounded
-from receiver.ingest.handler import error_response
 from receiver.store.base import Store
 
 log = structlog.get_logger("runbookd.pagerduty")

@@ -28,9 +28,8 @@ from slack_sdk.signature import SignatureVerifier
 from receiver.access.people import Directory
 from receiver.api import replay
 from receiver.api.slack_commands import SlackAccess
+from receiver.edge import clean_text, error_response, load_json, read_bounded
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
-from receiver.ingest.edge import clean_text, load_json, read_bounded
-from receiver.ingest.handler import error_response
 from receiver.playbooks import approvals
 from receiver.store.base import Store
 

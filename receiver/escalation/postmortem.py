@@ -9,7 +9,8 @@ the templates ``postmortem.md.j2`` and ``report.txt.j2`` over ``incident_context
 
 from __future__ import annotations
 
-from receiver.escalation.context import format_time, incident_context
+from receiver.clock import format_utc as format_time
+from receiver.escalation.context import incident_context
 from receiver.escalation.templates import Templates
 from receiver.model import Incident, TimelineEvent
 

@@ -34,11 +34,11 @@ from jinja2 import BaseLoader, ChainableUndefined, ChoiceLoader, FileSystemLoade
 from jinja2 import TemplateSyntaxError as _SyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
+from receiver.clock import format_utc as format_time
+from receiver.durations import humanize_duration as format_duration
 from receiver.escalation.context import (
     deadman_context,
     digest_context,
-    format_duration,
-    format_time,
     incident_context,
     message_context,
     sample_contexts,

@@ -8,26 +8,15 @@ to the channel it came from (an acknowledgement made in PagerDuty is not sent to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from receiver.escalation import targets
 from receiver.escalation.planner import paged_receivers, plan_resolve
-from receiver.model import Incident, TimelineEvent
+from receiver.model import Change, Incident, TimelineEvent
 from receiver.playbooks.payload import playbook_payload
 
 #: Where a person acted: the admin API, a Slack button, a PagerDuty webhook.
 Via = Literal["api", "slack", "pagerduty", "alerts"]
-
-
-@dataclass(frozen=True)
-class Change:
-    """The outcome of a state change: ``ok`` false with ``reason`` when refused."""
-
-    ok: bool
-    incident: Incident | None
-    reason: str = ""
-    status: int = 200
 
 
 def _receivers_kind(rules: Any, name: str) -> str | None:

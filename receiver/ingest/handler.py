@@ -19,9 +19,9 @@ import structlog
 from aiohttp import web
 
 from receiver.auth import basic_ok, bearer_ok
+from receiver.edge import body_error_response, error_response, read_bounded
 from receiver.errors import PayloadError, StoreError, StoreRejected
 from receiver.escalation.timers import record_heartbeat
-from receiver.ingest.edge import body_error_response, error_response, read_bounded
 from receiver.ingest.payload import Repairs, parse_payload, to_records
 from receiver.metrics import Metrics
 from receiver.settings import WebhookConfig

@@ -22,9 +22,10 @@ def build_notifiers(*, slack: SlackConfig, pagerduty: PagerDutyConfig, smtp: Smt
                     ) -> dict[str, Notifier]:
     """The notifiers by receiver kind: ``"slack"``, ``"pagerduty"`` and, when ``smtp`` is given, ``"email"``.
 
-    ``templates`` (``receiver.escalation.templates.Templates`` built with the operator's
-    ``templates_dir``) renders the email bodies and Slack's update and resolution thread replies.
-    Without it, email uses the shipped default templates and Slack its built-in short texts.
+    ``templates`` (a ``MessageRenderer``: the app passes ``receiver.escalation.templates.Templates``
+    built with the operator's ``templates_dir``) renders the email bodies and Slack's update and
+    resolution thread replies; email needs it (``ValueError`` without), Slack falls back to its
+    built-in short texts.
     ``notify`` gives each vendor's connect and read time-outs (defaults 3 s and 10 s).
     """
     n = notify or NotifyConfig()
@@ -34,11 +35,7 @@ def build_notifiers(*, slack: SlackConfig, pagerduty: PagerDutyConfig, smtp: Smt
                                        threads=n.concurrency.get("pagerduty", 6)),
     }
     if smtp is not None:
-        if templates is None:
-            # Imported here, not at the top: the channel itself depends only on the MessageRenderer
-            # protocol; only this default reaches up to the escalation layer that owns the templates.
-            from receiver.escalation.templates import Templates
-
-            templates = Templates()
+        if templates is None:  # the channel renders through the protocol; the templates are the caller's
+            raise ValueError("the email notifier needs templates (a MessageRenderer)")
         notifiers["email"] = EmailNotifier(smtp, templates, timeout=n.email.read)
     return notifiers

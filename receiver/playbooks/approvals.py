@@ -18,8 +18,7 @@ from typing import Any
 
 from receiver.durations import format_duration
 from receiver.escalation.planner import paged_receivers
-from receiver.incidents.lifecycle import Change
-from receiver.model import Incident, Job, TimelineEvent
+from receiver.model import Change, Incident, Job, TimelineEvent
 from receiver.playbooks.gates import Refusal
 
 WAITING = object()

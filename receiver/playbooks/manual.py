@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from receiver.incidents.lifecycle import Change
-from receiver.model import AlertRecord, Incident, IncidentAlert, TimelineEvent, new_incident_id
+from receiver.model import AlertRecord, Change, Incident, IncidentAlert, TimelineEvent, new_incident_id
 from receiver.store.sql import UPSERT_ALERT, alert_row
 
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

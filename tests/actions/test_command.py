@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from receiver.actions.command import CommandAction
-from receiver.actions.command_config import CommandConfig
+from receiver.config.command import CommandConfig
 from receiver.errors import ActionError
 from receiver.playbooks.render import render_value
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from receiver.actions.http import HttpAction
-from receiver.actions.http_config import HostAllowList
+from receiver.config.http_actions import HostAllowList
 from receiver.errors import ActionError
 from tests.actions.conftest import TRADING_TOKEN
 from tests.fakes import running

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from receiver.actions.http_config import HostAllowList
+from receiver.config.http_actions import HostAllowList
 from receiver.errors import ConfigError
 from receiver.settings import parse_settings
 

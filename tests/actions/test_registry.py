@@ -12,9 +12,9 @@ import pytest
 from receiver.actions import build_actions
 from receiver.actions.alpaca import AlpacaCancelAllOrders, AlpacaCloseAllPositions, AlpacaClosePosition, AlpacaGetClock
 from receiver.actions.command import CommandAction
-from receiver.actions.command_config import CommandConfig
 from receiver.actions.http import HttpAction
 from receiver.actions.log import LogAction
+from receiver.config.command import CommandConfig
 from receiver.errors import ActionError
 from receiver.settings import AlpacaConfig
 
@@ -41,9 +41,9 @@ async def test_without_a_command_config_no_executable_is_allowed() -> None:
 
 
 def test_the_actions_package_does_not_import_settings_at_runtime() -> None:
-    """``receiver.settings`` imports ``receiver.actions.command_config``; the reverse would be a cycle."""
+    """Actions read their config from ``receiver.config``, never ``receiver.settings`` at run time (no cycle)."""
     code = (
-        "import sys, receiver.actions, receiver.actions.alpaca, receiver.actions.command_config\n"
+        "import sys, receiver.actions, receiver.actions.alpaca, receiver.config.command\n"
         "assert 'receiver.settings' not in sys.modules, 'receiver.actions imports receiver.settings'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

@@ -10,7 +10,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from receiver.actions.alpaca import AlpacaClosePosition
 from receiver.actions.command import CommandAction
-from receiver.actions.command_config import CommandConfig
+from receiver.config.command import CommandConfig
 from receiver.rules.model import HttpStep
 from receiver.rules.steps_more import AlpacaClosePositionStep, AlpacaGetClockStep, CommandStep, HttpRetryAndCheck
 from receiver.settings import AlpacaConfig

@@ -235,7 +235,7 @@ class _Checkpoints:
         threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True).start()
 
     def _run(self) -> None:
-        from receiver.store.sqlite import connect
+        from receiver.store.sqlite.store import connect
 
         conn = connect(self.path)
         while True:
@@ -264,7 +264,7 @@ def _child_main(conn: Any, path: str, factory: ApplyFactory, init: Callable[[], 
                 restart_frames: int, redact: Redactor = NO_REDACTION) -> None:
     # Ctrl-C reaches the whole process group; the parent decides when the child stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from receiver.store.sqlite import IngestState, connect, ingest_batch  # the child's imports
+    from receiver.store.sqlite.store import IngestState, connect, ingest_batch  # the child's imports
 
     try:
         if init is not None:

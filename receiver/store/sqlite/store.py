@@ -30,9 +30,9 @@ from receiver.errors import StoreConflict, StoreError, StoreRejected, StoreUnava
 from receiver.model import AlertRecord
 from receiver.redaction import NO_REDACTION, Redactor
 from receiver.store.group_commit import GroupCommit
-from receiver.store.ingest_process import ApplyFactory, IngestProcess
 from receiver.store.schema import migrations
 from receiver.store.sql import UPSERT_ALERT, SqlTx, alert_row
+from receiver.store.sqlite.ingest_process import ApplyFactory, IngestProcess
 
 T = TypeVar("T")
 log = structlog.get_logger("runbookd.store")
