@@ -26,6 +26,9 @@ escalation_policies:
     steps:
       - after: 0s
         notify: [slack-alerts]
+    updates:
+      every: 30m
+      notify: [slack-alerts]
   P2:
     steps:
       - after: 0s
@@ -85,6 +88,34 @@ async def test_the_limit_is_per_channel(fakes: Any, make_runbookd: Any, tmp_path
     await rb.run()
     assert len(top_level_pages(fakes, "#other")) == 1
     assert len(top_level_pages(fakes, "#alerts")) == POST_BURST
+
+
+async def test_a_held_back_status_update_is_sent_at_its_slot_once(
+        fakes: Any, make_runbookd: Any, tmp_path: Path) -> None:
+    """A status update (a row fanning out to several receivers) that finds the channel's burst used
+    leaves a ``notice`` row of the receiver with its text, sent at the slot; the update is not lost
+    nor sent twice, and the next update is still planned."""
+    rb = await storm(make_runbookd, fakes, tmp_path, 1)
+    await rb.advance(1799.5)
+    more = [alert("Storm", fingerprint=f"{i:016x}", instance=f"late-{i}") for i in range(100, 100 + POST_BURST)]
+    await rb.post_alerts(payload(*more))
+    await rb.run()
+    assert len(top_level_pages(fakes, "#alerts")) == 1 + POST_BURST
+    await rb.advance(0.5)  # the first incident's update is due: the burst is used up
+    assert updates(fakes) == []
+    jobs = await rb.c.store.read(lambda tx: [j for i in _incident_ids(tx) for j in tx.jobs_of(i)])
+    [held] = [j for j in jobs if j.kind == "notice"]
+    assert held.state == "pending" and held.payload["text"].startswith("Status update:")
+    assert any(j.kind == "update" and j.state == "pending" and j.payload["n"] == 2 for j in jobs)
+    await rb.advance(0.5)
+    assert len(updates(fakes)) == 1
+    await rb.advance(60)
+    assert len(updates(fakes)) == 1
+
+
+def updates(fakes: Any) -> list[dict[str, Any]]:
+    return [_p(r) for r in fakes.slack.calls("/api/chat.postMessage")
+            if _p(r).get("thread_ts") and "Status update:" in str(_p(r))]
 
 
 def _incident_ids(tx: Any) -> list[str]:
