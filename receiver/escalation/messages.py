@@ -10,6 +10,8 @@ _STEP_KINDS = ("step.ok", "step.dry_run", "step.skipped", "step.failed", "step.u
 
 #: Timeline kinds of a finished playbook step: the only events a notification reads.
 STEP_KINDS = _STEP_KINDS
+#: Payload key of a row held back by a channel's rate limit: the start of the slot it reserved.
+RATE_SLOT = "rate_slot"
 
 
 def action_lines(timeline: list[TimelineEvent], left_out: int = 0) -> list[str]:
@@ -73,6 +75,6 @@ def page_in_flight(jobs: list[Job], receiver: str, now: float | None = None) -> 
     return any(
         j.kind == "page" and j.payload.get("receiver") == receiver and (
             j.state == "running" or (j.state == "pending" and (
-                now is None or j.due_at <= now or j.payload.get("rate_slot") is not None)))
+                now is None or j.due_at <= now or j.payload.get(RATE_SLOT) is not None)))
         for j in jobs
     )

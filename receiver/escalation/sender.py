@@ -30,7 +30,7 @@ from receiver.clock import iso
 from receiver.durations import format_duration
 from receiver.errors import DeliveryError
 from receiver.escalation.context import digest_context
-from receiver.escalation.messages import STEP_KINDS, build_message, page_in_flight
+from receiver.escalation.messages import RATE_SLOT, STEP_KINDS, build_message, page_in_flight
 from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
 from receiver.escalation.retry import FIRST_ATTEMPT, UNSURE, backoff, next_step_rows, plan_retry
 from receiver.escalation.targets import response_targets
@@ -48,8 +48,6 @@ FOLLOW_UP_WAIT = 1.0
 PAGE_ALERTS = 10
 #: How many finished playbook steps a notification lists (earlier ones are summed up as "and N more").
 PAGE_STEPS = 50
-#: Payload key of a row held back by a channel's rate limit: the start of the slot it reserved.
-RATE_SLOT = "rate_slot"
 log = structlog.get_logger("runbookd.escalation")
 
 
