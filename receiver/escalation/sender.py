@@ -9,6 +9,13 @@ jittered backoff (honouring ``Retry-After``) until delivered, acknowledged, reso
 severity's deadline; a page past its deadline, or failed for good, pages the next escalation step at
 once. Every failure goes on the timeline and into ``runbookd_notifications_total`` (``outcome``
 ``retry``, ``failed``, ``escalated``).
+
+A notification reads a bounded part of its incident, whatever the incident's size (docs/performance.md,
+"Paging cost"): the incident's row, its first ``PAGE_ALERTS`` alerts, its last ``PAGE_STEPS``
+playbook-step events and its page rows. Only the post-mortem link reads every notification row.
+A channel's rate limit (``Notifier.rate_limit``, e.g. Slack's one message per second per channel)
+is a slot reserved in the store: a message held back by it is its row due at the slot, never a
+sleep holding a worker (``outcome`` ``delayed``).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from receiver.clock import iso
 from receiver.durations import format_duration
 from receiver.errors import DeliveryError
 from receiver.escalation.context import digest_context
-from receiver.escalation.messages import build_message, page_in_flight
+from receiver.escalation.messages import RATE_SLOT, STEP_KINDS, build_message, page_in_flight
 from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
 from receiver.escalation.retry import FIRST_ATTEMPT, UNSURE, backoff, next_step_rows, plan_retry
 from receiver.escalation.targets import response_targets
@@ -37,6 +44,10 @@ from receiver.store.base import Store
 
 MAX_ATTEMPTS = 5
 FOLLOW_UP_WAIT = 1.0
+#: How many of an incident's alerts a notification reads (it shows the first one's annotations).
+PAGE_ALERTS = 10
+#: How many finished playbook steps a notification lists (earlier ones are summed up as "and N more").
+PAGE_STEPS = 50
 log = structlog.get_logger("runbookd.escalation")
 
 
@@ -62,8 +73,9 @@ class Sender:
         """Enqueue an edit of every Slack page of the incident (after its playbook finished)."""
         rules = self.rules()
         n = 0
-        for r in paged_receivers(tx.jobs_of(incident_id)) + [
-            j.payload.get("receiver") for j in tx.jobs_of(incident_id)
+        jobs = tx.jobs_of_kinds(incident_id, ("page", "notice"))
+        for r in paged_receivers(jobs) + [
+            j.payload.get("receiver") for j in jobs
             if j.kind == "page" and j.state == "pending" and j.due_at <= now
         ]:
             rcv = rules.receivers.get(r) if isinstance(r, str) else None
@@ -80,18 +92,22 @@ class Sender:
         if job.kind in ("deadman", "deadman_resolve"):
             await self._deadman(job)
             return
-        def load(tx: Any) -> tuple[Any, Any, Any, Any]:
-            inc = tx.get_incident(job.incident_id)
-            return inc, tx.timeline(job.incident_id), tx.jobs_of(job.incident_id), None
+        kinds = ("page", "notice") if job.kind == "postmortem" else ("page",)
 
-        incident, timeline, jobs, _ = await self.store.read(load)
+        def load(tx: Any) -> tuple[Any, list[TimelineEvent], int, list[Job]]:
+            # Bounded whatever the incident's size (schema version 13's indexes).
+            inc = tx.incident_head(job.incident_id, alerts=PAGE_ALERTS)
+            steps, total = tx.events_of_kinds(job.incident_id, STEP_KINDS, PAGE_STEPS)
+            return inc, steps, total - len(steps), tx.jobs_of_kinds(job.incident_id, kinds)
+
+        incident, timeline, left_out, jobs = await self.store.read(load)
         now = self.clock.now()
         name = job.payload.get("receiver")
         if job.kind == "update":
-            await self._updates(job, incident, timeline, jobs)
+            await self._updates(job, incident, timeline, jobs, left_out)
             return
         if job.kind == "postmortem":
-            await self._postmortem(job, incident, timeline, jobs)
+            await self._postmortem(job, incident, timeline, jobs, left_out)
             return
         if incident is None:
             await self._done(job, "failed", [], {"error": "incident not found"})
@@ -101,9 +117,9 @@ class Sender:
                 now, "notify.cancelled", f"page to {name} not sent: incident {incident.status}",
                 {"receiver": name})], {})
             return
-        await self._deliver(job, name, incident, timeline, jobs)
+        await self._deliver(job, name, incident, timeline, jobs, steps_left_out=left_out)
 
-    async def _updates(self, job: Job, incident: Any, timeline: Any, jobs: list[Job]) -> None:
+    async def _updates(self, job: Job, incident: Any, timeline: Any, jobs: list[Job], left_out: int = 0) -> None:
         """A status update row: send to the policy's update receivers, then schedule the next one."""
         now = self.clock.now()
         if incident is None or incident.status == "resolved":
@@ -114,7 +130,7 @@ class Sender:
             await self._done(job, "cancelled", [], {"reason": "no updates in policy"})
             return
         for r in policy.updates.notify:
-            await self._deliver(job, r, incident, timeline, jobs, finish=False)
+            await self._deliver(job, r, incident, timeline, jobs, finish=False, steps_left_out=left_out)
         nxt = plan_update(incident.id, job.payload.get("epoch", 0), job.payload.get("n", 1) + 1,
                           next_update_due(job.due_at, policy.updates.every, now))
 
@@ -125,7 +141,7 @@ class Sender:
         await self.store.transaction(commit)
 
     async def _deliver(self, job: Job, name: Any, incident: Any, timeline: Any, jobs: list[Job],
-                       finish: bool = True) -> None:
+                       finish: bool = True, steps_left_out: int = 0) -> None:
         now = self.clock.now()
         rcv = self.rules().receivers.get(name) if isinstance(name, str) else None
         if rcv is None:
@@ -151,7 +167,7 @@ class Sender:
             return
         text = self._text(job, incident, now)
         msg = build_message(kind, incident, timeline, ref=ref, dry_run=self.dry_run,
-                            external_url=self.external_url, text=text)
+                            external_url=self.external_url, text=text, steps_left_out=steps_left_out)
         # A crash or an unanswered attempt may have sent it already: the channel checks before re-sending.
         msg = replace(msg, idempotency_key=job.key, resend=job.takeover or bool(job.payload.get(UNSURE)))
         if job.kind == "approval":
@@ -168,6 +184,8 @@ class Sender:
                 now, "notify.skipped", f"{kind} to {rcv.name} skipped: {rcv.kind} is not available",
                 {"receiver": rcv.name, "kind": kind})], {"skipped": True}, finish)
             self.metrics.notifications.labels(receiver=rcv.name, outcome="skipped").inc()
+            return
+        if await self._rate_limited(job, notifier, target, msg, rcv.name, finish):
             return
         try:
             d = await notifier.send(target, msg)
@@ -212,6 +230,7 @@ class Sender:
             # With no later step to hand the page to, it keeps being retried past its deadline.
             due = plan.due if plan.due is not None else end + max(self.retry.max, e.retry_after or 0.0)
             payload = {**job.payload, FIRST_ATTEMPT: first, UNSURE: bool(job.payload.get(UNSURE) or e.unknown)}
+            payload.pop(RATE_SLOT, None)  # the retry takes a new slot of the channel's rate limit
             note = "" if plan.due is not None else " (past its deadline, but no later escalation step is left)"
             self.metrics.notifications.labels(receiver=receiver, outcome="retry").inc()
             await self._retry(job, due, [TimelineEvent(
@@ -267,7 +286,7 @@ class Sender:
                     f"{self.external_url.rstrip('/')}/api/v1/incidents/{incident.id}/postmortem")
         return None
 
-    async def _postmortem(self, job: Job, incident: Any, timeline: Any, jobs: list[Job]) -> None:
+    async def _postmortem(self, job: Job, incident: Any, timeline: Any, jobs: list[Job], left_out: int = 0) -> None:
         """Post the post-mortem draft's link in the thread of every Slack page of the incident."""
         now = self.clock.now()
         if incident is None:
@@ -277,7 +296,7 @@ class Sender:
         for r in paged_receivers(jobs):
             rcv = rules.receivers.get(r)
             if rcv is not None and rcv.kind == "slack":
-                await self._deliver(job, r, incident, timeline, jobs, finish=False)
+                await self._deliver(job, r, incident, timeline, jobs, finish=False, steps_left_out=left_out)
         await self.store.transaction(lambda tx: tx.finish_job(job.id, "done", now, {}))
 
     async def _digest(self, job: Job) -> None:
@@ -360,6 +379,46 @@ class Sender:
             log.warning("digest delivery failed", receiver=name, error=e.reason)
             outcome = "failed"
         self.metrics.notifications.labels(receiver=name, outcome=outcome).inc()
+
+    async def _rate_limited(self, job: Job, notifier: Notifier, target: Any, msg: Message, receiver: str,
+                            finish: bool) -> bool:
+        """Whether the channel's rate limit holds ``msg`` back; then it is a row due at the slot reserved.
+
+        ``notifier.rate_limit(target, msg)`` (optional) names the limit, ``(key, interval seconds,
+        burst)``, or ``None`` when the message is not limited. The slot is reserved in the store
+        (``Tx.reserve_slot``, shared by every replica); a row that already holds a slot sends within
+        it. A held-back row is put back ``pending`` until its slot (the attempt is not counted); a
+        fan-out row (an update to several receivers) instead leaves a ``notice`` row of this
+        receiver with the same text, due at the slot.
+        """
+        rule = getattr(notifier, "rate_limit", None)
+        limit = rule(target, msg) if rule is not None else None
+        if limit is None:
+            return False
+        key, interval, burst = limit
+        now = self.clock.now()
+        held = job.payload.get(RATE_SLOT) if finish else None
+        if isinstance(held, int | float) and not isinstance(held, bool) and held - 1e-3 <= now < held + interval:
+            return False
+
+        def reserve(tx: Any) -> float:
+            start = float(tx.reserve_slot(key, now, interval, burst))
+            if start <= now + 1e-3:
+                return start
+            if finish:
+                tx.reschedule(job.id, start, now, {**job.payload, RATE_SLOT: start})
+            else:
+                tx.enqueue(f"{job.key}:{receiver}", "notice", job.incident_id,
+                           {"receiver": receiver, "text": msg.text or "", RATE_SLOT: start}, start, now)
+            return start
+
+        start = await self.store.transaction(reserve)
+        if start <= now + 1e-3:
+            return False
+        self.metrics.notifications.labels(receiver=receiver, outcome="delayed").inc()
+        log.info("notification held back by the channel's rate limit", incident=job.incident_id,
+                 receiver=receiver, kind=msg.kind, due=iso(start))
+        return True
 
     async def _retry(self, job: Job, due: float, events: list[TimelineEvent], reason: str,
                      payload: dict[str, Any] | None = None) -> None:

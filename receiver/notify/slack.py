@@ -36,6 +36,13 @@ RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "s
 PAGE_EVENT = "runbookd_page"
 #: How many of the channel's latest messages a re-sent page looks through for itself.
 HISTORY_LIMIT = 200
+#: Slack's rate limit of ``chat.postMessage``: one message per second per channel
+#: (https://api.slack.com/methods/chat.postMessage#rate_limiting), in seconds between two posts.
+POST_INTERVAL = 1.0
+#: Posts to a channel allowed at once before the limit holds the next back ("generous burst behavior").
+POST_BURST = 3
+#: Message kinds that post a message (``refresh``/``ack`` edit one: ``chat.update``, limited per workspace).
+POSTING_KINDS = frozenset({"page", "update", "resolve", "approval"})
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -68,6 +75,19 @@ class SlackNotifier:
             self._client = AsyncWebClient(
                 token=config.token, base_url=config.api_url, timeout=math.ceil(timeout), retry_handlers=[]
             )
+
+    def rate_limit(self, target: SlackTarget, message: Message) -> tuple[str, float, int] | None:
+        """The rate limit ``message`` counts against: ``("slack.post:<channel>", POST_INTERVAL,
+        POST_BURST)`` (key, seconds between posts, posts allowed at once) for a
+        message that posts to ``target.channel`` (a page, a thread reply, a resolution, an approval
+        request), ``None`` for an edit or when the integration is off (nothing is sent).
+
+        The caller (``receiver.escalation.sender``) reserves the slot in the store and makes the row
+        due at it: Slack allows one message per second per channel, with short bursts.
+        """
+        if self._client is None or message.kind not in POSTING_KINDS:
+            return None
+        return f"slack.post:{target.channel}", POST_INTERVAL, POST_BURST
 
     async def send(self, target: SlackTarget, message: Message) -> Delivery:
         """Deliver ``message`` to ``target.channel`` according to ``message.kind``.

@@ -211,6 +211,28 @@ class Tx(Protocol):
         """Record ``key`` as used until ``expires_at``; ``False`` when it is recorded and not expired yet."""
         ...
 
+    # -- bounded reads of the page path: their cost does not grow with the incident's size --------
+    def incident_head(self, incident_id: str, *, alerts: int) -> Incident | None:
+        """One incident with at most ``alerts`` of its alerts (the first by start), or ``None``."""
+        ...
+
+    def alert_counts(self, incident_id: str) -> dict[str, int]:
+        """How many alerts the incident tracks, by status."""
+        ...
+
+    def events_of_kinds(self, incident_id: str, kinds: Sequence[str], limit: int) -> tuple[list[TimelineEvent], int]:
+        """The last ``limit`` events of ``kinds`` (oldest first) and how many there are in all."""
+        ...
+
+    def jobs_of_kinds(self, incident_id: str, kinds: Sequence[str]) -> list[Job]:
+        """The incident's work rows of ``kinds``, oldest first."""
+        ...
+
+    def reserve_slot(self, key: str, now: float, interval: float, burst: int = 1) -> float:
+        """Reserve the next send slot of rate limit ``key`` (one per ``interval`` s after a burst of
+        ``burst``); returns its start (epoch seconds, ``<= now``: send at once)."""
+        ...
+
 
 class Store(Protocol):
     """A durable store backend."""

@@ -10,6 +10,7 @@ never back.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -594,3 +595,72 @@ class SqlTx:
                       "SET expires_at = excluded.expires_at WHERE seen_requests.expires_at < ?",
                       (key, expires_at, now))
         return bool(cur.rowcount)
+
+    # -- bounded reads of the page path (schema version 13) ---------------------------------------
+    def incident_head(self, incident_id: str, *, alerts: int) -> Incident | None:
+        """One incident with at most ``alerts`` of its alerts (the first by ``starts_ts``, then
+        fingerprint: the order of ``get_incident``), or ``None``. Reads a bounded number of rows
+        whatever the incident's size (index ``incident_alerts_start``); ``alert_counts`` counts the rest.
+        """
+        row = self._x(f"SELECT {_INCIDENT_COLS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            return None
+        rows = self._x(
+            f"SELECT {_INCIDENT_ALERT_COLS} WHERE ia.incident_id = ? ORDER BY ia.starts_ts, ia.fingerprint LIMIT ?",
+            (incident_id, max(0, alerts)),
+        ).fetchall()
+        sample = tuple(IncidentAlert(r[0], r[1], r[2], _loads(r[3]), _loads(r[4]), r[5], r[6]) for r in rows)
+        return replace(self._incident(row, with_alerts=False), alerts=sample)
+
+    def alert_counts(self, incident_id: str) -> dict[str, int]:
+        """How many alerts the incident tracks, by status (``{"firing": 3, "resolved": 1}``)."""
+        rows = self._x("SELECT status, COUNT(*) FROM incident_alerts WHERE incident_id = ? GROUP BY status",
+                       (incident_id,)).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def events_of_kinds(self, incident_id: str, kinds: Sequence[str], limit: int) -> tuple[list[TimelineEvent], int]:
+        """The last ``limit`` timeline events of the incident whose kind is one of ``kinds``, oldest
+        first, and how many such events there are in all (index ``timeline_incident_kind``)."""
+        if not kinds:
+            return [], 0
+        marks = ", ".join("?" for _ in kinds)
+        # Without statistics SQLite prefers walking (incident_id, id) backwards (no sort) through every
+        # event of the incident; the kind index reads only the matching ones.
+        hint = "" if self._pg else " INDEXED BY timeline_incident_kind"
+        rows = self._x(
+            f"SELECT at, kind, message, data FROM timeline{hint} WHERE incident_id = ? AND kind IN ({marks}) "
+            "ORDER BY id DESC LIMIT ?", (incident_id, *kinds, max(0, limit)),
+        ).fetchall()
+        events = [TimelineEvent(r[0], r[1], r[2], _loads(r[3])) for r in reversed(rows)]
+        if len(events) < limit:
+            return events, len(events)
+        total = self._x(f"SELECT COUNT(*) FROM timeline WHERE incident_id = ? AND kind IN ({marks})",
+                        (incident_id, *kinds)).fetchone()
+        return events, int(total[0])
+
+    def jobs_of_kinds(self, incident_id: str, kinds: Sequence[str]) -> list[Job]:
+        """The incident's work rows of the given kinds, oldest first (index ``jobs_incident_kind``)."""
+        if not kinds:
+            return []
+        marks = ", ".join("?" for _ in kinds)
+        rows = self._x(f"SELECT {_JOB_COLS} FROM jobs WHERE incident_id = ? AND kind IN ({marks}) ORDER BY id",
+                       (incident_id, *kinds)).fetchall()
+        return [Job(r[0], r[1], r[2], r[3], _loads(r[4]), r[5], r[6], r[7]) for r in rows]
+
+    def reserve_slot(self, key: str, now: float, interval: float, burst: int = 1) -> float:
+        """Reserve the next free send slot of rate limit ``key`` and return when it starts (epoch
+        seconds; at or before ``now`` when the message may go at once).
+
+        The limit allows one send per ``interval`` seconds after a burst of ``burst`` sends (the
+        generic cell rate algorithm: the ``state`` row ``key`` holds the theoretical arrival time).
+        One statement (an upsert), so two replicas reserving at once get two different slots.
+        """
+        top = "GREATEST" if self._pg else "MAX"
+        real = "DOUBLE PRECISION" if self._pg else "REAL"
+        floor = now - max(0, burst - 1) * interval
+        row = self._x(
+            "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = "
+            f"CAST({top}(CAST(state.value AS {real}), ?) + ? AS TEXT) RETURNING value",
+            (key, repr(floor + interval), floor, interval),
+        ).fetchone()
+        return float(row[0]) - interval

@@ -1,7 +1,8 @@
 """Bulkheads: a hung vendor fills its own share of the dispatcher and delays no other vendor.
 
 The dispatcher's service loop (``run_forever``) runs against the fakes with the fake clock standing
-still; Slack holds every request unanswered until released. The assertions are on ordering and
+still (moved a second at a time only where Slack pages wait for their rate-limit slot); Slack holds
+every request unanswered until released. The assertions are on ordering and
 claims (every PagerDuty page delivered while no Slack call has been answered), not on wall time.
 """
 
@@ -29,6 +30,18 @@ async def until(cond: Callable[[], bool], what: str, limit: float = 30.0) -> Non
     while not cond():
         assert loop.time() < end, f"timed out waiting for {what}"
         await asyncio.sleep(0.02)
+
+
+async def until_paced(rb: Any, cond: Callable[[], bool], what: str, limit: float = 30.0) -> None:
+    """``until``, moving the fake clock a second at a time: Slack's rate limit lets one page per
+    second per channel through after a burst of 3, as a row due at its slot."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    while not cond():
+        assert loop.time() < end, f"timed out waiting for {what}"
+        rb.clock.advance(1.0)
+        rb.c.dispatcher.wake()
+        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -65,7 +78,7 @@ async def test_hung_slack_does_not_delay_the_pagerduty_pages(fakes: Any, make_ru
         assert fakes.slack.messages == {}  # not one Slack call has been answered yet
         assert 0 < fakes.slack.holding <= rb.c.settings.notify.concurrency["slack"]  # its own bulkhead only
         fakes.slack.release()
-        await until(lambda: slack_pages(fakes) == N, "40 Slack pages after Slack recovers")
+        await until_paced(rb, lambda: slack_pages(fakes) == N, "40 Slack pages after Slack recovers")
     assert pd_triggers(fakes) == N
     assert rb.c.dispatcher.claimed["pagerduty"] >= N
 
@@ -93,7 +106,7 @@ async def test_hung_pagerduty_does_not_delay_the_slack_pages(fakes: Any, make_ru
     async with serving(rb):
         assert (await rb.post_alerts(p0_alerts(20))).status == 200
         rb.c.dispatcher.wake()
-        await until(lambda: slack_pages(fakes) == 20, "20 Slack pages")
+        await until_paced(rb, lambda: slack_pages(fakes) == 20, "20 Slack pages")
         await until(lambda: fakes.trading.count("/admin/trading/emergency-stop") == 20, "20 emergency stops")
         assert fakes.pagerduty.events == []
         assert 0 < fakes.pagerduty.holding <= rb.c.settings.notify.concurrency["pagerduty"]
