@@ -218,11 +218,11 @@ def _v10(d: Dialect) -> list[str]:
     ]
 
 
-def _v13(d: Dialect) -> list[str]:
+def _v11(d: Dialect) -> list[str]:
     # The page path reads a bounded part of an incident (``SqlTx.incident_head``, ``events_of_kinds``,
     # ``jobs_of_kinds``): its first alerts by start, its playbook-step events, its page rows. Without
     # these, each read sorted or filtered every alert, event or row of the incident (docs/performance.md,
-    # "Paging cost"). Schema version 13 (v11 and v12 are other changes of the same session).
+    # "Paging cost"). Schema version 11.
     return [
         "CREATE INDEX incident_alerts_start ON incident_alerts (incident_id, starts_ts, fingerprint)",
         "CREATE INDEX timeline_incident_kind ON timeline (incident_id, kind, id)",
@@ -230,7 +230,7 @@ def _v13(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v13)
+MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11)
 """Each entry returns the statements of one schema version for a dialect; append, never edit."""
 
 
