@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from receiver.escalation import targets
 from receiver.escalation.planner import paged_receivers, plan_resolve
+from receiver.maintenance import silences
 from receiver.model import Incident, TimelineEvent
 from receiver.playbooks.payload import playbook_payload
 
@@ -58,6 +59,7 @@ def acknowledge(tx: Any, incident_id: str, *, by: str, via: Via, now: float, rul
             continue
         tx.enqueue(f"ack:{inc.id}:{inc.epoch}:{r}", "ack", inc.id, {"receiver": r}, now, now)
     targets.record(tx, inc, "acknowledged", now)
+    silences.plan_ack(tx, inc, now, by, rules)  # a row: an unreachable Alertmanager never blocks the ack
     return Change(True, tx.get_incident(inc.id))
 
 
@@ -80,6 +82,7 @@ def resolve(tx: Any, inc: Incident, *, now: float, by: str | None, via: Via, rul
     for j in plan_resolve(inc.id, inc.epoch, receivers, now):
         tx.enqueue(j.key, j.kind, inc.id, j.payload, j.due_at, now)
     targets.record(tx, inc, "resolved", now)
+    silences.plan_resolve(tx, inc, now)
     if inc.severity in ("P0", "P1"):
         tx.enqueue(f"postmortem:{inc.id}:{inc.epoch}", "postmortem", inc.id, {"epoch": inc.epoch}, now, now)
     _on_resolved(tx, inc, now, rules)
