@@ -146,7 +146,7 @@ def merge(
         for severity, policy in f.content.escalation_policies.items():
             _check_policy(f, severity, policy, m.receivers, m.errors)
             for si, st in enumerate(policy.steps):
-                m.errors += [f.error(("escalation_policies", severity), ("steps", si, "mute_time_intervals"), None,
+                m.errors += [f.error(("escalation_policies", severity), ("steps", si, "mute_time_intervals"), severity,
                                      f"unknown time interval '{n}'{_needs_calendar(n)}")
                              for n in st.mute_time_intervals if n not in m.time_intervals]
         for ri, rcv in enumerate(f.content.receivers):
