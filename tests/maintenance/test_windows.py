@@ -38,10 +38,11 @@ async def test_page_inside_a_window_is_muted_and_recorded(fakes: Any, make_runbo
         "runbookd_notifications_total", {"receiver": "slack-alerts", "outcome": "muted"}) == 1.0
 
 
-async def test_still_firing_after_the_window_pages_once(fakes: Any, make_runbookd: Any) -> None:
+async def test_still_firing_after_the_window_pages_once(fakes: Any, make_runbookd: Any,
+                                                        backend: dict[str, Any]) -> None:
     """Nothing goes out during the hour (the 30-minute PagerDuty step is muted too); at the window's end
-    Slack and PagerDuty are each paged once, and never again later."""
-    rb = await make_runbookd(fakes, rule_files=RULES)
+    Slack and PagerDuty are each paged once, and never again later (SQLite and PostgreSQL)."""
+    rb = await make_runbookd(fakes, rule_files=RULES, **backend)
     await create_window(rb, ['alertname="RiskEngineDown"'])
     inc = await fire(rb, "RiskEngineDown", **RISK)
     await rb.advance(3599)
