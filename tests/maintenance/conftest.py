@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import TESTDATA, alert, payload
-from tests.store.conftest import PG_URL, pg_schema, require_pg, with_schema
 from tests.incidents.test_pipeline import pd_events, top_level_pages
+from tests.store.conftest import PG_URL, pg_schema, require_pg, with_schema
 
 RULES = [str(TESTDATA / "rules" / "maintenance.yml")]
 RISK = dict(fingerprint="1111aaaa2222bbbb")

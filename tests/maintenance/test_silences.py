@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.conftest import ADMIN
 from tests.maintenance.conftest import RISK, RULES, events, fire
 
 #: Nothing listens on port 1 of loopback: every connection is refused.
@@ -48,3 +49,14 @@ async def test_no_silence_without_silence_on_ack(fakes: Any, make_runbookd: Any)
     await rb.run()
     jobs = await rb.c.store.read(lambda tx: tx.jobs_of(inc["id"]))
     assert [j for j in jobs if j.kind == "silence"] == []
+
+
+async def test_incident_silences_without_alertmanager_says_so(fakes: Any, make_runbookd: Any) -> None:
+    """``GET /api/v1/incidents/{id}/silences`` without ``alertmanager.urls``: none, and a note why; 404 for
+    an unknown incident."""
+    rb = await make_runbookd(fakes, rule_files=RULES)
+    inc = await fire(rb, "RiskEngineDown", **RISK)
+    body = await rb.api(f"/api/v1/incidents/{inc['id']}/silences")
+    assert body == {"silences": [], "created_by_runbookd": [], "note": "alertmanager.urls is not set"}
+    r = await rb.client.get("/api/v1/incidents/nope/silences", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert r.status == 404

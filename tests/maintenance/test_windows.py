@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from receiver.access import tokens
 from tests.conftest import ADMIN
 from tests.maintenance.conftest import (
     FEED,
@@ -150,3 +151,23 @@ async def test_bad_window_is_a_400_naming_the_field(fakes: Any, make_runbookd: A
         assert r.status == 400, body
         assert (await r.json())["field"] == field, body
     assert (await rb.api("/api/v1/maintenance"))["windows"] == []
+
+
+async def test_only_an_admin_creates_or_ends_a_window(fakes: Any, make_runbookd: Any) -> None:
+    """A responder's token gets 403 for POST and DELETE (recorded, nothing changed); an admin's creates
+    the window as that person; a viewer may list."""
+    people = [{"name": "rita", "role": "responder"}, {"name": "ada", "role": "admin"},
+              {"name": "vera", "role": "viewer"}]
+    rb = await make_runbookd(fakes, rule_files=RULES, access={"people": people})
+    secret = await rb.c.store.transaction(lambda tx: {
+        p["name"]: tokens.create(tx, p["name"], None, by="test", now=rb.clock.now()).secret for p in people})
+    body = {"matchers": ['service="risk"'], "duration": "1h", "reason": "upgrade"}
+    r = await rb.client.post("/api/v1/maintenance", json=body, headers={"Authorization": f"Bearer {secret['rita']}"})
+    assert r.status == 403 and "maintenance needs role admin" in (await r.json())["error"]
+    r = await rb.client.post("/api/v1/maintenance", json=body, headers={"Authorization": f"Bearer {secret['ada']}"})
+    assert r.status == 201 and (await r.json())["created_by"] == "ada"
+    wid = (await r.json())["id"]
+    r = await rb.client.delete(f"/api/v1/maintenance/{wid}", headers={"Authorization": f"Bearer {secret['rita']}"})
+    assert r.status == 403
+    r = await rb.client.get("/api/v1/maintenance", headers={"Authorization": f"Bearer {secret['vera']}"})
+    assert r.status == 200 and [w["active"] for w in (await r.json())["windows"]] == [True]
