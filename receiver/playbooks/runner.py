@@ -130,7 +130,8 @@ class PlaybookRunner:
             await self._refused(job, incident, step, Refusal(
                 "skipped", f"automation paused by {pause.get('by')}: not run, act manually", limit=True), events)
             return
-        during = p.get("during_maintenance", "skip")
+        # A manual run (``triggered_by``) is a person's explicit order: maintenance does not skip it.
+        during = p.get("during_maintenance", "run" if p.get("triggered_by") else "skip")
         held = await self.store.read(lambda tx: maintenance_gate(tx, incident, now, during))
         if held is not None:
             await self._refused(job, incident, step, held, events)

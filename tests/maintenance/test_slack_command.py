@@ -57,3 +57,14 @@ def test_start_matchers_may_quote_spaces_and_use_commas() -> None:
                       now=1_800_000_000.0)
     assert req.matchers == ('service="risk engine"', 'env="prod",region=~"eu|us"')
     assert req.ends_at == 1_800_007_200.0 and req.reason == "CHG-9"
+
+
+async def test_manual_run_is_not_skipped_by_a_window(fakes: Any, make_runbookd: Any) -> None:
+    """``/runbookd run`` inside a window covering everything still runs its steps: a person ordered it."""
+    rb = await make_runbookd(fakes, rule_files=RULES, access={"people": PEOPLE})
+    await command(rb, "U0ADA", 'maintenance start 1h alertname=~".+" -- everything')
+    out = await command(rb, "U0ADA", "run note-risk")
+    assert out["response_type"] == "in_channel", out
+    await rb.run()
+    [inc] = await rb.api("/api/v1/incidents")
+    assert "step.ok" in await kinds(rb, inc["id"]) and "step.skipped" not in await kinds(rb, inc["id"])
