@@ -32,9 +32,10 @@ def real_alertmanager(services: Services) -> Alertmanager:
     return services.start(Alertmanager(services.dir("alertmanager"), "http://127.0.0.1:9/unused"))
 
 
-async def in_process(aiohttp_client: Any, tmp_path: Any, am: Alertmanager) -> Runbookd:
+async def in_process(aiohttp_client: Any, tmp_path: Any, am: Alertmanager, *, dead_first: bool = False) -> Runbookd:
     clock = FakeClock(time.time())
-    settings = settings_for(tmp_path, None, rule_files=RULES, alertmanager={"urls": [am.url]},
+    urls = (["http://127.0.0.1:1"] if dead_first else []) + [am.url]
+    settings = settings_for(tmp_path, None, rule_files=RULES, alertmanager={"urls": urls},
                             external_url="http://runbookd.example:9096")
     c = build_components(settings, clock=clock)
     return Runbookd(await aiohttp_client(build_app(c, run_dispatcher=False)), c, clock)
@@ -96,3 +97,19 @@ async def test_maintenance_window_gets_a_silence_expired_when_it_ends_early(
     await rb.run()
     [after] = am_silences(am)
     assert after["status"]["state"] == "expired"
+
+
+async def test_a_dead_member_of_the_pair_is_passed_over(
+        services: Services, real_alertmanager: Alertmanager, aiohttp_client: Any, tmp_path: Any) -> None:
+    """``alertmanager.urls`` lists a dead member first: the silence is created on the live one at once."""
+    am = real_alertmanager
+    rb = await in_process(aiohttp_client, tmp_path, am, dead_first=True)
+    await rb.post_alerts(payload(alert("RiskEngineDown", **RISK)))
+    await rb.run()
+    [inc] = await rb.api("/api/v1/incidents")
+    await rb.api_post(f"/api/v1/incidents/{inc['id']}/ack", {"by": "erin"})
+    await rb.run()
+    [s] = am_silences(am)
+    assert s["status"]["state"] == "active"
+    detail = await rb.api(f"/api/v1/incidents/{inc['id']}")
+    assert not any(e["kind"] == "silence.retry" for e in detail["timeline"])
