@@ -52,31 +52,45 @@ class Mute:
 
     async def hold(self, job: Job, incident: Any) -> bool:
         """Whether the page row ``job`` (claimed) is muted now; when it is, the row is put back to
-        ``pending`` until the mute ends and ``notify.muted`` is committed on the incident's timeline."""
+        ``pending`` until the mute ends and, the first time this row is muted by these windows or
+        intervals, ``notify.muted`` is committed on the incident's timeline.
+
+        The windows are read in the same transaction that reschedules the row, with their rows locked:
+        a window ended early meanwhile either is seen ended or finds this row pending and makes it due.
+        """
         now = self.clock.now()
         rules = self.rules()
-        windows = await self.store.read(lambda tx: rows.current(tx, now))
-        cover = covering(windows, incident, now)
         names = step_intervals(rules, incident, job)
         muting = muting_intervals(names, rules.in_interval, now) if names else []
-        if not cover and not muting:
+        interval_end = mute_ends(muting, rules.in_interval, now) if muting else None
+
+        def decide(tx: Any) -> tuple[dict[str, Any], bool] | None:
+            cover = covering(rows.current(tx, now, lock=True), incident, now)
+            if not cover and not muting:
+                return None
+            until = min([w.ends_at for w in cover] + ([interval_end] if interval_end is not None else []))
+            muted = {"windows": [w.id for w in cover], "intervals": muting, "until": until}
+            before = job.payload.get("muted") or {}
+            new = (before.get("windows"), before.get("intervals")) != (muted["windows"], muted["intervals"])
+            if new:
+                tx.add_event(job.incident_id, self._event(job, cover, muting, muted, now))
+            tx.reschedule(job.id, until, now, {**job.payload, "muted": muted})
+            return muted, new
+
+        held = await self.store.transaction(decide)
+        if held is None:
             return False
-        ends = [w.ends_at for w in cover] + ([mute_ends(muting, rules.in_interval, now)] if muting else [])
-        until = min(ends)
+        receiver = job.payload.get("receiver")
+        if held[1] and self.metrics is not None:  # counted once per page and reason, as on the timeline
+            self.metrics.notifications.labels(receiver=str(receiver), outcome="muted").inc()
+        log.info("page muted", incident=job.incident_id, receiver=receiver, until=iso(held[0]["until"]))
+        return True
+
+    @staticmethod
+    def _event(job: Job, cover: list[Any], muting: list[str], muted: dict[str, Any], now: float) -> TimelineEvent:
         receiver = job.payload.get("receiver")
         why = [f"maintenance window {w.id} ({w.reason}) until {iso(w.ends_at)}" for w in cover]
         why += [f"time interval '{n}' (mute_time_intervals)" for n in muting]
-        muted = {"windows": [w.id for w in cover], "intervals": muting, "until": until}
-        ev = TimelineEvent(now, MUTED, f"page to {receiver} muted by {'; '.join(why)}: not sent; it pages at "
-                           f"{iso(until)} if the incident is still unacknowledged",
-                           {"receiver": receiver, "step": job.payload.get("step", 0), **muted})
-
-        def commit(tx: Any) -> None:
-            tx.add_event(job.incident_id, ev)
-            tx.reschedule(job.id, until, now, {**job.payload, "muted": muted})
-
-        await self.store.transaction(commit)
-        if self.metrics is not None:
-            self.metrics.notifications.labels(receiver=str(receiver), outcome="muted").inc()
-        log.info("page muted", incident=job.incident_id, receiver=receiver, until=iso(until))
-        return True
+        return TimelineEvent(now, MUTED, f"page to {receiver} muted by {'; '.join(why)}: not sent; it pages at "
+                             f"{iso(muted['until'])} if the incident is still unacknowledged",
+                             {"receiver": receiver, "step": job.payload.get("step", 0), **muted})

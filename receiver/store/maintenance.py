@@ -51,10 +51,11 @@ def get(tx: Any, window_id: str) -> WindowRow | None:
     return _row(r) if r else None
 
 
-def current(tx: Any, now: float) -> list[WindowRow]:
-    """Windows not over at ``now`` (active or still to come), soonest start first."""
-    rows = tx._x(f"SELECT {_COLS} FROM maintenance_windows WHERE ends_at > ? ORDER BY starts_at, id",
-                 (now,)).fetchall()
+def current(tx: Any, now: float, *, lock: bool = False) -> list[WindowRow]:
+    """Windows not over at ``now`` (active or still to come), soonest start first. ``lock``: hold their rows
+    until the transaction ends (PostgreSQL ``FOR UPDATE``), so a window ended meanwhile is seen ended."""
+    rows = tx._x(f"SELECT {_COLS} FROM maintenance_windows WHERE ends_at > ? ORDER BY starts_at, id"
+                 + (tx._row_lock if lock else ""), (now,)).fetchall()
     return [_row(r) for r in rows]
 
 

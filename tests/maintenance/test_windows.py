@@ -171,3 +171,20 @@ async def test_only_an_admin_creates_or_ends_a_window(fakes: Any, make_runbookd:
     assert r.status == 403
     r = await rb.client.get("/api/v1/maintenance", headers={"Authorization": f"Bearer {secret['vera']}"})
     assert r.status == 200 and [w["active"] for w in (await r.json())["windows"]] == [True]
+
+
+async def test_overlapping_windows_hold_the_page_until_the_last_one_ends(fakes: Any, make_runbookd: Any) -> None:
+    """Windows of 1h and 2h: at 1h the page is held again (by the 2h window, on the timeline once more),
+    and it goes out once at 2h."""
+    rb = await make_runbookd(fakes, rule_files=RULES)
+    await create_window(rb, ['alertname="RiskEngineDown"'], duration="1h")
+    second = await create_window(rb, ['alertname=~"Risk.*"'], duration="2h", reason="second")
+    inc = await fire(rb, "RiskEngineDown", **RISK)
+    await rb.advance(3600)
+    assert top_level_pages(fakes, "#alerts") == []
+    slack = [e for e in await events(rb, inc["id"], "notify.muted") if e["data"]["receiver"] == "slack-alerts"]
+    assert [e["data"]["windows"][-1] for e in slack][-1] == second["id"] and len(slack) == 2
+    await rb.advance(3599)
+    assert top_level_pages(fakes, "#alerts") == []
+    await rb.advance(1)
+    assert len(top_level_pages(fakes, "#alerts")) == 1
