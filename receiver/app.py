@@ -23,8 +23,10 @@ from receiver.access.people import Directory
 from receiver.access.slack_groups import slack_group_members
 from receiver.actions import alpaca as alpaca_reads
 from receiver.actions import build_actions
+from receiver.alertmanager_api import AlertmanagerApi
 from receiver.api.admin import AdminApi
 from receiver.api.auth import ApiAuth
+from receiver.api.maintenance import MaintenanceApi
 from receiver.api.pagerduty import PagerDutyWebhook
 from receiver.api.slack import SlackInteractions
 from receiver.clock import Clock, SystemClock
@@ -38,6 +40,8 @@ from receiver.incidents.dispatcher import Dispatcher
 from receiver.incidents.processor import Processor, ProcessorFactory
 from receiver.ingest.handler import WebhookHandler
 from receiver.logs import configure_logging
+from receiver.maintenance.mute import Mute
+from receiver.maintenance.silences import Silences
 from receiver.metrics import Metrics
 from receiver.notify import build_notifiers
 from receiver.playbooks.gates import BrokerReads
@@ -141,7 +145,11 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
                                 notify=s.notify)
     sender = Sender(c.store, notifiers, c.rules.get, c.metrics, c.clock, dry_run=s.dry_run,
                     external_url=s.external_url, heartbeat=s.heartbeat, templates=c.templates,
-                    retry=s.notify.retry)
+                    retry=s.notify.retry, mute=Mute(c.store, c.rules.get, c.clock, c.metrics))
+    am = AlertmanagerApi(s.alertmanager.urls, http, s.alertmanager.timeout) if s.alertmanager.urls else None
+    c.extra["alertmanager"] = am
+    silences = Silences(c.store, am, c.clock, s.notify.retry, external_url=s.external_url,
+                        duration=s.alertmanager.silence_duration)
     reads = BrokerReads(in_interval=lambda name, at: c.rules.get().in_interval(name, at))
     if s.alpaca.enabled:
         t = PRECONDITION_TIMEOUT
@@ -178,7 +186,7 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
         lambda: Processor(c.rules.get(), reopen_window=s.reopen_window, heartbeat_alertname=s.heartbeat.alertname,
                           truncated_timeout=s.truncated_resolve_timeout),
         runner, sender, c.metrics, c.clock, lease=s.lease, poll_interval=s.poll_interval, maintenance=maintenance,
-        bulkheads=lambda: bulkheads(c.rules.get().receivers, s.notify.concurrency))
+        bulkheads=lambda: bulkheads(c.rules.get().receivers, s.notify.concurrency), silences=silences)
 
 
 def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
@@ -188,6 +196,7 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
     auth = ApiAuth(c.store, s.admin.token, directory, c.clock, reload_open=s.reload.allow_unauthenticated)
     admin = AdminApi(c.store, clock=c.clock, rules=c.rules.get, wake=lambda: _wake(c),
                      templates=c.templates, external_url=s.external_url)
+    maintenance = MaintenanceApi(c.store, c.clock, lambda: _wake(c), lambda: c.extra.get("alertmanager"))
     slack = SlackInteractions(c.store, s.slack.signing_secret, c.clock, c.rules.get, lambda: _wake(c), directory)
     pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c),
                                  directory)
@@ -261,6 +270,7 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
         web.post("/-/reload", reload),
         web.put("/-/reload", reload),
         *admin.routes(),
+        *maintenance.routes(),
     ])
     return app
 

@@ -18,7 +18,7 @@ JobState = Literal["pending", "running", "done", "failed", "cancelled", "unknown
 #: breach timer or response-time measure (``target``, receiver.escalation.targets).
 JobKind = Literal[
     "step", "page", "update", "refresh", "resolve", "ack", "notice", "postmortem", "digest", "deadman",
-    "deadman_resolve", "approval", "target",
+    "deadman_resolve", "approval", "target", "silence",
 ]
 
 

@@ -270,6 +270,34 @@ class CalendarConfig(_Strict):
         return name
 
 
+class AlertmanagerConfig(_Strict):
+    """``alertmanager:`` — runbookd's own calls to Alertmanager's API v2 (silences; docs/maintenance.md).
+
+    ``urls``: the members of the Alertmanager cluster (an HA pair is a list; empty: no silences);
+    ``timeout``: seconds per request; ``silence_duration``: how long an acknowledged incident's silence
+    lasts at most (it is expired when the incident resolves).
+    """
+
+    urls: list[str] = Field(default_factory=list)
+    timeout: Seconds = Field(default=5.0, gt=0)
+    silence_duration: Seconds = Field(default=86400.0, gt=0)
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # ${ALERTMANAGER_URLS:-}: comma-separated, empty is none
+            return [u.strip() for u in value.split(",") if u.strip()]
+        return value
+
+    @field_validator("urls")
+    @classmethod
+    def _http(cls, urls: list[str]) -> list[str]:
+        for u in urls:
+            if not u.startswith(("http://", "https://")):
+                raise ValueError(f"alertmanager.urls: expected http:// or https:// URLs, got {u!r}")
+        return urls
+
+
 class ReloadConfig(_Strict):
     """``reload:`` — ``allow_unauthenticated`` (default true, as Prometheus and Alertmanager): ``POST
     /-/reload`` needs no token; false: it needs an admin token (docs/access.md)."""
@@ -308,6 +336,7 @@ class Settings(_Strict):
     calendar: Annotated[CalendarConfig | None, BeforeValidator(_calendar)] = None
     access: AccessConfig | None = None
     reload: ReloadConfig = ReloadConfig()
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
     templates_dir: str | None = None
     vars: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, Secret] = Field(default_factory=dict)

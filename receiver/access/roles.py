@@ -1,7 +1,7 @@
 """Roles, in order, and the role each action needs. Roles are cumulative: each includes those below.
 
 ``viewer`` < ``responder`` (acknowledge, resolve) < ``approver`` (answer approvals) < ``admin``
-(pause and resume automation, reload, manual runs, tokens).
+(pause and resume automation, reload, manual runs, tokens, maintenance windows).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ NEEDS: dict[str, Role] = {
     "reload": "admin",
     "run": "admin",
     "token": "admin",
+    "maintenance": "admin",
 }
 
 

@@ -57,6 +57,8 @@ def api_action(method: str, path: str) -> str:
     """The action (``receiver.access.roles``) of an admin API request: ``view`` for reads."""
     if method in ("GET", "HEAD"):
         return "view"
+    if path.startswith("/api/v1/maintenance"):
+        return "maintenance"
     return path.rstrip("/").rsplit("/", 1)[-1]
 
 
@@ -112,7 +114,7 @@ class ApiAuth:
         """Authorize every ``/api/`` request and attach its actor (``request[ACTOR]``)."""
         if request.path.startswith("/api/"):
             action = api_action(request.method, request.path)
-            if action not in ("view", "ack", "resolve", "approve", "reject", "pause", "resume"):
+            if action not in ("view", "ack", "resolve", "approve", "reject", "pause", "resume", "maintenance"):
                 action = "view" if request.method in ("GET", "HEAD") else "pause"  # unknown: admin-only
             got = await self.authorize(request, action, request.match_info.get("id"))
             if isinstance(got, web.Response):

@@ -6,7 +6,7 @@ names one, else in the audit log), the caller alone sees it (ephemeral, through 
 ``response_url`` for buttons, in the answer for commands), and nothing else changes.
 
 ``/runbookd incidents | ack ID | resolve ID | pause [reason] | resume | status | run PLAYBOOK
-[label=value …] | help``: answered
+[label=value …] | maintenance start|list|end … (receiver.maintenance.command) | help``: answered
 within Slack's 3 seconds in the HTTP response; ``response_type`` ``ephemeral`` for what only the caller
 needs (help, lists, refusals) and ``in_channel`` for changes the channel must see (ack, resolve,
 pause, resume, run). ``run`` opens a manual incident (``receiver.playbooks.manual``) whose steps go
@@ -27,17 +27,19 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from receiver.access.people import Actor, Directory
 from receiver.access.roles import allows, needed_role
 from receiver.api.admin import set_pause
-from receiver.api.auth import record_refusal
+from receiver.api.auth import acting, record_refusal
 from receiver.durations import format_duration
 from receiver.incidents.lifecycle import acknowledge, resolve_manually
+from receiver.maintenance import command as maintenance_command
 from receiver.playbooks import manual
 from receiver.playbooks.gates import paused
 from receiver.store.base import Store
 
 log = structlog.get_logger("runbookd.slack")
 USAGE = ("usage: /runbookd incidents | ack ID | resolve ID | pause [reason] | resume | status | "
-         "run PLAYBOOK [label=value ...] | help\n"
-         "ack/resolve need role responder; pause/resume/run admin (docs/access.md)")
+         "run PLAYBOOK [label=value ...] | maintenance start DURATION|until TIME MATCHER... -- REASON | "
+         "maintenance list | maintenance end ID | help\n"
+         "ack/resolve need role responder; pause/resume/run/maintenance start and end admin (docs/access.md)")
 #: Seconds a refusal may spend reaching the caller's ``response_url``.
 RESPONSE_TIMEOUT = 2.0
 
@@ -94,9 +96,13 @@ class SlackAccess:
         verb = words[0].lower() if words else "help"
         user_id = form.get("user_id", "")
         display = form.get("user_name") or user_id or "someone on Slack"
-        if verb == "help" or verb not in ("incidents", "ack", "resolve", "pause", "resume", "status", "run"):
+        if verb == "help" or verb not in ("incidents", "ack", "resolve", "pause", "resume", "status", "run",
+                                          "maintenance"):
             return ephemeral(USAGE if verb == "help" else f"unknown subcommand {verb!r}\n{USAGE}")
+        text = form.get("text", "").strip()
         action = {"incidents": "view", "status": "view"}.get(verb, verb)
+        if verb == "maintenance":
+            action = maintenance_command.action_of(text)
         target = words[1] if verb in ("ack", "resolve") and len(words) > 1 else None
         if verb in ("ack", "resolve") and target is None:
             return ephemeral(f"usage: /runbookd {verb} ID")
@@ -111,6 +117,12 @@ class SlackAccess:
         now = self.clock.now()
         if verb == "incidents":
             return ephemeral(await self._incidents(now))
+        if verb == "maintenance":
+            changed, answer = await self.store.transaction(
+                acting(actor.name, lambda tx: maintenance_command.run(tx, text, by=by, now=now)))
+            if changed:
+                self.wake()
+            return in_channel(answer) if changed else ephemeral(answer)
         if verb == "status":
             state = await self.store.read(paused)
             counts = await self.store.read(lambda tx: tx.open_counts())

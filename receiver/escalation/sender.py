@@ -57,7 +57,9 @@ class Sender:
     def __init__(self, store: Store, notifiers: Mapping[str, Notifier], rules: Callable[[], RuleSet],
                  metrics: Metrics, clock: Any, *, dry_run: bool, external_url: str,
                  heartbeat: HeartbeatConfig | None = None, templates: Any = None,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, mute: Any = None) -> None:
+        #: Holds back pages during maintenance (receiver.maintenance.mute.Mute), or ``None``.
+        self.mute = mute
         self.heartbeat = heartbeat or HeartbeatConfig()
         self.retry = retry or RetryPolicy()
         self.templates = templates
@@ -117,6 +119,8 @@ class Sender:
                 now, "notify.cancelled", f"page to {name} not sent: incident {incident.status}",
                 {"receiver": name})], {})
             return
+        if job.kind == "page" and self.mute is not None and await self.mute.hold(job, incident):
+            return  # a maintenance window or mute time interval: the row waits for its end
         await self._deliver(job, name, incident, timeline, jobs, steps_left_out=left_out)
 
     async def _updates(self, job: Job, incident: Any, timeline: Any, jobs: list[Job], left_out: int = 0) -> None:

@@ -45,8 +45,10 @@ class Dispatcher:
         clock: Any, *, lease: float = 30.0, poll_interval: float = 1.0, concurrency: int = 16,
         claimer: str | None = None, maintenance: Callable[[], Awaitable[None]] | None = None,
         bulkheads: Callable[[], list[Bulkhead]] | None = None,
-        targets: Any = None,
+        targets: Any = None, silences: Any = None,
     ) -> None:
+        #: Runs ``silence`` rows (receiver.maintenance.silences), or ``None``.
+        self.silences = silences
         self.store = store
         #: Runs ``target`` rows: response-target breaches and response-time metrics.
         self.targets = targets or Targets(store, metrics, clock)
@@ -173,6 +175,8 @@ class Dispatcher:
                 await self.runner.run(job)
             elif job.kind == "target":
                 await self.targets.run(job)
+            elif job.kind == "silence" and self.silences is not None:
+                await self.silences.run(job)
             else:
                 await self.sender.run(job)
         except Exception:  # a bug must not kill the loop; the row's lease expires and it is retried

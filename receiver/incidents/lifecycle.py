@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from receiver.escalation import targets
 from receiver.escalation.planner import paged_receivers, plan_resolve
+from receiver.maintenance import silences
 from receiver.model import Change, Incident, TimelineEvent
 from receiver.playbooks.payload import playbook_payload
 
@@ -47,6 +48,7 @@ def acknowledge(tx: Any, incident_id: str, *, by: str, via: Via, now: float, rul
             continue
         tx.enqueue(f"ack:{inc.id}:{inc.epoch}:{r}", "ack", inc.id, {"receiver": r}, now, now)
     targets.record(tx, inc, "acknowledged", now)
+    silences.plan_ack(tx, inc, now, by, rules)  # a row: an unreachable Alertmanager never blocks the ack
     return Change(True, tx.get_incident(inc.id))
 
 
@@ -69,6 +71,7 @@ def resolve(tx: Any, inc: Incident, *, now: float, by: str | None, via: Via, rul
     for j in plan_resolve(inc.id, inc.epoch, receivers, now):
         tx.enqueue(j.key, j.kind, inc.id, j.payload, j.due_at, now)
     targets.record(tx, inc, "resolved", now)
+    silences.plan_resolve(tx, inc, now)
     if inc.severity in ("P0", "P1"):
         tx.enqueue(f"postmortem:{inc.id}:{inc.epoch}", "postmortem", inc.id, {"epoch": inc.epoch}, now, now)
     _on_resolved(tx, inc, now, rules)

@@ -12,8 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from receiver.clock import iso
 from receiver.durations import format_duration
+from receiver.maintenance.windows import covering
 from receiver.rules.safety import Precondition
+from receiver.store import maintenance as windows
 
 PAUSE_KEY = "automation.paused"
 #: Actions whose side effect cannot be taken back: they count against the destructive budget.
@@ -50,6 +53,19 @@ def is_destructive(step: dict[str, Any]) -> bool:
 
 
 PLAYBOOK_RUN = "playbook.run"
+
+
+def maintenance_gate(tx: Any, incident: Any, now: float, during: str) -> Refusal | None:
+    """A step while maintenance windows cover the incident: skipped unless its rule says
+    ``during_maintenance: run`` (``during``); the incident is still recorded and its pages are muted."""
+    if during == "run":
+        return None
+    cover = covering(windows.current(tx, now), incident, now)
+    if not cover:
+        return None
+    named = ", ".join(f"{w.id} ({w.reason}, until {iso(w.ends_at)})" for w in cover)
+    return Refusal("skipped", f"maintenance window {named} covers this incident: not run "
+                   "(the rule may say during_maintenance: run)")
 
 
 def playbook_gate(tx: Any, *, now: float, payload: dict[str, Any], incident_id: str) -> Refusal | None:

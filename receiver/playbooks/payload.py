@@ -18,5 +18,5 @@ def playbook_payload(rules: RuleSet, rule: CompiledRule, inc: Incident, steps: A
         "steps": [s.model_dump(mode="json", by_alias=True) for s in steps],
         "rules_version": rules.version, "rule": rule.name, "identity": inc.identity, "mode": rule.mode,
         "rule_rate_limit": rule.rate_limit.model_dump(mode="json") if rule.rate_limit else None,
-        "cooldown": rule.cooldown,
+        "cooldown": rule.cooldown, "during_maintenance": rule.during_maintenance,
     }

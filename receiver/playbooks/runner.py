@@ -24,7 +24,15 @@ from receiver.errors import ActionError
 from receiver.metrics import Metrics
 from receiver.model import Incident, Job, TimelineEvent
 from receiver.playbooks import approvals
-from receiver.playbooks.gates import BrokerReads, Refusal, check_when, paused, playbook_gate, reserve
+from receiver.playbooks.gates import (
+    BrokerReads,
+    Refusal,
+    check_when,
+    maintenance_gate,
+    paused,
+    playbook_gate,
+    reserve,
+)
 from receiver.playbooks.outcome import apply_on_failure
 from receiver.playbooks.render import redact, render_value, template_context
 from receiver.rules.safety import OnFailure, Precondition
@@ -121,6 +129,12 @@ class PlaybookRunner:
         if pause is not None and not dry:
             await self._refused(job, incident, step, Refusal(
                 "skipped", f"automation paused by {pause.get('by')}: not run, act manually", limit=True), events)
+            return
+        # A manual run (``triggered_by``) is a person's explicit order: maintenance does not skip it.
+        during = p.get("during_maintenance", "run" if p.get("triggered_by") else "skip")
+        held = await self.store.read(lambda tx: maintenance_gate(tx, incident, now, during))
+        if held is not None:
+            await self._refused(job, incident, step, held, events)
             return
         if step.get("when"):
             run, why = await check_when(Precondition.model_validate(step["when"]), self.config.reads, now)

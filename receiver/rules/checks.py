@@ -145,6 +145,14 @@ def merge(
     for f in files:
         for severity, policy in f.content.escalation_policies.items():
             _check_policy(f, severity, policy, m.receivers, m.errors)
+            for si, st in enumerate(policy.steps):
+                m.errors += [f.error(("escalation_policies", severity), ("steps", si, "mute_time_intervals"), severity,
+                                     f"unknown time interval '{n}'{_needs_calendar(n)}")
+                             for n in st.mute_time_intervals if n not in m.time_intervals]
+        for ri, rcv in enumerate(f.content.receivers):
+            m.errors += [f.error(("receivers", ri), ("mute_time_intervals",), rcv.name,
+                                 f"unknown time interval '{n}'{_needs_calendar(n)}")
+                         for n in rcv.mute_time_intervals if n not in m.time_intervals]
         for i in range(len(f.content.rules)):
             _check_rule(f, i, m, firsts)
     m.warnings += _shadowed(m.rules)
@@ -198,6 +206,7 @@ def _check_rule(f: ParsedFile, idx: int, m: Merged, firsts: dict[tuple[str, str]
                 severity_during=tuple(rule.severity_during.items()),
                 rate_limit=rule.rate_limit,
                 cooldown=rule.cooldown,
+                during_maintenance=rule.during_maintenance,
             )
         )
 

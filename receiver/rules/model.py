@@ -41,6 +41,9 @@ class Rule(_Strict):
         default_factory=dict, description="time interval name → severity while the incident opens inside it")
     rate_limit: RateLimit | None = Field(default=None, description="playbook runs of this rule per window")
     cooldown: Seconds = Field(default=0.0, description="no new playbook run for the same identity within this")
+    during_maintenance: Literal["skip", "run"] = Field(
+        default="skip", description="playbook steps while a maintenance window covers the incident: skip "
+        "(default) or run (docs/maintenance.md)")
 
 
 class HttpStep(_Step, HttpRetryAndCheck):
@@ -146,6 +149,9 @@ class Receiver(_Strict):
     slack: SlackTarget | None = None
     pagerduty: PagerDutyTarget | None = None
     email: EmailTarget | None = None
+    mute_time_intervals: list[Name] = Field(
+        default_factory=list, description="time intervals during which pages to this receiver wait "
+        "(Alertmanager's mute_time_intervals; docs/maintenance.md)")
 
     @property
     def kind(self) -> Literal["slack", "pagerduty", "email"]:
@@ -162,6 +168,9 @@ class EscalationStep(_Strict):
 
     after: Seconds = 0.0
     notify: list[Name] = Field(min_length=1)
+    mute_time_intervals: list[Name] = Field(
+        default_factory=list, description="time intervals during which this step's pages wait "
+        "(Alertmanager's mute_time_intervals; docs/maintenance.md)")
 
 
 class StatusUpdates(_Strict):
@@ -186,6 +195,9 @@ class EscalationPolicy(_Strict):
         default=None, description="response target: acknowledged within this from the opening, else a breach "
         "escalates to the next step at once (receiver.escalation.targets)")
     steps: list[EscalationStep] = Field(default_factory=list)
+    silence_on_ack: bool = Field(
+        default=False, description="acknowledging creates an Alertmanager silence of the incident's identity "
+        "labels, expired when it resolves (needs alertmanager.urls in runbookd.yml; docs/maintenance.md)")
     updates: StatusUpdates | None = None
     digest: DailyDigest | None = None
 

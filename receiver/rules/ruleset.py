@@ -54,6 +54,8 @@ class CompiledRule:
     severity_during: tuple[tuple[str, str], ...] = ()
     rate_limit: Any = None
     cooldown: float = 0.0
+    #: ``skip`` or ``run``: playbook steps while a maintenance window covers the incident.
+    during_maintenance: str = "skip"
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Whether every matcher holds for ``labels`` (a rule without matchers matches everything)."""

@@ -230,7 +230,25 @@ def _v11(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11)
+def _v12(d: Dialect) -> list[str]:
+    # Maintenance windows (receiver/maintenance, receiver/store/maintenance.py); ends_at is moved to the
+    # time a window is ended early.
+    real = "REAL" if d == "sqlite" else "DOUBLE PRECISION"
+    return [
+        f"""CREATE TABLE maintenance_windows (
+            id TEXT PRIMARY KEY,
+            matchers TEXT NOT NULL,
+            starts_at {real} NOT NULL,
+            ends_at {real} NOT NULL,
+            reason TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            ended_by TEXT)""",
+        "CREATE INDEX maintenance_windows_ends ON maintenance_windows (ends_at)",
+    ]
+
+
+MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12)
 """Each entry returns the statements of one schema version for a dialect; append, never edit."""
 
 

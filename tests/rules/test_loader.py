@@ -133,6 +133,10 @@ BAD = {
         "bad/duplicate_receiver.yml:4: rule 'slack-critical': duplicate receiver name (first defined at "
         "bad/duplicate_receiver.yml:2)"
     ),
+    "unknown_mute_interval.yml": (
+        "bad/unknown_mute_interval.yml:4: rule 'ops': mute_time_intervals: unknown time interval 'lunch'\n"
+        "bad/unknown_mute_interval.yml:9: rule 'P1': steps[0].mute_time_intervals: unknown time interval 'weekend'"
+    ),
     "unknown_receiver.yml": (
         "bad/unknown_receiver.yml:8: rule 'P0': steps[0].notify[1]: unknown receiver 'pd-primary'\n"
         "bad/unknown_receiver.yml:11: rule 'P0': updates.notify[0]: unknown receiver 'slack-critcal'"

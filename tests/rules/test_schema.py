@@ -35,8 +35,8 @@ SEMANTIC_ERRORS = {
     "bad_template_json.yml", "bad_time_interval_local.yml",
     "duplicate_playbook.yml", "duplicate_policy.yml", "duplicate_receiver.yml", "duplicate_rule.yml",
     "duplicate_step.yml", "empty_matcher.yml", "receiver_no_channel.yml", "receiver_two_channels.yml",
-    "reserved_rule_name.yml", "unknown_filter.yml", "unknown_playbook.yml", "unknown_receiver.yml",
-    "unknown_routing_key.yml",
+    "reserved_rule_name.yml", "unknown_filter.yml", "unknown_mute_interval.yml", "unknown_playbook.yml",
+    "unknown_receiver.yml", "unknown_routing_key.yml",
 }
 """Bad files that are well-shaped: only ``runbookd check`` (references, matchers, templates) finds them."""
 

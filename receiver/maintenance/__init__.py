@@ -1,0 +1,1 @@
+"""Maintenance windows, mute time intervals and Alertmanager silences (docs/maintenance.md)."""
