@@ -19,9 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from receiver.api.auth import ACTOR, acting
+from receiver.edge import error_response, load_json
 from receiver.errors import DeliveryError
-from receiver.ingest.edge import load_json
-from receiver.ingest.handler import error_response
 from receiver.maintenance import service
 from receiver.maintenance.silences import silence_ids
 from receiver.store import maintenance as rows

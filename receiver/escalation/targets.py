@@ -7,7 +7,8 @@ like the escalation pages, so a restart or another replica still fires it exactl
 and the incident of that epoch is still firing and unacknowledged, the breach is put on the timeline,
 the next escalation step (the first planned at or after the target) is made due at once, and
 ``runbookd_response_target_breaches_total{severity}`` counts it. An acknowledgement in time leaves the
-row nothing to do (it finishes as ``cancelled``).
+row nothing to do (it finishes as ``cancelled``). While a maintenance window covers the incident, the
+breach waits for the window's end (``defer_breach``; docs/maintenance.md).
 
 Acknowledging and resolving enqueue a ``target`` row too (``…:acknowledged``, ``…:resolved``), which
 observes ``runbookd_incident_time_to_acknowledge_seconds`` / ``…_time_to_resolve_seconds`` by severity:
@@ -16,11 +17,12 @@ once per incident epoch across replicas, since only the replica that claims the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
 
+from receiver.clock import format_utc
 from receiver.durations import format_duration
 from receiver.escalation.planner import PlannedJob
 from receiver.metrics import Metrics
@@ -95,13 +97,43 @@ def apply_breach(tx: Any, job: Job, now: float) -> str | None:
     return str(inc.severity)
 
 
-class Targets:
-    """Runs ``target`` rows: breach timers and response-time measures (the dispatcher's hook)."""
+#: ``hold(tx, incident, now)`` → epoch seconds until which a breach waits (a maintenance window that covers
+#: the incident ends then), or ``None``. Injected by the layer above (receiver.maintenance.windows.window_end).
+Hold = Callable[[Any, Incident, float], float | None]
+DEFERRED = "response.deferred"
 
-    def __init__(self, store: Store, metrics: Metrics, clock: Any) -> None:
+
+def defer_breach(tx: Any, job: Job, now: float, hold: Hold) -> bool:
+    """Put a due breach row back until the maintenance that covers its incident ends; ``True`` if it did.
+
+    The first deferral by a given end is on the timeline (``response.deferred``); an incident still
+    unacknowledged when the window ends breaches then.
+    """
+    inc = tx.get_incident(job.incident_id)
+    p = job.payload
+    if inc is None or inc.epoch != p.get("epoch") or inc.status != "firing" or inc.acknowledged_at is not None:
+        return False
+    until = hold(tx, inc, now)
+    if until is None or until <= now:
+        return False
+    if p.get("deferred_until") != until:
+        text = f"response target of {inc.severity} paused by maintenance: the breach waits until {format_utc(until)}"
+        tx.add_event(inc.id, TimelineEvent(now, DEFERRED, text, {"until": until}))
+    tx.reschedule(job.id, until, now, {**p, "deferred_until": until})
+    return True
+
+
+class Targets:
+    """Runs ``target`` rows: breach timers and response-time measures (the dispatcher's hook).
+
+    ``hold`` (optional) defers a breach while maintenance covers the incident (``defer_breach``).
+    """
+
+    def __init__(self, store: Store, metrics: Metrics, clock: Any, hold: Hold | None = None) -> None:
         self.store = store
         self.metrics = metrics
         self.clock = clock
+        self.hold = hold
 
     async def run(self, job: Job) -> None:
         """Execute the claimed ``target`` row ``job`` and commit its outcome; metrics after the commit."""
@@ -109,6 +141,8 @@ class Targets:
         event = job.payload.get("event")
         if event == "breach":
             def breach(tx: Any) -> str | None:
+                if self.hold is not None and defer_breach(tx, job, now, self.hold):
+                    return None
                 severity = apply_breach(tx, job, now)
                 tx.finish_job(job.id, "done" if severity else "cancelled", now, {"breached": bool(severity)})
                 return severity

@@ -27,6 +27,7 @@ from receiver.escalation.targets import Targets
 from receiver.incidents.batches import AlertBatches
 from receiver.incidents.bulkheads import Bulkhead
 from receiver.incidents.processor import BATCH, Processor, ProcessResult
+from receiver.maintenance.windows import window_end
 from receiver.metrics import Metrics
 from receiver.model import Job, JobKind
 from receiver.playbooks.gates import paused
@@ -51,7 +52,7 @@ class Dispatcher:
         self.silences = silences
         self.store = store
         #: Runs ``target`` rows: response-target breaches and response-time metrics.
-        self.targets = targets or Targets(store, metrics, clock)
+        self.targets = targets or Targets(store, metrics, clock, hold=window_end)
         self.maintenance = maintenance
         self.processor = processor
         self.runner = runner

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from receiver.rules.matchers import Matcher, parse_matchers
-from receiver.store.maintenance import WindowRow
+from receiver.store.maintenance import WindowRow, current
 
 #: Time intervals have minute precision (``times`` are ``HH:MM``): their ends are looked for minute by minute.
 MINUTE = 60.0
@@ -81,3 +81,10 @@ def mute_ends(names: Sequence[str], in_interval: Callable[[str, float], bool], n
             return t
         t += MINUTE
     return now + HORIZON
+
+
+def window_end(tx: Any, incident: Any, now: float) -> float | None:
+    """When the maintenance that covers ``incident`` at ``now`` ends (epoch s), or ``None`` when no active
+    window covers it: the ``hold`` of ``receiver.escalation.targets`` (a response target waits for it)."""
+    cover = covering(current(tx, now), incident, now)
+    return min(w.ends_at for w in cover) if cover else None
