@@ -28,6 +28,7 @@ from receiver.api.auth import ApiAuth
 from receiver.api.pagerduty import PagerDutyWebhook
 from receiver.api.slack import SlackInteractions
 from receiver.clock import Clock, SystemClock
+from receiver.console import Console
 from receiver.errors import StoreError, StoreUnavailable
 from receiver.escalation.sender import Sender
 from receiver.escalation.templates import Templates
@@ -67,6 +68,8 @@ class RulesHolder:
         self.current: RuleSet = self._load()
         #: Called with the new rule set after each successful reload.
         self.listeners: list[Callable[[RuleSet], None]] = []
+        #: The last reload: ``at`` (epoch seconds), ``status`` and ``error`` (``{}`` before the first).
+        self.last_reload: dict[str, Any] = {}
         metrics.config_reload_success.set(1)
         metrics.config_reload_time.set(clock.now())
 
@@ -86,9 +89,11 @@ class RulesHolder:
         """
         try:
             new = self._load()
-        except RuleSetError:
+        except RuleSetError as e:
             self.metrics.config_reload_success.set(0)
+            self.last_reload = {"at": self.clock.now(), "status": "error", "error": str(e)}
             raise
+        self.last_reload = {"at": self.clock.now(), "status": "success", "error": ""}
         self.current = new
         for listener in self.listeners:
             listener(new)
@@ -261,6 +266,8 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
         web.post("/-/reload", reload),
         web.put("/-/reload", reload),
         *admin.routes(),
+        *Console(c.store, auth, directory, c.clock, s, rules=c.rules.get, templates=c.templates,
+                 wake=lambda: _wake(c), last_reload=lambda: c.rules.last_reload).routes(),
     ])
     return app
 

@@ -150,6 +150,40 @@ class Tx(Protocol):
         """Incidents newest first, optionally filtered by status or by an alert's alertname."""
         ...
 
+    def incident_page(self, *, status: str | None, severity: str | None, alertname: str | None, limit: int,
+                      offset: int = 0) -> list[tuple[Incident, int]]:
+        """One page of incidents newest first, without alerts, each with its alert count (the console)."""
+        ...
+
+    def incident_head(self, incident_id: str) -> Incident | None:
+        """One incident without its alerts, or ``None``."""
+        ...
+
+    def alerts_page(self, incident_id: str, limit: int, offset: int = 0) -> list[tuple[IncidentAlert, str]]:
+        """One page of an incident's alerts, oldest first, each with its ``generatorURL``."""
+        ...
+
+    def alert_count(self, incident_id: str) -> int:
+        """How many alerts the incident tracks."""
+        ...
+
+    def timeline_page(self, incident_id: str, limit: int, offset: int = 0, *,
+                      kinds: Sequence[str] = ()) -> list[TimelineEvent]:
+        """One page of the timeline, newest first; only kinds starting with one of ``kinds`` when given."""
+        ...
+
+    def playbook_progress(self, incident_ids: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+        """Per incident: playbook steps finished, and ``done``/``stopped`` once the playbook ended."""
+        ...
+
+    def audit_page(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """One page of the audit log, newest first."""
+        ...
+
+    def latest_change(self) -> int:
+        """A number that grows whenever any incident changes (server-sent events poll it)."""
+        ...
+
     def open_counts(self) -> dict[str, int]:
         """Number of unresolved incidents by severity."""
         ...

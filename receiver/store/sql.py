@@ -343,6 +343,84 @@ class SqlTx:
         ).fetchall()
         return [TimelineEvent(r[0], r[1], r[2], _loads(r[3])) for r in rows]
 
+    # -- console reads (pages of bounded size: receiver/console) -------------------------------
+    def incident_page(self, *, status: str | None, severity: str | None, alertname: str | None, limit: int,
+                      offset: int = 0) -> list[tuple[Incident, int]]:
+        """One page of incidents newest first, without their alerts, each with its alert count."""
+        where, params = [], []
+        for col, value in (("status", status), ("severity", severity)):
+            if value:
+                where.append(f"{col} = ?")
+                params.append(value)
+        if alertname:
+            where.append("id IN (SELECT incident_id FROM incident_alertnames WHERE alertname = ?)")
+            params.append(alertname)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        rows = self._x(
+            f"SELECT {_INCIDENT_COLS}, (SELECT COUNT(*) FROM incident_alerts c WHERE c.incident_id = incidents.id) "
+            f"FROM incidents{clause} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        ).fetchall()
+        return [(self._incident(r, with_alerts=False), int(r[19])) for r in rows]
+
+    def alerts_page(self, incident_id: str, limit: int, offset: int = 0) -> list[tuple[IncidentAlert, str]]:
+        """One page of an incident's alerts (oldest first), each with its ``generatorURL``."""
+        cols, joined = _INCIDENT_ALERT_COLS.split(" FROM ", 1)
+        rows = self._x(
+            f"SELECT {cols}, COALESCE(a.generator_url, '') FROM {joined} "
+            "WHERE ia.incident_id = ? ORDER BY ia.starts_ts, ia.fingerprint LIMIT ? OFFSET ?",
+            (incident_id, limit, offset),
+        ).fetchall()
+        return [(IncidentAlert(r[0], r[1], r[2], _loads(r[3]), _loads(r[4]), r[5], r[6]), r[7]) for r in rows]
+
+    def alert_count(self, incident_id: str) -> int:
+        """How many alerts the incident tracks."""
+        return int(self._x("SELECT COUNT(*) FROM incident_alerts WHERE incident_id = ?", (incident_id,)).fetchone()[0])
+
+    def timeline_page(self, incident_id: str, limit: int, offset: int = 0, *,
+                      kinds: Sequence[str] = ()) -> list[TimelineEvent]:
+        """One page of the incident's timeline, newest first; with ``kinds`` (prefixes such as
+        ``step.``) only events whose kind starts with one of them."""
+        cond = ""
+        if kinds:
+            cond = " AND (" + " OR ".join("kind LIKE ?" for _ in kinds) + ")"
+        rows = self._x(
+            f"SELECT at, kind, message, data FROM timeline WHERE incident_id = ?{cond} ORDER BY id DESC "
+            "LIMIT ? OFFSET ?", (incident_id, *(k + "%" for k in kinds), limit, offset),
+        ).fetchall()
+        return [TimelineEvent(r[0], r[1], r[2], _loads(r[3])) for r in rows]
+
+    def incident_head(self, incident_id: str) -> Incident | None:
+        """One incident without its alerts (``alerts`` empty), or ``None``."""
+        row = self._x(f"SELECT {_INCIDENT_COLS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        return self._incident(row, with_alerts=False) if row else None
+
+    def playbook_progress(self, incident_ids: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+        """Per incident: how many playbook steps finished, and ``done``/``stopped`` once the playbook ended."""
+        if not incident_ids:
+            return {}
+        marks = ", ".join("?" * len(incident_ids))
+        rows = self._x(
+            "SELECT incident_id, SUM(CASE WHEN kind IN ('step.ok', 'step.dry_run', 'step.skipped', 'step.failed', "
+            "'step.unknown') THEN 1 ELSE 0 END), MAX(CASE WHEN kind = 'playbook.done' THEN 2 WHEN kind = "
+            f"'playbook.stopped' THEN 1 ELSE 0 END) FROM timeline WHERE incident_id IN ({marks}) AND "
+            "(kind LIKE 'step.%' OR kind LIKE 'playbook.%') GROUP BY incident_id", tuple(incident_ids),
+        ).fetchall()
+        return {r[0]: (int(r[1] or 0), {2: "done", 1: "stopped"}.get(int(r[2] or 0))) for r in rows}
+
+    def audit_page(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """One page of the audit log, newest first: ``seq``, ``at`` (ISO UTC), ``actor``, ``action``,
+        ``subject``, ``data`` (the stored JSON text)."""
+        rows = self._x("SELECT seq, at, actor, action, subject, data FROM audit_log ORDER BY seq DESC LIMIT ? OFFSET ?",
+                       (limit, offset)).fetchall()
+        return [{"seq": int(r[0]), "at": r[1], "actor": r[2], "action": r[3], "subject": r[4], "data": r[5]}
+                for r in rows]
+
+    def latest_change(self) -> int:
+        """A number that grows whenever any incident changes (the newest timeline event's id; 0 if none)."""
+        row = self._x("SELECT MAX(id) FROM timeline").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
     # -- work rows ----------------------------------------------------------------------------
     def enqueue(self, key: str, kind: str, incident_id: str, payload: dict[str, Any],
                 due_at: float, now: float) -> bool:

@@ -1,0 +1,93 @@
+"""The console's pages: sign-in, each page rendered for a signed-in person or a bearer token."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tests.conftest import alert, payload
+from tests.console.conftest import csrf_of, sign_in
+
+
+async def test_a_page_without_credentials_sends_the_browser_to_sign_in(make_console: Any) -> None:
+    """GET / without a session or token is a 303 to /login with the page to come back to."""
+    con = await make_console()
+    r = await con.rb.client.get("/?status=firing", allow_redirects=False)
+    location = urlsplit(r.headers["Location"])
+    assert r.status == 303 and location.path == "/login" and parse_qs(location.query)["next"] == ["/?status=firing"]
+
+
+async def test_sign_in_sets_a_strict_httponly_session_cookie(make_console: Any) -> None:
+    """Signing in with a personal token sets an HttpOnly, SameSite=Strict cookie and names the person."""
+    con = await make_console()
+    form = await (await con.rb.client.get("/login")).text()
+    r = await con.rb.client.post("/login", data={"csrf": csrf_of(form), "token": con.tokens["rita"]},
+                                 allow_redirects=False)
+    assert r.status == 303
+    cookie = r.cookies["runbookd_session"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and not cookie["secure"]
+    page = await (await con.rb.client.get("/")).text()
+    assert "rita" in page and "(responder)" in page
+
+
+async def test_the_session_cookie_is_secure_when_the_external_url_is_https(make_console: Any) -> None:
+    """With external_url on https the session cookie is marked Secure."""
+    con = await make_console(external_url="https://runbookd.example")
+    got = await con.rb.client.get("/login")
+    login = got.cookies["runbookd_login"]
+    assert login["secure"]
+    con.rb.client.session.cookie_jar.clear()  # a Secure cookie is not sent back over http: send it by hand
+    r = await con.rb.client.post("/login", data={"csrf": csrf_of(await got.text()), "token": con.tokens["rita"]},
+                                 headers={"Cookie": f"runbookd_login={login.value}"}, allow_redirects=False)
+    assert r.status == 303 and r.cookies["runbookd_session"]["secure"]
+
+
+async def test_a_wrong_token_does_not_sign_in(make_console: Any) -> None:
+    """An unknown token is a 401 on the sign-in form and sets no session."""
+    con = await make_console()
+    form = await (await con.rb.client.get("/login")).text()
+    r = await con.rb.client.post("/login", data={"csrf": csrf_of(form), "token": "rbk_0000_nope"})
+    assert r.status == 401 and "Unknown, revoked or malformed token" in await r.text()
+    assert (await con.rb.client.get("/", allow_redirects=False)).status == 303
+
+
+async def test_every_page_renders_for_a_bearer_token(make_console: Any) -> None:
+    """A script with Authorization: Bearer reads every page (no cookie, no redirect)."""
+    con = await make_console()
+    await con.rb.post_alerts(payload(alert("NeedsApproval")))
+    await con.rb.run()
+    [inc] = await con.rb.api("/api/v1/incidents")
+    auth = {"Authorization": f"Bearer {con.tokens['vera']}"}
+    for path, expected in [("/", "NeedsApproval"), (f"/incidents/{inc['id']}", "Waiting for approval"),
+                           (f"/incidents/{inc['id']}/postmortem", "<h1>"), ("/automation", "Running"),
+                           ("/rules", "needs-approval"), ("/audit", "Chain verified")]:
+        r = await con.rb.client.get(path, headers=auth)
+        assert r.status == 200, (path, await r.text())
+        assert expected in await r.text(), path
+    md = await con.rb.client.get(f"/incidents/{inc['id']}/postmortem.md", headers=auth)
+    assert md.content_type == "text/markdown" and "attachment" in md.headers["Content-Disposition"]
+
+
+async def test_a_revoked_token_ends_its_session(make_console: Any) -> None:
+    """Revoking the token a session was opened with signs that session out on the next request."""
+    from receiver.store import tokens as rows
+    con = await make_console()
+    await sign_in(con.rb.client, con.tokens["rita"])
+    tid = con.tokens["rita"].split("_")[1]
+    await con.rb.c.store.transaction(lambda tx: rows.revoke(tx, tid, con.rb.clock.now(), "test"))
+    assert (await con.rb.client.get("/", allow_redirects=False)).status == 303
+
+
+async def test_alert_text_is_escaped(make_console: Any) -> None:
+    """Labels and annotations are shown as text: markup in an alert is escaped, never run."""
+    con = await make_console()
+    a = alert("TradingSystemDown")
+    a["annotations"]["summary"] = "<script>alert(1)</script>"
+    await con.rb.post_alerts(payload(a))
+    await con.rb.run()
+    [inc] = await con.rb.api("/api/v1/incidents")
+    auth = {"Authorization": f"Bearer {con.tokens['vera']}"}
+    page = await (await con.rb.client.get(f"/incidents/{inc['id']}", headers=auth)).text()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    pm = await (await con.rb.client.get(f"/incidents/{inc['id']}/postmortem", headers=auth)).text()
+    assert "<script>alert(1)" not in pm
