@@ -32,6 +32,8 @@ async def stream(request: web.Request, store: Store, *, interval: float = 1.0, k
     with contextlib.suppress(ConnectionResetError):
         while time.monotonic() - started < lifetime:
             await asyncio.sleep(interval)  # real time on purpose: it paces a poll, it times nothing
+            if request.transport is None or request.transport.is_closing():
+                break  # the page went away: end now, so that a shutdown does not wait for us
             try:
                 now_change = await store.read(lambda tx: tx.latest_change())
             except StoreError:
