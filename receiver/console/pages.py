@@ -43,7 +43,7 @@ async def incidents(console: Console, request: web.Request, visitor: Visitor) ->
 async def incident(console: Console, request: web.Request, visitor: Visitor) -> web.Response:
     """``GET /incidents/{id}``: alerts, timeline, playbook, approvals, pages, actions."""
     iid = request.match_info["id"]
-    ap, tp = _int(request, "alerts_page"), _int(request, "timeline_page")
+    ap, tp = request.query.get("after", "")[:200], _int(request, "timeline_page")
     ctx = await console.store.read(lambda tx: views.incident(tx, iid, ap, tp))
     if ctx is None:
         return console.html(request, "error.html", visitor, {"title": "Not found",

@@ -87,12 +87,12 @@ def _steps(events: list[Any]) -> list[dict[str, Any]]:
     return list(steps.values())
 
 
-def incident(tx: Any, incident_id: str, alerts_page: int, timeline_page: int) -> dict[str, Any] | None:
+def incident(tx: Any, incident_id: str, after: str, timeline_page: int) -> dict[str, Any] | None:
     """The incident page, or ``None`` when there is no such incident."""
     inc = tx.incident_head(incident_id)
     if inc is None:
         return None
-    alerts = tx.alerts_page(incident_id, ALERTS_PER_PAGE + 1, alerts_page * ALERTS_PER_PAGE)
+    alerts = tx.alerts_page(incident_id, ALERTS_PER_PAGE + 1, after)
     timeline = tx.timeline_page(incident_id, TIMELINE_PER_PAGE + 1, timeline_page * TIMELINE_PER_PAGE)
     playbook = list(reversed(tx.timeline_page(incident_id, EVENTS_CAP, kinds=("step.", "approval.", "playbook."))))
     pages = list(reversed(tx.timeline_page(incident_id, EVENTS_CAP, kinds=("notify.",))))
@@ -102,7 +102,7 @@ def incident(tx: Any, incident_id: str, alerts_page: int, timeline_page: int) ->
                for j in tx.jobs_of(incident_id)
                if j.kind == "step" and j.state == "pending" and j.payload.get("approval_wait")]
     return {"incident": inc, "alerts": alerts[:ALERTS_PER_PAGE], "alerts_more": len(alerts) > ALERTS_PER_PAGE,
-            "alerts_page": alerts_page, "alert_total": tx.alert_count(incident_id),
+            "after": after, "alert_total": tx.alert_count(incident_id),
             "timeline": timeline[:TIMELINE_PER_PAGE], "timeline_more": len(timeline) > TIMELINE_PER_PAGE,
             "timeline_page": timeline_page, "steps": _steps(playbook), "waiting": waiting, "pages": pages}
 

@@ -159,8 +159,8 @@ class Tx(Protocol):
         """One incident without its alerts, or ``None``."""
         ...
 
-    def alerts_page(self, incident_id: str, limit: int, offset: int = 0) -> list[tuple[IncidentAlert, str]]:
-        """One page of an incident's alerts, oldest first, each with its ``generatorURL``."""
+    def alerts_page(self, incident_id: str, limit: int, after: str = "") -> list[tuple[IncidentAlert, str]]:
+        """One page of an incident's alerts by fingerprint after ``after``, each with its ``generatorURL``."""
         ...
 
     def alert_count(self, incident_id: str) -> int:

@@ -363,13 +363,14 @@ class SqlTx:
         ).fetchall()
         return [(self._incident(r, with_alerts=False), int(r[19])) for r in rows]
 
-    def alerts_page(self, incident_id: str, limit: int, offset: int = 0) -> list[tuple[IncidentAlert, str]]:
-        """One page of an incident's alerts (oldest first), each with its ``generatorURL``."""
+    def alerts_page(self, incident_id: str, limit: int, after: str = "") -> list[tuple[IncidentAlert, str]]:
+        """One page of an incident's alerts by fingerprint, those after ``after`` (keyset: the cost does
+        not grow with the page's depth), each with its ``generatorURL``."""
         cols, joined = _INCIDENT_ALERT_COLS.split(" FROM ", 1)
         rows = self._x(
             f"SELECT {cols}, COALESCE(a.generator_url, '') FROM {joined} "
-            "WHERE ia.incident_id = ? ORDER BY ia.starts_ts, ia.fingerprint LIMIT ? OFFSET ?",
-            (incident_id, limit, offset),
+            "WHERE ia.incident_id = ? AND ia.fingerprint > ? ORDER BY ia.fingerprint LIMIT ?",
+            (incident_id, after, limit),
         ).fetchall()
         return [(IncidentAlert(r[0], r[1], r[2], _loads(r[3]), _loads(r[4]), r[5], r[6]), r[7]) for r in rows]
 
@@ -380,10 +381,12 @@ class SqlTx:
     def timeline_page(self, incident_id: str, limit: int, offset: int = 0, *,
                       kinds: Sequence[str] = ()) -> list[TimelineEvent]:
         """One page of the incident's timeline, newest first; with ``kinds`` (prefixes such as
-        ``step.``) only events whose kind starts with one of them."""
+        ``step.``, never ``alert.``) only events whose kind starts with one of them, read through the
+        partial index ``timeline_actions`` that leaves out the ``alert.*`` events (schema version 11)."""
         cond = ""
         if kinds:
-            cond = " AND (" + " OR ".join("kind LIKE ?" for _ in kinds) + ")"
+            pct = "%%" if self._pg else "%"  # a literal %, as psycopg reads it; the index predicate matches the text
+            cond = f" AND kind NOT LIKE 'alert.{pct}' AND (" + " OR ".join("kind LIKE ?" for _ in kinds) + ")"
         rows = self._x(
             f"SELECT at, kind, message, data FROM timeline WHERE incident_id = ?{cond} ORDER BY id DESC "
             "LIMIT ? OFFSET ?", (incident_id, *(k + "%" for k in kinds), limit, offset),
@@ -399,12 +402,12 @@ class SqlTx:
         """Per incident: how many playbook steps finished, and ``done``/``stopped`` once the playbook ended."""
         if not incident_ids:
             return {}
-        marks = ", ".join("?" * len(incident_ids))
+        marks, pct = ", ".join("?" * len(incident_ids)), "%%" if self._pg else "%"
         rows = self._x(
             "SELECT incident_id, SUM(CASE WHEN kind IN ('step.ok', 'step.dry_run', 'step.skipped', 'step.failed', "
             "'step.unknown') THEN 1 ELSE 0 END), MAX(CASE WHEN kind = 'playbook.done' THEN 2 WHEN kind = "
             f"'playbook.stopped' THEN 1 ELSE 0 END) FROM timeline WHERE incident_id IN ({marks}) AND "
-            "(kind LIKE 'step.%' OR kind LIKE 'playbook.%') GROUP BY incident_id", tuple(incident_ids),
+            f"(kind LIKE 'step.{pct}' OR kind LIKE 'playbook.{pct}') GROUP BY incident_id", tuple(incident_ids),
         ).fetchall()
         return {r[0]: (int(r[1] or 0), {2: "done", 1: "stopped"}.get(int(r[2] or 0))) for r in rows}
 
