@@ -121,7 +121,8 @@ async def main(args: argparse.Namespace) -> int:
                 ms = await time_page(session, base + path, args.requests)
                 p99 = p(ms, 0.99)
                 failed |= p99 > args.target
-                print(f"{name:<48} {statistics.median(ms):8.1f} {p99:8.1f}{'  over target' if p99 > args.target else ''}")
+                over = "  over target" if p99 > args.target else ""
+                print(f"{name:<48} {statistics.median(ms):8.1f} {p99:8.1f}{over}")
         await runner.cleanup()
     print(f"target: p99 <= {args.target:.0f} ms: {'FAILED' if failed else 'met'}")
     return 1 if failed else 0

@@ -30,7 +30,7 @@ _LIFECYCLE: dict[str, Any] = {"ack": acknowledge, "resolve": resolve_manually}
 
 async def incident_action(console: Console, request: web.Request) -> web.StreamResponse:
     """``POST /incidents/{id}/ack|resolve|approve|reject`` (approve/reject: form field ``step``)."""
-    iid, action = request.match_info["id"], request.match_info["action"]
+    iid, action = request.match_info["id"], request.path.rsplit("/", 1)[1]
     visitor, form = await console.guard.allow(request, action, iid)
     actor, now, rules = visitor.actor, console.clock.now(), console.rules()
     if action in _LIFECYCLE:
@@ -53,7 +53,7 @@ async def incident_action(console: Console, request: web.Request) -> web.StreamR
 
 async def automation_action(console: Console, request: web.Request) -> web.StreamResponse:
     """``POST /automation/pause`` (form field ``reason``) and ``/automation/resume``."""
-    action = request.match_info["action"]
+    action = request.path.rsplit("/", 1)[1]
     visitor, form = await console.guard.allow(request, action)
     reason = form.get("reason", "").strip()[:500]
     await set_pause(console.store, action == "pause", by=visitor.actor.name, reason=reason if action == "pause"

@@ -143,9 +143,11 @@ class Console:
             web.get("/incidents/{id}", self._page(pages.incident)),
             web.get("/incidents/{id}/postmortem", self._page(pages.postmortem)),
             web.get("/incidents/{id}/postmortem.md", self._page(pages.postmortem_md)),
-            web.post("/incidents/{id}/{action:ack|resolve|approve|reject}", self._post(actions.incident_action)),
+            *[web.post(f"/incidents/{{id}}/{a}", self._post(actions.incident_action))
+              for a in ("ack", "resolve", "approve", "reject")],
             web.get("/automation", self._page(pages.automation)),
-            web.post("/automation/{action:pause|resume}", self._post(actions.automation_action)),
+            web.post("/automation/pause", self._post(actions.automation_action)),
+            web.post("/automation/resume", self._post(actions.automation_action)),
             web.get("/rules", self._page(pages.rules)),
             web.post("/rules/simulate", self._post(actions.simulate)),
             web.get("/audit", self._page(pages.audit)),

@@ -101,10 +101,14 @@ def incident(tx: Any, incident_id: str, after: str, timeline_page: int) -> dict[
                 "deadline": float((j.payload.get("approval_wait") or {}).get("deadline") or 0)}
                for j in tx.jobs_of(incident_id)
                if j.kind == "step" and j.state == "pending" and j.payload.get("approval_wait")]
+    steps = _steps(playbook)
+    actions = {w["name"]: w["action"] for w in waiting}
+    for st in steps:
+        st["action"] = st["action"] or actions.get(st["name"], "")
     return {"incident": inc, "alerts": alerts[:ALERTS_PER_PAGE], "alerts_more": len(alerts) > ALERTS_PER_PAGE,
             "after": after, "alert_total": tx.alert_count(incident_id),
             "timeline": timeline[:TIMELINE_PER_PAGE], "timeline_more": len(timeline) > TIMELINE_PER_PAGE,
-            "timeline_page": timeline_page, "steps": _steps(playbook), "waiting": waiting, "pages": pages}
+            "timeline_page": timeline_page, "steps": steps, "waiting": waiting, "pages": pages}
 
 
 def automation(tx: Any, budget: Any, rules: Any, now: float) -> dict[str, Any]:
