@@ -4,13 +4,17 @@ Starts an in-process runbookd on a temporary SQLite store with the demo rules be
 (tests/fakes), fires a few alerts through the real webhook, runs the dispatcher, signs in as an admin
 and saves one PNG per page into docs/console/ (1100 px wide, at most 1400 px tall, the top of each
 page). Run it again after changing a template: ``.venv/bin/python docs/screenshots.py``. Needs
-``/usr/bin/chromium`` (``apt-get install -y chromium``); Playwright downloads nothing.
+``/usr/bin/chromium`` (``apt-get install -y chromium``); Playwright downloads nothing. Where
+``pngquant`` is installed (``apt-get install -y pngquant``) the PNGs are then quantised, a third of the
+size.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -90,6 +94,9 @@ async def main() -> int:
                 await shoot(c, clock, base)
             finally:
                 await runner.cleanup()
+    if shutil.which("pngquant"):
+        subprocess.run(["pngquant", "--force", "--ext", ".png", "--quality", "70-95", "--speed", "1",
+                        *map(str, sorted(OUT.glob("*.png")))], check=True)
     print(f"screenshots written to {OUT.relative_to(ROOT)}/")
     return 0
 

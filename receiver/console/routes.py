@@ -45,7 +45,8 @@ def _next(target: str | None) -> str:
 
 
 async def _events(console: Console, request: web.Request, _: Visitor) -> web.StreamResponse:
-    return await events.stream(request, console.store, interval=console.sse_interval)
+    incident = request.query.get("incident") or None
+    return await events.stream(request, console.store, incident_id=incident, interval=console.sse_interval)
 
 
 class Console:
@@ -68,7 +69,8 @@ class Console:
     def html(self, request: web.Request, template: str, visitor: Visitor | None, ctx: dict[str, Any], *,
              status: int = 200) -> web.Response:
         """Render ``template`` for ``visitor`` with the console's security headers."""
-        text = render(self.env, template, visitor=visitor, path=request.path, csrf_field=CSRF_FIELD, **ctx)
+        text = render(self.env, template, visitor=visitor, path=request.path, path_qs=request.path_qs,
+                      csrf_field=CSRF_FIELD, **ctx)
         return web.Response(text=text, content_type="text/html", status=status, headers=_HEADERS)
 
     def _page(self, fn: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

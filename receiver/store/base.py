@@ -180,8 +180,8 @@ class Tx(Protocol):
         """One page of the audit log, newest first."""
         ...
 
-    def latest_change(self) -> int:
-        """A number that grows whenever any incident changes (server-sent events poll it)."""
+    def latest_change(self, incident_id: str | None = None) -> int:
+        """A number that grows whenever any incident (or ``incident_id``) changes (server-sent events poll it)."""
         ...
 
     def open_counts(self) -> dict[str, int]:

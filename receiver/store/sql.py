@@ -419,9 +419,11 @@ class SqlTx:
         return [{"seq": int(r[0]), "at": r[1], "actor": r[2], "action": r[3], "subject": r[4], "data": r[5]}
                 for r in rows]
 
-    def latest_change(self) -> int:
-        """A number that grows whenever any incident changes (the newest timeline event's id; 0 if none)."""
-        row = self._x("SELECT MAX(id) FROM timeline").fetchone()
+    def latest_change(self, incident_id: str | None = None) -> int:
+        """A number that grows whenever any incident (or ``incident_id``) changes: the newest timeline
+        event's id, 0 if none (one index lookup)."""
+        row = (self._x("SELECT MAX(id) FROM timeline WHERE incident_id = ?", (incident_id,)) if incident_id
+               else self._x("SELECT MAX(id) FROM timeline")).fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
     # -- work rows ----------------------------------------------------------------------------

@@ -129,3 +129,22 @@ async def test_the_list_is_readable_in_a_narrow_window(browser: Browser, con: Co
     await page.reload()
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360
+
+
+async def test_an_open_incident_page_shows_an_approval_made_elsewhere(browser: Browser, con: Console) -> None:
+    """abe has the incident page open; ada approves through the API and the step runs; abe's page shows
+    both without a reload."""
+    iid = await _fire(con, "NeedsApproval")
+    await con.rb.run()
+    page = await signed_in(browser, con, "abe")
+    await page.goto(url(con, f"/incidents/{iid}"))
+    await expect(page.locator("body[data-live-connected]")).to_have_count(1, timeout=TIMEOUT)
+    await page.evaluate("window.__sameDocument = true")
+    r = await con.rb.client.post(f"/api/v1/incidents/{iid}/approve", json={"step": "halt"},
+                                 headers={"Authorization": f"Bearer {con.tokens['ada']}"})
+    assert r.status == 200, await r.text()
+    await expect(page.get_by_text("approved by ada via api").first).to_be_visible(timeout=TIMEOUT)
+    await con.rb.run()  # the dispatcher runs the approved step
+    await expect(page.get_by_role("button", name="Approve halt")).to_have_count(0, timeout=TIMEOUT)
+    await expect(page.locator(".card", has_text="halt (log)")).to_contain_text("ok")
+    assert await page.evaluate("window.__sameDocument === true"), "the page reloaded"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -91,3 +92,42 @@ async def test_alert_text_is_escaped(make_console: Any) -> None:
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     pm = await (await con.rb.client.get(f"/incidents/{inc['id']}/postmortem", headers=auth)).text()
     assert "<script>alert(1)" not in pm
+
+
+class _Controls(HTMLParser):
+    """Collects form controls (but hidden inputs) and the ids that a <label for> names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict[str, str | None]] = []
+        self.labelled: set[str] = set()
+        self.landmarks: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag in ("input", "select", "textarea") and a.get("type") != "hidden":
+            self.controls.append(a)
+        if tag == "label" and a.get("for"):
+            self.labelled.add(str(a["for"]))
+        if tag in ("main", "nav", "header"):
+            self.landmarks.add(tag)
+
+
+async def test_every_control_of_every_page_has_a_label(make_console: Any) -> None:
+    """Each input, select and textarea of each page is named by a <label for>, and each page has
+    header, nav and main landmarks (accessibility basics)."""
+    con = await make_console()
+    await con.rb.post_alerts(payload(alert("NeedsApproval")))
+    await con.rb.run()
+    [inc] = await con.rb.api("/api/v1/incidents")
+    await sign_in(con.rb.client, con.tokens["ada"])
+    for path in ("/", f"/incidents/{inc['id']}", "/automation", "/rules", "/audit"):
+        parser = _Controls()
+        parser.feed(await (await con.rb.client.get(path)).text())
+        unlabelled = [c for c in parser.controls if c.get("id") not in parser.labelled]
+        assert not unlabelled, (path, unlabelled)
+        assert parser.landmarks == {"main", "nav", "header"}, path
+    login = _Controls()
+    con.rb.client.session.cookie_jar.clear()
+    login.feed(await (await con.rb.client.get("/login")).text())
+    assert login.controls and all(c.get("id") in login.labelled for c in login.controls)

@@ -1,9 +1,11 @@
-// runbookd console: live updates. The pages work without this script; with it, a page region marked
-// data-live refreshes (through htmx) when the server-sent event stream /events says something changed.
+// runbookd console: live updates. The pages work without this script; with it, the page region marked
+// data-live="<stream URL>" refreshes (through htmx) when that server-sent event stream says something
+// changed: /events for the incident list, /events?incident=<id> for one incident.
 (function () {
   "use strict";
-  if (!window.EventSource || !document.querySelector("[data-live]")) { return; }
-  var source = new EventSource("/events");
+  var live = document.querySelector("[data-live]");
+  if (!window.EventSource || !live) { return; }
+  var source = new EventSource(live.getAttribute("data-live") || "/events");
   source.addEventListener("change", function () {
     document.body.dispatchEvent(new CustomEvent("runbookd:change"));
   });
