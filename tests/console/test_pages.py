@@ -131,3 +131,23 @@ async def test_every_control_of_every_page_has_a_label(make_console: Any) -> Non
     con.rb.client.session.cookie_jar.clear()
     login.feed(await (await con.rb.client.get("/login")).text())
     assert login.controls and all(c.get("id") in login.labelled for c in login.controls)
+
+
+async def test_a_storm_is_paged_fifty_alerts_at_a_time(make_console: Any) -> None:
+    """An incident of 60 alerts shows 50, and its "More alerts" link shows the other 10."""
+    import re
+    con = await make_console()
+    alerts = [alert("TradingSystemDown", fingerprint=f"{i:016x}", instance=f"host-{i}") for i in range(60)]
+    await con.rb.post_alerts(payload(*alerts))
+    await con.rb.run()
+    [inc] = await con.rb.api("/api/v1/incidents")
+    auth = {"Authorization": f"Bearer {con.tokens['vera']}"}
+    first = await (await con.rb.client.get(f"/incidents/{inc['id']}", headers=auth)).text()
+    assert first.count('data-label="Labels"') == 50 and "Alerts (60)" in first
+    more = re.search(r'href="(\?after=[^"#]+)[^"]*">More alerts', first)
+    assert more, "no More alerts link"
+    second = await (await con.rb.client.get(f"/incidents/{inc['id']}{more.group(1).replace('&amp;', '&')}",
+                                            headers=auth)).text()
+    assert second.count('data-label="Labels"') == 10 and "More alerts" not in second
+    shown = set(re.findall(r'<span class="small muted">([0-9a-f]{16})</span>', first + second))
+    assert shown == {a["fingerprint"] for a in alerts}
