@@ -86,6 +86,7 @@ def p(values: list[float], q: float) -> float:
 
 
 async def main(args: argparse.Namespace) -> int:
+    """Build the store, serve the console, time each page; 0 when every p99 meets ``--target``."""
     with tempfile.TemporaryDirectory(prefix="rb-console-bench-") as tmp:
         settings = parse_settings({"storage": f"sqlite:///{tmp}/rb.db", "rule_files": [str(ROOT / "rules" / "*.yml")],
                                    "admin": {"token": TOKEN}, "dry_run": True,

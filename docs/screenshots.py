@@ -73,6 +73,7 @@ PEOPLE = [{"name": "ada", "role": "admin"}, {"name": "abe", "role": "approver"}]
 
 
 async def main() -> int:
+    """Serve a demo runbookd beside a fake Slack and photograph every console page into docs/console/."""
     OUT.mkdir(parents=True, exist_ok=True)
     async with running(FakeSlack(token="xoxb-shots")) as slack:
         with tempfile.TemporaryDirectory(prefix="rb-shots-") as tmp:
@@ -109,6 +110,7 @@ async def post(base: str, body: dict[str, Any]) -> None:
 
 
 async def shoot(c: Any, clock: FakeClock, base: str) -> None:
+    """Fire the demo alerts, sign in as ada and save one PNG per page (the actions between them too)."""
     assert c.dispatcher is not None
     disk = [alert("DiskFilling", fingerprint=f"d{i:015x}", instance=f"db-{i}:9100") for i in range(3)]
     await post(base, payload(*disk))

@@ -64,6 +64,8 @@ class Guard:
         """The visitor of ``request``: bearer token first, then the session cookie; ``None`` if neither."""
         header = request.headers.get("Authorization")
         if header:
+            if not header.isascii():  # undecodable bytes (surrogate-escaped): no token of ours, a 401
+                return None
             actor = await self.auth.identify(header)
             return Visitor(actor, None) if actor else None
         cookie = request.cookies.get(COOKIE)

@@ -6,8 +6,11 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from tests.conftest import alert, payload
 from tests.console.conftest import csrf_of, sign_in
+from tests.rawhttp import raw_request
 
 
 async def test_a_page_without_credentials_sends_the_browser_to_sign_in(make_console: Any) -> None:
@@ -151,3 +154,12 @@ async def test_a_storm_is_paged_fifty_alerts_at_a_time(make_console: Any) -> Non
     assert second.count('data-label="Labels"') == 10 and "More alerts" not in second
     shown = set(re.findall(r'<span class="small muted">([0-9a-f]{16})</span>', first + second))
     assert shown == {a["fingerprint"] for a in alerts}
+
+
+@pytest.mark.parametrize("value", [b"Bearer \xff", b"Bearer \xe9t\xe9"])
+async def test_an_undecodable_bearer_header_is_a_401(make_console: Any, value: bytes) -> None:
+    """Authorization bytes that are not ASCII get the console's 401 page, not a 500."""
+    con = await make_console()
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: " + value + b"\r\nContent-Length: 0"
+    r = await raw_request(con.rb.client.host, con.rb.client.port, head, b"")
+    assert r.status == 401
