@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import alert, payload
+from tests.conftest import ADMIN, alert, payload
 from tests.console.conftest import csrf_of, sign_in
 from tests.rawhttp import raw_request
 
@@ -163,3 +163,33 @@ async def test_an_undecodable_bearer_header_is_a_401(make_console: Any, value: b
     head = b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: " + value + b"\r\nContent-Length: 0"
     r = await raw_request(con.rb.client.host, con.rb.client.port, head, b"")
     assert r.status == 401
+
+
+async def test_the_bootstrap_admin_token_signs_in_as_admin_token(make_console: Any) -> None:
+    """The bootstrap admin token (admin.token) signs in too, as admin-token with role admin."""
+    con = await make_console()
+    await sign_in(con.rb.client, ADMIN)
+    page = await (await con.rb.client.get("/automation")).text()
+    assert "admin-token" in page and "Pause automation" in page
+
+
+async def test_a_session_ends_after_twelve_hours(make_console: Any) -> None:
+    """A session is valid for 12 hours of the injected clock from sign-in, then the page asks to sign in."""
+    con = await make_console()
+    await sign_in(con.rb.client, con.tokens["vera"])
+    con.rb.clock.advance(12 * 3600 - 1)
+    assert (await con.rb.client.get("/", allow_redirects=False)).status == 200
+    con.rb.clock.advance(2)
+    assert (await con.rb.client.get("/", allow_redirects=False)).status == 303
+
+
+async def test_sign_out_ends_the_session(make_console: Any) -> None:
+    """Signing out (with the CSRF token) ends the session in the store; the cookie no longer works."""
+    con = await make_console()
+    csrf = await sign_in(con.rb.client, con.tokens["vera"])
+    jar = con.rb.client.session.cookie_jar.filter_cookies(con.rb.client.make_url("/"))
+    cookie = {"Cookie": f"runbookd_session={jar['runbookd_session'].value}"}
+    r = await con.rb.client.post("/logout", data={"csrf": csrf}, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == "/login"
+    con.rb.client.session.cookie_jar.clear()
+    assert (await con.rb.client.get("/", headers=cookie, allow_redirects=False)).status == 303
