@@ -30,6 +30,7 @@ from receiver.api.maintenance import MaintenanceApi
 from receiver.api.pagerduty import PagerDutyWebhook
 from receiver.api.slack import SlackInteractions
 from receiver.clock import Clock, SystemClock
+from receiver.console import Console
 from receiver.edge import edge_middleware, quiet_parser_errors
 from receiver.errors import StoreError, StoreUnavailable
 from receiver.escalation.sender import Sender
@@ -71,6 +72,8 @@ class RulesHolder:
         self.current: RuleSet = self._load()
         #: Called with the new rule set after each successful reload.
         self.listeners: list[Callable[[RuleSet], None]] = []
+        #: The last reload: ``at`` (epoch seconds), ``status`` and ``error`` (``{}`` before the first).
+        self.last_reload: dict[str, Any] = {}
         metrics.config_reload_success.set(1)
         metrics.config_reload_time.set(clock.now())
 
@@ -90,9 +93,11 @@ class RulesHolder:
         """
         try:
             new = self._load()
-        except RuleSetError:
+        except RuleSetError as e:
             self.metrics.config_reload_success.set(0)
+            self.last_reload = {"at": self.clock.now(), "status": "error", "error": str(e)}
             raise
+        self.last_reload = {"at": self.clock.now(), "status": "success", "error": ""}
         self.current = new
         for listener in self.listeners:
             listener(new)
@@ -271,6 +276,8 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
         web.put("/-/reload", reload),
         *admin.routes(),
         *maintenance.routes(),
+        *Console(c.store, auth, directory, c.clock, s, rules=c.rules.get, templates=c.templates,
+                 wake=lambda: _wake(c), last_reload=lambda: c.rules.last_reload).routes(),
     ])
     return app
 

@@ -22,6 +22,8 @@ PG_URL = os.environ.get("RUNBOOKD_TEST_PG", "postgresql://postgres@127.0.0.1:543
 #: Where tests/e2e/test_replicas.py finds initdb/pg_ctl for its private, stoppable server.
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 APT_TOOLS = "apt-get install -y prometheus prometheus-alertmanager"
+#: The browser the console tests drive (tests/console/browser.py); Playwright downloads none.
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ def missing() -> list[Missing]:
                            (("amtool",), "prometheus-alertmanager")):
         if not any(shutil.which(n) for n in names):
             out.append(Missing(f"{names[0]} is not on PATH (Debian package {package})", APT_TOOLS))
+    if not CHROMIUM.exists():
+        out.append(Missing(f"{CHROMIUM} is missing (the console's browser tests drive Debian's Chromium)",
+                           "apt-get install -y chromium"))
     if not (PG_BIN / "initdb").exists():
         out.append(Missing(f"{PG_BIN}/initdb is missing (the replica tests start a private PostgreSQL)",
                            "apt-get install -y postgresql-15"))

@@ -163,7 +163,7 @@ def incident_context(incident: Incident, timeline: list[TimelineEvent], now: flo
     detected = min((a.starts_ts for a in incident.alerts), default=received)
     mitigated = next((s["ts"] for s in steps if s["outcome"] == "ok"), None)
     end = incident.resolved_at if incident.resolved_at is not None else now
-    url = f"{external_url.rstrip('/')}/api/v1/incidents/{incident.id}" if external_url else ""
+    url = f"{external_url.rstrip('/')}/incidents/{incident.id}" if external_url else ""
     return {
         "kind": "incident",
         "incident_id": incident.id,
@@ -277,7 +277,7 @@ def sample_contexts() -> dict[str, dict[str, Any]]:
     message = Message(kind="page", incident_id=incident.id, dedup_key=f"runbookd-{incident.id}", severity="P0",
                       status="firing", title=incident.title, summary="Trading system is down",
                       labels=dict(alert.labels), actions=["halt (http): ok — POST /halt -> 200"], started_at=t0,
-                      incident_url=f"http://127.0.0.1:9096/api/v1/incidents/{incident.id}")
+                      incident_url=f"http://127.0.0.1:9096/incidents/{incident.id}")
     resolved = replace(message, kind="resolve", status="resolved", resolved_at=t0 + 725)
     inc = incident_context(incident, timeline, t0 + 800, external_url="http://127.0.0.1:9096", respond_within=300)
     return {

@@ -52,7 +52,7 @@ def build_message(kind: MessageKind, incident: Incident, timeline: list[Timeline
         started_at=incident.started_at,
         resolved_at=incident.resolved_at,
         acknowledged_by=incident.acknowledged_by,
-        incident_url=f"{external_url.rstrip('/')}/api/v1/incidents/{incident.id}",
+        incident_url=f"{external_url.rstrip('/')}/incidents/{incident.id}",
         dry_run=dry_run,
         ref=ref,
         text=text,

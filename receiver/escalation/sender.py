@@ -287,7 +287,7 @@ class Sender:
                     f"{incident.title}")
         if job.kind == "postmortem":
             return (f"Post-mortem draft for {incident.title}: "
-                    f"{self.external_url.rstrip('/')}/api/v1/incidents/{incident.id}/postmortem")
+                    f"{self.external_url.rstrip('/')}/incidents/{incident.id}/postmortem")
         return None
 
     async def _postmortem(self, job: Job, incident: Any, timeline: Any, jobs: list[Job], left_out: int = 0) -> None:

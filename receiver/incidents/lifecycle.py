@@ -17,7 +17,7 @@ from receiver.model import Change, Incident, TimelineEvent
 from receiver.playbooks.payload import playbook_payload
 
 #: Where a person acted: the admin API, a Slack button, a PagerDuty webhook.
-Via = Literal["api", "slack", "pagerduty", "alerts"]
+Via = Literal["api", "slack", "pagerduty", "alerts", "console"]
 
 
 def _receivers_kind(rules: Any, name: str) -> str | None:

@@ -150,6 +150,36 @@ class Tx(Protocol):
         """Incidents newest first, optionally filtered by status or by an alert's alertname."""
         ...
 
+    def incident_page(self, *, status: str | None, severity: str | None, alertname: str | None, limit: int,
+                      offset: int = 0) -> list[tuple[Incident, int]]:
+        """One page of incidents newest first, without alerts, each with its alert count (the console)."""
+        ...
+
+    def alerts_page(self, incident_id: str, limit: int, after: str = "") -> list[tuple[IncidentAlert, str]]:
+        """One page of an incident's alerts by fingerprint after ``after``, each with its ``generatorURL``."""
+        ...
+
+    def alert_count(self, incident_id: str) -> int:
+        """How many alerts the incident tracks."""
+        ...
+
+    def timeline_page(self, incident_id: str, limit: int, offset: int = 0, *,
+                      kinds: Sequence[str] = ()) -> list[TimelineEvent]:
+        """One page of the timeline, newest first; only kinds starting with one of ``kinds`` when given."""
+        ...
+
+    def playbook_progress(self, incident_ids: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+        """Per incident: playbook steps finished, and ``done``/``stopped`` once the playbook ended."""
+        ...
+
+    def audit_page(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """One page of the audit log, newest first."""
+        ...
+
+    def latest_change(self, incident_id: str | None = None) -> int:
+        """A number that grows whenever any incident (or ``incident_id``) changes (server-sent events poll it)."""
+        ...
+
     def open_counts(self) -> dict[str, int]:
         """Number of unresolved incidents by severity."""
         ...
@@ -212,8 +242,8 @@ class Tx(Protocol):
         ...
 
     # -- bounded reads of the page path: their cost does not grow with the incident's size --------
-    def incident_head(self, incident_id: str, *, alerts: int) -> Incident | None:
-        """One incident with at most ``alerts`` of its alerts (the first by start), or ``None``."""
+    def incident_head(self, incident_id: str, *, alerts: int = 0) -> Incident | None:
+        """One incident with at most ``alerts`` of its alerts (the first by start; none by default), or ``None``."""
         ...
 
     def alert_counts(self, incident_id: str) -> dict[str, int]:

@@ -248,7 +248,26 @@ def _v12(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12)
+def _v13(d: Dialect) -> list[str]:
+    # Console sign-in sessions (receiver/console/sessions.py): only the SHA-256 of the cookie is stored;
+    # ``token_id`` is the personal token signed in with (``admin-token``: the bootstrap token), so a
+    # revoked token or a removed person ends its sessions at once on every replica.
+    real = "REAL" if d == "sqlite" else "DOUBLE PRECISION"
+    return [
+        f"""CREATE TABLE console_sessions (
+            hash TEXT PRIMARY KEY,
+            token_id TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            expires_at {real} NOT NULL)""",
+        "CREATE INDEX console_sessions_expires ON console_sessions (expires_at)",
+        # The console's playbook, approval and page events of an incident without reading its
+        # ``alert.*`` events (a storm's bulk, which this partial index leaves out and so costs nothing).
+        "CREATE INDEX timeline_actions ON timeline (incident_id, id) WHERE kind NOT LIKE 'alert.%'",
+    ]
+
+
+MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13)
 """Each entry returns the statements of one schema version for a dialect; append, never edit."""
 
 

@@ -344,6 +344,84 @@ class SqlTx:
         ).fetchall()
         return [TimelineEvent(r[0], r[1], r[2], _loads(r[3])) for r in rows]
 
+    # -- console reads (pages of bounded size: receiver/console) -------------------------------
+    def incident_page(self, *, status: str | None, severity: str | None, alertname: str | None, limit: int,
+                      offset: int = 0) -> list[tuple[Incident, int]]:
+        """One page of incidents newest first, without their alerts, each with its alert count."""
+        where, params = [], []
+        for col, value in (("status", status), ("severity", severity)):
+            if value:
+                where.append(f"{col} = ?")
+                params.append(value)
+        if alertname:
+            where.append("id IN (SELECT incident_id FROM incident_alertnames WHERE alertname = ?)")
+            params.append(alertname)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        rows = self._x(
+            f"SELECT {_INCIDENT_COLS}, (SELECT COUNT(*) FROM incident_alerts c WHERE c.incident_id = incidents.id) "
+            f"FROM incidents{clause} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        ).fetchall()
+        return [(self._incident(r, with_alerts=False), int(r[19])) for r in rows]
+
+    def alerts_page(self, incident_id: str, limit: int, after: str = "") -> list[tuple[IncidentAlert, str]]:
+        """One page of an incident's alerts by fingerprint, those after ``after`` (keyset: the cost does
+        not grow with the page's depth), each with its ``generatorURL``."""
+        cols, joined = _INCIDENT_ALERT_COLS.split(" FROM ", 1)
+        rows = self._x(
+            f"SELECT {cols}, COALESCE(a.generator_url, '') FROM {joined} "
+            "WHERE ia.incident_id = ? AND ia.fingerprint > ? ORDER BY ia.fingerprint LIMIT ?",
+            (incident_id, after, limit),
+        ).fetchall()
+        return [(IncidentAlert(r[0], r[1], r[2], _loads(r[3]), _loads(r[4]), r[5], r[6]), r[7]) for r in rows]
+
+    def alert_count(self, incident_id: str) -> int:
+        """How many alerts the incident tracks."""
+        return int(self._x("SELECT COUNT(*) FROM incident_alerts WHERE incident_id = ?", (incident_id,)).fetchone()[0])
+
+    def timeline_page(self, incident_id: str, limit: int, offset: int = 0, *,
+                      kinds: Sequence[str] = ()) -> list[TimelineEvent]:
+        """One page of the incident's timeline, newest first; with ``kinds`` (prefixes such as
+        ``step.``, never ``alert.``) only events whose kind starts with one of them, read through the
+        partial index ``timeline_actions`` that leaves out the ``alert.*`` events (schema version 11)."""
+        cond = ""
+        if kinds:
+            pct = "%%" if self._pg else "%"  # a literal %, as psycopg reads it; the index predicate matches the text
+            cond = f" AND kind NOT LIKE 'alert.{pct}' AND (" + " OR ".join("kind LIKE ?" for _ in kinds) + ")"
+        rows = self._x(
+            f"SELECT at, kind, message, data FROM timeline WHERE incident_id = ?{cond} ORDER BY id DESC "
+            "LIMIT ? OFFSET ?", (incident_id, *(k + "%" for k in kinds), limit, offset),
+        ).fetchall()
+        return [TimelineEvent(r[0], r[1], r[2], _loads(r[3])) for r in rows]
+
+    def playbook_progress(self, incident_ids: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+        """Per incident: how many playbook steps finished, and ``done``/``stopped`` once the playbook ended."""
+        if not incident_ids:
+            return {}
+        marks, pct = ", ".join("?" * len(incident_ids)), "%%" if self._pg else "%"
+        rows = self._x(
+            "SELECT incident_id, SUM(CASE WHEN kind IN ('step.ok', 'step.dry_run', 'step.skipped', 'step.failed', "
+            "'step.unknown') THEN 1 ELSE 0 END), MAX(CASE WHEN kind = 'playbook.done' THEN 2 WHEN kind = "
+            f"'playbook.stopped' THEN 1 ELSE 0 END) FROM timeline WHERE incident_id IN ({marks}) AND "
+            f"(kind LIKE 'step.{pct}' OR kind LIKE 'playbook.{pct}') GROUP BY incident_id", tuple(incident_ids),
+        ).fetchall()
+        return {r[0]: (int(r[1] or 0), {2: "done", 1: "stopped"}.get(int(r[2] or 0))) for r in rows}
+
+    def audit_page(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """One page of the audit log, newest first: ``seq``, ``at`` (ISO UTC), ``actor``, ``action``,
+        ``subject``, ``data`` (the stored JSON text)."""
+        rows = self._x("SELECT seq, at, actor, action, subject, data FROM audit_log ORDER BY seq DESC LIMIT ? OFFSET ?",
+                       (limit, offset)).fetchall()
+        return [{"seq": int(r[0]), "at": r[1], "actor": r[2], "action": r[3], "subject": r[4], "data": r[5]}
+                for r in rows]
+
+    def latest_change(self, incident_id: str | None = None) -> int:
+        """A number that grows whenever any incident (or ``incident_id``) changes: the newest timeline
+        event's id, 0 if none (one index lookup)."""
+        row = (self._x("SELECT MAX(id) FROM timeline WHERE incident_id = ?", (incident_id,)) if incident_id
+               else self._x("SELECT MAX(id) FROM timeline")).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
     # -- work rows ----------------------------------------------------------------------------
     def enqueue(self, key: str, kind: str, incident_id: str, payload: dict[str, Any],
                 due_at: float, now: float) -> bool:
@@ -596,15 +674,18 @@ class SqlTx:
                       (key, expires_at, now))
         return bool(cur.rowcount)
 
-    # -- bounded reads of the page path (schema version 13) ---------------------------------------
-    def incident_head(self, incident_id: str, *, alerts: int) -> Incident | None:
+    # -- bounded reads of the page path (indexes of schema version 11) ---------------------------------------
+    def incident_head(self, incident_id: str, *, alerts: int = 0) -> Incident | None:
         """One incident with at most ``alerts`` of its alerts (the first by ``starts_ts``, then
-        fingerprint: the order of ``get_incident``), or ``None``. Reads a bounded number of rows
-        whatever the incident's size (index ``incident_alerts_start``); ``alert_counts`` counts the rest.
+        fingerprint: the order of ``get_incident``; none by default), or ``None``. Reads a bounded number
+        of rows whatever the incident's size (index ``incident_alerts_start``); ``alert_counts`` counts
+        the rest.
         """
         row = self._x(f"SELECT {_INCIDENT_COLS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()
         if row is None:
             return None
+        if alerts <= 0:
+            return self._incident(row, with_alerts=False)
         rows = self._x(
             f"SELECT {_INCIDENT_ALERT_COLS} WHERE ia.incident_id = ? ORDER BY ia.starts_ts, ia.fingerprint LIMIT ?",
             (incident_id, max(0, alerts)),

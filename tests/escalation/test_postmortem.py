@@ -161,7 +161,7 @@ def test_the_incident_report_uses_the_same_timeline(templates: Templates) -> Non
     assert "Severity: P0\nStatus: Resolved\n" in text
     assert "Summary:\nTradingSystemDown: Trading system is down\n" in text
     assert "Duration: 12m 5s\n" in text
-    assert "- Complete the post-mortem: http://127.0.0.1:9096/api/v1/incidents/018d2c3e4f50a1b2c3d4/postmortem\n" \
+    assert "- Complete the post-mortem: http://127.0.0.1:9096/incidents/018d2c3e4f50a1b2c3d4/postmortem\n" \
         in text
 
 

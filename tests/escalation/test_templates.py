@@ -68,7 +68,7 @@ def test_the_resolution_notice_follows_seed_004_with_start_end_and_duration(temp
     assert "Duration: 2027-01-15 08:00:00 UTC - 2027-01-15 08:12:05 UTC (12m 5s)\n" in text
     assert lines_starting(text, "Incident:", "Duration:", "Root Cause:", "Resolution:", "Post-mortem:") == [
         "Incident:", "Duration:", "Root Cause:", "Resolution:", "Post-mortem:"]
-    assert "Post-mortem: draft at http://127.0.0.1:9096/api/v1/incidents/inc-42/postmortem\n" in text
+    assert "Post-mortem: draft at http://127.0.0.1:9096/incidents/inc-42/postmortem\n" in text
 
 
 def test_a_p3_resolution_needs_no_post_mortem(templates: Templates) -> None:
@@ -105,7 +105,7 @@ def test_the_digest_lists_every_incident_of_the_period(templates: Templates) -> 
     assert "Period: 2027-01-15 07:00:00 UTC - 2027-01-16 07:00:00 UTC\n" in text
     assert "Incidents: 2 (1 open, 1 resolved)\n" in text
     assert text.index("[P3] DiskAlmostFull — RESOLVED") < text.index("[P3] CertExpiresSoon — FIRING")
-    assert "  Details: http://rb:9096/api/v1/incidents/b\n" in text
+    assert "  Details: http://rb:9096/incidents/b\n" in text
     assert "(22h, ongoing)" in text
 
 

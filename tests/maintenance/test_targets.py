@@ -13,7 +13,8 @@ from tests.maintenance.conftest import RISK, create_window, events, fire
 def rules_with_target(tmp_path: Path, within: str = "15m") -> list[str]:
     """The maintenance test rules with ``respond_within`` on the P1 policy."""
     text = (TESTDATA / "rules" / "maintenance.yml").read_text(encoding="utf-8")
-    text = text.replace("  P1:\n    silence_on_ack: true\n", f"  P1:\n    silence_on_ack: true\n    respond_within: {within}\n", 1)
+    policy = "  P1:\n    silence_on_ack: true\n"
+    text = text.replace(policy, f"{policy}    respond_within: {within}\n", 1)
     assert f"respond_within: {within}" in text
     path = tmp_path / "rules-with-target.yml"
     path.write_text(text, encoding="utf-8")

@@ -67,7 +67,7 @@ def make_message(**overrides: object) -> Message:
         "runbook_url": "https://runbooks.example.com/trading-down",
         "actions": ["stop-trading (http): ok — 200"],
         "started_at": 1_800_000_000.0,
-        "incident_url": "http://127.0.0.1:9096/api/v1/incidents/inc-42",
+        "incident_url": "http://127.0.0.1:9096/incidents/inc-42",
     }
     fields.update(overrides)
     return Message(**fields)  # type: ignore[arg-type]

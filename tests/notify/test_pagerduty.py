@@ -61,7 +61,7 @@ async def test_a_trigger_links_the_runbook_and_the_incident(
     event = await trigger(pagerduty, pagerduty_config)
     assert event["links"] == [
         {"href": "https://runbooks.example.com/trading-down", "text": "Runbook"},
-        {"href": "http://127.0.0.1:9096/api/v1/incidents/inc-42", "text": "Incident in runbookd"},
+        {"href": "http://127.0.0.1:9096/incidents/inc-42", "text": "Incident in runbookd"},
     ]
 
 
