@@ -5,11 +5,13 @@ page built from the whole incident; on SQLite and PostgreSQL (``store`` fixture)
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from receiver.escalation.messages import STEP_KINDS, build_message
 from receiver.escalation.sender import PAGE_ALERTS, PAGE_STEPS
 from receiver.model import AlertRecord, IncidentAlert, TimelineEvent
+from receiver.store.sqlite import SqliteStore
 from tests.store.test_contract import T0, incident
 
 BIG = 5_000
@@ -99,13 +101,19 @@ async def test_jobs_of_kinds_reads_only_those_kinds(store: Any) -> None:
     assert [j.key for j in pages] == ["page:i1:0", "page:i1:1"]
 
 
-async def test_the_page_reads_use_ordered_indexes_on_sqlite(store: Any) -> None:
+async def test_the_page_reads_use_ordered_indexes_on_sqlite(tmp_path: Path) -> None:
     """On SQLite the bounded reads walk an index in order and stop at their LIMIT (no sort of the
-    incident's rows: no temporary B-tree, no scan of the whole table)."""
-    import pytest
+    incident's rows: no temporary B-tree, no scan of the whole table). Query plans are SQLite's; on
+    PostgreSQL the equality tests above cover the same reads."""
+    store = SqliteStore(tmp_path / "plans.db")
+    await store.open()
+    try:
+        await _assert_ordered_plans(store)
+    finally:
+        await store.close()
 
-    if type(store).__name__ != "SqliteStore":
-        pytest.skip("query plans are SQLite's; PostgreSQL is covered by the equality tests above")
+
+async def _assert_ordered_plans(store: Any) -> None:
     queries = [
         ("SELECT ia.fingerprint FROM incident_alerts ia LEFT JOIN alerts a ON a.fingerprint = ia.fingerprint "
          "AND a.starts_at = ia.starts_at WHERE ia.incident_id = 'i1' ORDER BY ia.starts_ts, ia.fingerprint LIMIT 10"),
