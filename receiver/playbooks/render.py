@@ -28,9 +28,12 @@ _ENV.filters.update(FILTERS)
 
 def template_context(
     incident: Incident, alert: IncidentAlert | None, *, vars: dict[str, str], secrets: dict[str, str | None],
-    incident_url: str | None = None,
+    incident_url: str | None = None, steps: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Return the variables templates see: ``alert``, ``incident``, ``vars``, ``secrets``.
+    """Return the variables templates see: ``alert``, ``incident``, ``vars``, ``secrets``, ``steps``.
+
+    ``steps``: ``{name: {"result": {"outcome", "summary", "action", "data"}}}`` of the playbook's
+    earlier steps (``receiver.playbooks.conditions.steps_view``).
 
     ``alert`` has ``labels``, ``annotations``, ``status``, ``starts_at``, ``fingerprint``;
     ``incident`` has ``id``, ``rule``, ``severity``, ``status``, ``title``, ``labels``,
@@ -52,6 +55,7 @@ def template_context(
         },
         "vars": dict(vars),
         "secrets": {k: (v or "") for k, v in secrets.items()},
+        "steps": dict(steps or {}),
     }
 
 

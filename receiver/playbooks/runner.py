@@ -23,7 +23,7 @@ from receiver.durations import format_duration
 from receiver.errors import ActionError
 from receiver.metrics import Metrics
 from receiver.model import Incident, Job, TimelineEvent
-from receiver.playbooks import approvals
+from receiver.playbooks import approvals, conditions, until
 from receiver.playbooks.gates import BrokerReads, Refusal, check_when, paused, playbook_gate, reserve
 from receiver.playbooks.outcome import apply_on_failure
 from receiver.playbooks.render import redact, render_value, template_context
@@ -32,10 +32,11 @@ from receiver.store.base import Store
 
 MAX_ATTEMPTS = 3
 WAIT_POLL = 15.0
-_PARAM_SKIP = {"name", "action", "timeout", "approval", "when", "on_failure", "rate_limit", "destructive"}
+_PARAM_SKIP = {"name", "action", "timeout", "approval", "when", "on_failure", "rate_limit", "destructive", "if",
+               "until", "on_skip", "verify", "verify_interval", "verify_timeout"}
 _DEFAULT_ON_FAILURE = OnFailure(page=True)
 #: Payload keys that belong to one step's wait and must not carry over to the next step.
-_PER_STEP = ("wait_started", "approval_wait")
+_PER_STEP = ("wait_started", "approval_wait", "until_wait")
 log = structlog.get_logger("runbookd.playbooks")
 
 
@@ -112,6 +113,13 @@ class PlaybookRunner:
                 await self._refused(job, incident, step, Refusal("unknown", "cut off by a crash: outcome unknown",
                                                                  limit=True), events, state="unknown")
                 return
+        alert = incident.alerts[0] if incident.alerts else None
+        ctx = template_context(incident, alert, vars=dict(self.config.vars), secrets=dict(self.config.secrets),
+                               incident_url=f"{self.config.external_url}/api/v1/incidents/{incident.id}",
+                               steps=conditions.steps_view(p.get("results") or {}))
+        if p.get("until_wait"):
+            await self._verify_again(job, incident, step, ctx, events, now)
+            return
         if p["index"] == 0 and p.get("phase", "main") == "main" and not dry:
             refusal = await self.store.transaction(
                 lambda tx: playbook_gate(tx, now=now, payload=p, incident_id=incident.id))
@@ -128,9 +136,18 @@ class PlaybookRunner:
             if not run:
                 await self._refused(job, incident, step, Refusal("skipped", why), events)
                 return
-        alert = incident.alerts[0] if incident.alerts else None
-        ctx = template_context(incident, alert, vars=dict(self.config.vars), secrets=dict(self.config.secrets),
-                               incident_url=f"{self.config.external_url}/api/v1/incidents/{incident.id}")
+        if step.get("if"):
+            try:
+                cctx = await conditions.context(ctx, p.get("results") or {}, self.config.reads, now, step["if"])
+                taken = conditions.holds(step["if"], cctx)
+            except ActionError as e:
+                await self._failed(job, incident, step, e, events)
+                return
+            events.append(TimelineEvent(now, "step.condition", f"step '{name}': if {step['if']}: "
+                                        + ("true, runs" if taken else "false, skipped"), {**base, "run": taken}))
+            if not taken:
+                await self._refused(job, incident, step, Refusal("skipped", f"if {step['if']}: false"), events)
+                return
         try:
             params = render_value({k: v for k, v in step.items() if k not in _PARAM_SKIP}, ctx)
         except ActionError as e:
@@ -152,7 +169,7 @@ class PlaybookRunner:
                 if isinstance(verdict, Refusal):
                     await self._refused(job, incident, step, verdict, events)
                     return
-        if action_name in ("wait_for_resolved", "notify"):
+        if action_name in ("wait_for_resolved", "notify", "wait"):
             await self._builtin(job, incident, step, params, events, now, dry)
             return
         if not dry:
@@ -171,12 +188,95 @@ class PlaybookRunner:
         except ActionError as e:
             await self._failed(job, incident, step, e, events)
             return
+        spec = until.spec_of(step)
+        if spec is not None and result.outcome == "ok" and not dry:
+            await self._verify_first(job, incident, step, spec, ctx, result, events, now)
+            return
         await self._succeeded(job, step, result, events)
+
+    async def _verify_first(self, job: Job, incident: Incident, step: dict[str, Any], spec: until.Spec,
+                            ctx: dict[str, Any], result: ActionResult, events: list[TimelineEvent],
+                            now: float) -> None:
+        """The action succeeded: check its ``until``; done, failed, or the row waits for the next check."""
+        first = until.as_dict(result)
+        held, why = await until.check(self, spec, ctx, job.payload.get("results") or {}, first, now)
+        if held:
+            await self._succeeded(job, step, result, events)
+            return
+        idem = step_idempotent(step, self.actions.get(step["action"]))
+        if not until.is_repeatable(spec, idem):
+            await self._refused(job, incident, step, Refusal(
+                "failed", f"not done ({spec.condition}): {why or result.summary}; the step is not idempotent and "
+                "has no until.read, so it is not repeated"), events, state="failed", extra={"data": first["data"]})
+            return
+        self.metrics.actions.labels(action=step["action"], outcome=result.outcome).inc()
+        events.append(TimelineEvent(now, "step.acted", f"step '{step['name']}' ({step['action']}): "
+                                    f"{result.outcome} — {redact(result.summary, self.config.secret_values)}; "
+                                    "verifying",
+                                    {"step": step["name"], "action": step["action"], "outcome": result.outcome,
+                                     **redact(first["data"], self.config.secret_values)}))
+        deadline = now + spec.timeout
+        events.append(until.waiting_event(step, spec, first, why, now, deadline))
+        payload = redact(until.wait_payload(job, now, deadline, first, 1), self.config.secret_values)
+        await self._wait(job, events, min(now + spec.interval, deadline), payload)
+
+    async def _verify_again(self, job: Job, incident: Incident, step: dict[str, Any], ctx: dict[str, Any],
+                            events: list[TimelineEvent], now: float) -> None:
+        """A wake of a verifying step: repeat the read (never the action unless idempotent), check again."""
+        spec = until.spec_of(step)
+        w = job.payload["until_wait"]
+        assert spec is not None
+        deadline, checks = float(w["deadline"]), int(w.get("checks", 1)) + 1
+        try:
+            params = render_value({k: v for k, v in step.items() if k not in _PARAM_SKIP}, ctx)
+            read = render_value(dict(spec.read), ctx) if spec.read is not None else None
+            got = until.as_dict(await until.read_again(self, spec, step, params, read,
+                                                       float(step.get("timeout", 10.0))))
+            held, why = await until.check(self, spec, ctx, job.payload.get("results") or {}, got, now)
+        except ActionError as e:
+            got, held, why = dict(w.get("result") or {}), False, f"check failed: {e.reason}"
+        if held:
+            waited = format_duration(now - float(w["started"]))
+            await self._succeeded(job, step, ActionResult("ok", f"done after {waited} ({checks} checks): "
+                                                          f"{got.get('summary', '')}", got.get("data") or {}), events)
+            return
+        if now >= deadline:
+            left = why or got.get("summary", "")
+            await self._refused(job, incident, step, Refusal(
+                "failed", f"not done within {format_duration(spec.timeout)} ({spec.condition}): {left}"),
+                events, state="failed", extra={"data": got.get("data") or {}, "checks": checks})
+            return
+        events.append(until.waiting_event(step, spec, got, why, now, deadline))
+        payload = redact(until.wait_payload(job, float(w["started"]), deadline, got, checks), self.config.secret_values)
+        await self._wait(job, events, min(now + spec.interval, deadline), payload)
+
+    async def _wait(self, job: Job, events: list[TimelineEvent], due: float, payload: dict[str, Any]) -> None:
+        """Record ``events`` and put the step row back to sleep until ``due`` (epoch seconds)."""
+        now = self.clock.now()
+
+        def commit(tx: Any) -> None:
+            for ev in events:
+                tx.add_event(job.incident_id, ev)
+            tx.reschedule(job.id, due, now, payload)
+
+        await self.store.transaction(commit)
 
     async def _builtin(self, job: Job, incident: Incident, step: dict[str, Any], params: dict[str, Any],
                        events: list[TimelineEvent], now: float, dry: bool) -> None:
         """``wait_for_resolved`` and ``notify``: steps the engine carries out itself."""
         name, p = step["name"], job.payload
+        if step["action"] == "wait":
+            started = float(p.get("wait_started", now))
+            deadline = started + float(params.get("duration", 0))
+            if now < deadline:
+                if "wait_started" not in p:
+                    events.append(TimelineEvent(now, "step.waiting", f"step '{name}' waits "
+                                                f"{format_duration(deadline - now)}", {"step": name, "action": "wait",
+                                                                                       "until": deadline}))
+                await self._wait(job, events, deadline, {**p, "wait_started": started})
+                return
+            await self._succeeded(job, step, ActionResult("ok", f"waited {format_duration(now - started)}"), events)
+            return
         if step["action"] == "notify":
             text = str(params.get("message", ""))
             receivers = list(params.get("notify", []))
@@ -229,7 +329,8 @@ class PlaybookRunner:
                 return apply_on_failure(tx, job.incident_id, rules, on_failure, text, tag, now)
 
         await self._finish(job, "done", events, {"outcome": r.outcome, "summary": r.summary, "step": name,
-                                                  "action": action}, advance=True, before_advance=before)
+                                                  "action": action, "data": data}, advance=True,
+                           before_advance=before)
 
     async def _failed(self, job: Job, incident: Incident, step: dict[str, Any], e: ActionError,
                       events: list[TimelineEvent]) -> None:
@@ -266,8 +367,10 @@ class PlaybookRunner:
                                         f"{why.reason}", {"step": name, "action": action, "outcome": why.outcome,
                                                           "limit": why.limit, **(extra or {})}))
             self.metrics.actions.labels(action=action, outcome=why.outcome).inc()
-        declared = OnFailure.model_validate(step["on_failure"]) if step.get("on_failure") else None
         precondition = why.outcome == "skipped" and not why.limit
+        # A skip by the step's own when/if is not a failure: only its on_skip applies (default: nothing).
+        key = "on_skip" if precondition else "on_failure"
+        declared = OnFailure.model_validate(step[key]) if step.get(key) else None
         on_failure = declared or (None if precondition else _DEFAULT_ON_FAILURE)
         if why.limit and on_failure is not None and not on_failure.page:
             on_failure = on_failure.model_copy(update={"page": True})
@@ -280,7 +383,8 @@ class PlaybookRunner:
             return stop or why.stop
 
         await self._finish(job, state, events, {"outcome": why.outcome, "summary": why.reason, "step": name,
-                                                 "action": action}, advance=True, before_advance=after)
+                                                 "action": action, "data": (extra or {}).get("data") or {}},
+                           advance=True, before_advance=after)
 
     async def _finish(self, job: Job, state: str, events: list[TimelineEvent], result: dict[str, Any],
                       advance: bool = False, before_advance: Callable[[Any], bool] | None = None) -> None:
@@ -306,6 +410,9 @@ class PlaybookRunner:
                 last_now = last
             if not last_now:
                 carried = {k: v for k, v in p.items() if k not in _PER_STEP}
+                if result.get("step"):
+                    carried["results"] = {**(p.get("results") or {}), result["step"]: redact(
+                        {k: v for k, v in result.items() if k != "step"}, self.config.secret_values)}
                 tx.enqueue(f"{prefix}:{nxt}", "step", job.incident_id, {**carried, "index": nxt}, now, now)
             else:
                 tx.add_event(job.incident_id, TimelineEvent(

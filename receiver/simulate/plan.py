@@ -46,6 +46,7 @@ from receiver.playbooks.runner import WAIT_POLL
 from receiver.rules import RuleSet
 from receiver.rules.model import Step
 from receiver.settings import Settings
+from receiver.simulate.branches import branch_and_verify
 from receiver.simulate.memory import MemoryTx
 
 UPDATES_SHOWN = 3
@@ -68,7 +69,7 @@ def _own_keys() -> dict[str, list[str]]:
     return out
 
 
-STEP_OPTIONS = _step_options()
+STEP_OPTIONS = _step_options() | {"verify", "verify_interval", "verify_timeout"}
 _OWN_KEYS = _own_keys()
 """Keys every step type has (``name``, ``action``, ``timeout``, approval, preconditions …): how a step
 runs, not what its action receives. Every other key of a step is a parameter, rendered as a template."""
@@ -313,6 +314,13 @@ class _Simulation:
                 return
             entry["outcome"] = "resolved" if inc.status == "resolved" else "failed: not resolved in time"
             entry["finished"] = self.when(now)
+        if step["action"] == "wait":
+            started = float(p.get("wait_started", now))
+            deadline = started + float(params.get("duration", 0))
+            if now < deadline:
+                self.tx.enqueue(f"{prefix}:{index}:wait", "step", inc.id, {**p, "wait_started": started}, deadline, now)
+                return
+            entry["outcome"], entry["finished"] = f"waited {format_duration(deadline - started)}", self.when(now)
         if step["action"] == "notify" and p.get("mode") != "shadow":
             for r in params.get("notify", []):
                 self.tx.enqueue(f"notice:{inc.id}:{inc.epoch}:step-{index}-{step['name']}:{r}", "notice", inc.id,
@@ -328,6 +336,7 @@ class _Simulation:
                                  "phase": p.get("phase", "main"), "timeout": step.get("timeout"),
                                  "options": options, "shadow": p.get("mode") == "shadow",
                                  "rules_version": p.get("rules_version"), **self.when(now)}
+        entry.update(branch_and_verify(step, self._context(inc), self.rules.in_interval, now))
         try:
             own = _OWN_KEYS.get(step["action"], [])  # the action's own keys first, then inherited ones
             keys = [k for k in own if k in step] + [k for k in step if k not in own]
