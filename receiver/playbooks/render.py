@@ -3,7 +3,8 @@
 Only the rule file's own strings are templates. Alert labels and annotations are *data*: they are
 passed in as variables and never compiled, so a label ``{{ 7*7 }}`` arrives as ``{{ 7*7 }}``, not
 ``49``. Undefined variables render as ``""`` (an unset ``vars.trading_api_url`` gives an empty URL,
-which the http action records as skipped). Secrets may be used in parameters but are replaced by
+which the http action records as skipped), also with attributes after them: ``steps.later.result.outcome``
+of a step that has not run (or, in ``simulate``, of any step) is ``""``. Secrets may be used in parameters but are replaced by
 ``<redacted>`` wherever parameters are recorded. Besides Jinja2's filters, ``path_segment`` (and
 ``urlencode``, which encodes ``/`` here) put a value into one URL path segment
 (``receiver.rules.filters``).
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import ChainableUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from receiver.clock import iso
@@ -22,7 +23,7 @@ from receiver.model import Incident, IncidentAlert
 from receiver.redaction import Redactor
 from receiver.rules.filters import FILTERS
 
-_ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+_ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True, undefined=ChainableUndefined)
 _ENV.filters.update(FILTERS)
 
 
