@@ -321,7 +321,9 @@ class _Simulation:
                 self.tx.enqueue(f"{prefix}:{index}:wait", "step", inc.id, {**p, "wait_started": started}, deadline, now)
                 return
             entry["outcome"], entry["finished"] = f"waited {format_duration(deadline - started)}", self.when(now)
-        if step["action"] == "notify" and p.get("mode") != "shadow":
+        if entry.get("branch", {}).get("taken") is False:
+            entry["outcome"], entry["finished"] = "skipped (if: false)", self.when(now)
+        elif step["action"] == "notify" and p.get("mode") != "shadow":
             for r in params.get("notify", []):
                 self.tx.enqueue(f"notice:{inc.id}:{inc.epoch}:step-{index}-{step['name']}:{r}", "notice", inc.id,
                                 {"receiver": r, "text": params.get("message", "")}, now, now)
