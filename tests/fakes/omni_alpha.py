@@ -8,7 +8,8 @@ Seed 000's ``emergency_shutdown.sh``::
     POST /admin/data/stop-feeds
 
 plus ``POST /admin/security/revoke-api-keys`` (``{"scope": "all"}`` -> ``{"ok", "revoked": n}``; the
-security-breach playbook), ``POST /admin/trading/resume`` (the planned-maintenance runbook) and ``GET /v1/trading/status``.
+security-breach playbook), ``POST /admin/trading/resume`` (the planned-maintenance runbook) and
+``GET /v1/trading/status``.
 Every ``/admin`` call needs ``Authorization: Bearer <token>`` (else 401 ``{"error": "unauthorized"}``).
 A write carrying an ``Idempotency-Key`` header is executed once per key (see ``IdempotentFakeApp``): a
 repeat answers the first answer again with ``Idempotent-Replayed: true`` (the same key on another path
@@ -27,7 +28,8 @@ from tests.fakes.base import IdempotentFakeApp
 
 class FakeOmniAlpha(IdempotentFakeApp):
     """Fake Omni Alpha admin API. State: ``trading`` (``running``/``stopped``), ``breakers_enabled``,
-    ``feeds_running``, ``api_keys`` (emptied by a revoke); ``executed`` lists the requests that took effect (one per idempotency key)."""
+    ``feeds_running``, ``api_keys`` (emptied by a revoke); ``executed`` lists the requests that took
+    effect (one per idempotency key)."""
 
     def __init__(self, token: str = "omni-alpha-emergency-token") -> None:
         self.trading = "running"
