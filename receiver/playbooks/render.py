@@ -5,9 +5,9 @@ passed in as variables and never compiled, so a label ``{{ 7*7 }}`` arrives as `
 ``49``. Undefined variables render as ``""`` (an unset ``vars.trading_api_url`` gives an empty URL,
 which the http action records as skipped), also with attributes after them: ``steps.later.result.outcome``
 of a step that has not run (or, in ``simulate``, of any step) is ``""``. Secrets may be used in
-parameters but are replaced by ``<redacted>`` wherever parameters are recorded. Besides Jinja2's filters, ``path_segment`` (and
-``urlencode``, which encodes ``/`` here) put a value into one URL path segment
-(``receiver.rules.filters``).
+parameters but are replaced by ``<redacted>`` wherever parameters are recorded. Besides Jinja2's
+filters, ``path_segment`` (and ``urlencode``, which encodes ``/`` here) put a value into one URL path
+segment (``receiver.rules.filters``).
 """
 
 from __future__ import annotations
