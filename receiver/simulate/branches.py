@@ -17,13 +17,16 @@ from receiver.playbooks.gates import BrokerReads
 
 
 def branch_and_verify(step: dict[str, Any], ctx: dict[str, Any],
-                      in_interval: Callable[[str, float], bool] | None, now: float) -> dict[str, Any]:
+                      in_interval: Callable[[str, float], bool] | None, now: float,
+                      known: dict[str, Any] | None = None) -> dict[str, Any]:
     """Plan entries for one step: ``branch`` (``{"if", "taken": bool | None, "because"}``), ``verify``
-    (``{"condition", "interval", "timeout", "read"}`` as text) and ``wait`` (a duration as text)."""
+    (``{"condition", "interval", "timeout", "read"}`` as text) and ``wait`` (a duration as text).
+    ``known``: the results stated so far (``receiver.simulate.given``), which an ``if`` may use."""
     out: dict[str, Any] = {}
+    known = known or {}
     expr = step.get("if")
     if expr:
-        deps = conditions.depends_on(expr)
+        deps = [d for d in conditions.depends_on(expr) if d not in known]
         if deps:
             out["branch"] = {"if": expr, "taken": None,
                              "because": "depends on " + ", ".join(f"step {d}'s result" for d in deps)}
@@ -32,10 +35,11 @@ def branch_and_verify(step: dict[str, Any], ctx: dict[str, Any],
         else:
             try:
                 ctx2 = {k: v for k, v in ctx.items() if k != "secrets"}
-                ctx2.update(steps={}, result={},
+                ctx2.update(steps=conditions.steps_view(known), result={},
                             calendar=conditions.CalendarView(BrokerReads(in_interval=in_interval), now, None))
                 taken = conditions.holds(expr, ctx2)
-                out["branch"] = {"if": expr, "taken": taken, "because": "evaluated at this instant"}
+                because = "evaluated at this instant" + (" over the stated results" if known else "")
+                out["branch"] = {"if": expr, "taken": taken, "because": because}
             except ActionError as e:
                 out["branch"] = {"if": expr, "taken": None, "because": e.reason}
     spec = until.spec_of(step)
