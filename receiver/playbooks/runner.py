@@ -21,6 +21,8 @@ import structlog
 from receiver.actions.base import Action, ActionResult
 from receiver.durations import format_duration
 from receiver.errors import ActionError
+from receiver.escalation.postmortem import render_report
+from receiver.escalation.templates import Templates
 from receiver.metrics import Metrics
 from receiver.model import Incident, Job, TimelineEvent
 from receiver.playbooks import approvals, conditions, until
@@ -51,6 +53,8 @@ class RunnerConfig:
     external_url: str
     budget: Any = None
     reads: BrokerReads = field(default_factory=BrokerReads)
+    #: ``receiver.escalation.templates.Templates`` for ``notify`` with ``report: true`` (default: the shipped ones).
+    templates: Any = None
 
 
 def step_idempotent(step: dict[str, Any], action: Action | None) -> bool:
@@ -279,6 +283,8 @@ class PlaybookRunner:
             return
         if step["action"] == "notify":
             text = str(params.get("message", ""))
+            if params.get("report"):
+                text = await self._report(incident, text, now)
             receivers = list(params.get("notify", []))
 
             def notify(tx: Any) -> None:
@@ -305,6 +311,13 @@ class PlaybookRunner:
             return
         await self._refused(job, incident, step, Refusal(
             "failed", f"not resolved within {format_duration(deadline - started)}"), events, state="failed")
+
+    async def _report(self, incident: Incident, message: str, now: float) -> str:
+        """``message`` (if any) and seed 003's INCIDENT REPORT of ``incident`` as of ``now``."""
+        timeline = await self.store.read(lambda tx: tx.timeline(incident.id))
+        report = render_report(incident, timeline, self.config.templates or Templates(), now,
+                               external_url=self.config.external_url)
+        return redact(f"{message}\n\n{report}" if message else report, self.config.secret_values)
 
     async def _succeeded(self, job: Job, step: dict[str, Any], r: ActionResult, events: list[TimelineEvent],
                          stop: bool = False) -> None:

@@ -106,11 +106,14 @@ class WaitStep(_Step):
 
 
 class NotifyStep(_Step):
-    """``action: notify`` — send ``message`` (a template) to ``notify`` receivers now."""
+    """``action: notify`` — send ``message`` (a template) to ``notify`` receivers now; with ``report:
+    true`` the message is seed 003's INCIDENT REPORT (``report.txt.j2`` over the incident's timeline so
+    far), after ``message`` when one is given."""
 
     action: Literal["notify"]
     notify: list[Name] = Field(min_length=1)
-    message: str
+    message: str = ""
+    report: bool = Field(default=False, description="send the INCIDENT REPORT (report.txt.j2)")
 
 
 Step = Annotated[
