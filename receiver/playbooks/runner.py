@@ -25,7 +25,7 @@ from receiver.escalation.postmortem import render_report
 from receiver.escalation.templates import Templates
 from receiver.metrics import Metrics
 from receiver.model import Incident, Job, TimelineEvent
-from receiver.playbooks import approvals, conditions, until
+from receiver.playbooks import approvals, conditions, until, verify
 from receiver.playbooks.gates import BrokerReads, Refusal, check_when, paused, playbook_gate, reserve
 from receiver.playbooks.outcome import apply_on_failure
 from receiver.playbooks.render import redact, render_value, template_context
@@ -34,7 +34,7 @@ from receiver.store.base import Store
 
 MAX_ATTEMPTS = 3
 WAIT_POLL = 15.0
-_PARAM_SKIP = {"name", "action", "timeout", "approval", "when", "on_failure", "rate_limit", "destructive", "if",
+PARAM_SKIP = {"name", "action", "timeout", "approval", "when", "on_failure", "rate_limit", "destructive", "if",
                "until", "on_skip", "verify", "verify_interval", "verify_timeout"}
 _DEFAULT_ON_FAILURE = OnFailure(page=True)
 #: Payload keys that belong to one step's wait and must not carry over to the next step.
@@ -77,6 +77,9 @@ def backoff(attempt: int) -> float:
 
 class PlaybookRunner:
     """Executes ``step`` rows: gates, render, run the action, record, enqueue what follows."""
+
+    #: Step keys that are not action parameters (``receiver.playbooks.verify`` renders with it too).
+    param_skip = PARAM_SKIP
 
     def __init__(
         self, store: Store, actions: Mapping[str, Action], config: RunnerConfig, metrics: Metrics,
@@ -122,7 +125,7 @@ class PlaybookRunner:
                                incident_url=f"{self.config.external_url}/api/v1/incidents/{incident.id}",
                                steps=conditions.steps_view(p.get("results") or {}))
         if p.get("until_wait"):
-            await self._verify_again(job, incident, step, ctx, events, now)
+            await verify.again(self, job, incident, step, ctx, events, now)
             return
         if p["index"] == 0 and p.get("phase", "main") == "main" and not dry:
             refusal = await self.store.transaction(
@@ -153,7 +156,7 @@ class PlaybookRunner:
                 await self._refused(job, incident, step, Refusal("skipped", f"if {step['if']}: false"), events)
                 return
         try:
-            params = render_value({k: v for k, v in step.items() if k not in _PARAM_SKIP}, ctx)
+            params = render_value({k: v for k, v in step.items() if k not in PARAM_SKIP}, ctx)
         except ActionError as e:
             await self._failed(job, incident, step, e, events)
             return
@@ -194,65 +197,13 @@ class PlaybookRunner:
             return
         spec = until.spec_of(step)
         if spec is not None and result.outcome == "ok" and not dry:
-            await self._verify_first(job, incident, step, spec, ctx, result, events, now)
+            await verify.first(self, job, incident, step, spec, ctx, result, events, now)
             return
         await self._succeeded(job, step, result, events)
 
-    async def _verify_first(self, job: Job, incident: Incident, step: dict[str, Any], spec: until.Spec,
-                            ctx: dict[str, Any], result: ActionResult, events: list[TimelineEvent],
-                            now: float) -> None:
-        """The action succeeded: check its ``until``; done, failed, or the row waits for the next check."""
-        first = until.as_dict(result)
-        held, why = await until.check(self, spec, ctx, job.payload.get("results") or {}, first, now)
-        if held:
-            await self._succeeded(job, step, result, events)
-            return
-        idem = step_idempotent(step, self.actions.get(step["action"]))
-        if not until.is_repeatable(spec, idem):
-            await self._refused(job, incident, step, Refusal(
-                "failed", f"not done ({spec.condition}): {why or result.summary}; the step is not idempotent and "
-                "has no until.read, so it is not repeated"), events, state="failed", extra={"data": first["data"]})
-            return
-        self.metrics.actions.labels(action=step["action"], outcome=result.outcome).inc()
-        events.append(TimelineEvent(now, "step.acted", f"step '{step['name']}' ({step['action']}): "
-                                    f"{result.outcome} — {redact(result.summary, self.config.secret_values)}; "
-                                    "verifying",
-                                    {"step": step["name"], "action": step["action"], "outcome": result.outcome,
-                                     **redact(first["data"], self.config.secret_values)}))
-        deadline = now + spec.timeout
-        events.append(until.waiting_event(step, spec, first, why, now, deadline))
-        payload = redact(until.wait_payload(job, now, deadline, first, 1), self.config.secret_values)
-        await self._wait(job, events, min(now + spec.interval, deadline), payload)
-
-    async def _verify_again(self, job: Job, incident: Incident, step: dict[str, Any], ctx: dict[str, Any],
-                            events: list[TimelineEvent], now: float) -> None:
-        """A wake of a verifying step: repeat the read (never the action unless idempotent), check again."""
-        spec = until.spec_of(step)
-        w = job.payload["until_wait"]
-        assert spec is not None
-        deadline, checks = float(w["deadline"]), int(w.get("checks", 1)) + 1
-        try:
-            params = render_value({k: v for k, v in step.items() if k not in _PARAM_SKIP}, ctx)
-            read = render_value(dict(spec.read), ctx) if spec.read is not None else None
-            got = until.as_dict(await until.read_again(self, spec, step, params, read,
-                                                       float(step.get("timeout", 10.0))))
-            held, why = await until.check(self, spec, ctx, job.payload.get("results") or {}, got, now)
-        except ActionError as e:
-            got, held, why = dict(w.get("result") or {}), False, f"check failed: {e.reason}"
-        if held:
-            waited = format_duration(now - float(w["started"]))
-            await self._succeeded(job, step, ActionResult("ok", f"done after {waited} ({checks} checks): "
-                                                          f"{got.get('summary', '')}", got.get("data") or {}), events)
-            return
-        if now >= deadline:
-            left = why or got.get("summary", "")
-            await self._refused(job, incident, step, Refusal(
-                "failed", f"not done within {format_duration(spec.timeout)} ({spec.condition}): {left}"),
-                events, state="failed", extra={"data": got.get("data") or {}, "checks": checks})
-            return
-        events.append(until.waiting_event(step, spec, got, why, now, deadline))
-        payload = redact(until.wait_payload(job, float(w["started"]), deadline, got, checks), self.config.secret_values)
-        await self._wait(job, events, min(now + spec.interval, deadline), payload)
+    def idempotent(self, step: dict[str, Any], action: Action | None) -> bool:
+        """``step_idempotent`` (for ``receiver.playbooks.verify``)."""
+        return step_idempotent(step, action)
 
     async def _wait(self, job: Job, events: list[TimelineEvent], due: float, payload: dict[str, Any]) -> None:
         """Record ``events`` and put the step row back to sleep until ``due`` (epoch seconds)."""
