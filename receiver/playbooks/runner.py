@@ -1,7 +1,10 @@
 """Run one playbook step from its claimed work row, record it, and enqueue what follows.
 
 Order of a step (docs/playbooks.md): crash takeover → automation pause → ``when`` preconditions →
-approval → rate limits and budgets (reserved with the record of the execution) → the action. A
+``if`` → approval → rate limits and budgets (reserved with the record of the execution) → the action →
+its ``until`` (``receiver.playbooks.verify``: the row sleeps between checks, a restart continues). Each
+step's result (``outcome``, ``summary``, ``data``) is carried to the next rows as ``results`` and seen by
+templates and conditions as ``steps.NAME.result``. A skip by ``when``/``if`` applies only ``on_skip``. A
 playbook runs once per incident: rows have idempotency keys ``<prefix>:<index>`` and the next row
 is enqueued in the transaction that records the step's outcome. Steps are copied into the first row
 when the incident opens, so a rule reload never changes a playbook in flight. A row taken over after
