@@ -168,7 +168,8 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
     runner = PlaybookRunner(
         c.store, actions,
         RunnerConfig(dry_run=s.dry_run, vars=s.vars, secrets=s.secrets, secret_values=s.secret_values(),
-                     external_url=s.external_url, budget=s.automation.destructive_budget, reads=reads),
+                     external_url=s.external_url, budget=s.automation.destructive_budget, reads=reads,
+                     templates=c.templates),
         c.metrics, c.clock, on_playbook_done=sender.enqueue_refresh, rules=c.rules.get)
     last_maintenance = [float("-inf")]
 

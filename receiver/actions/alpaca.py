@@ -121,13 +121,36 @@ class _AlpacaAction:
         except requests.RequestException as e:
             raise ActionError(f"alpaca {what}: {type(e).__name__}: {e}", retryable=True) from e
 
-    async def _count_after(self, what: str, fn: Callable[[], Any], deadline: float, data: dict[str, Any]) -> int | None:
-        """The after-write count, or None (reason in ``data["after_error"]``): the write is done."""
+    async def _count_after(self, what: str, fn: Callable[[], Any], deadline: float, data: dict[str, Any],
+                           key: str | None = None) -> int | None:
+        """The after-write count, or None (reason in ``data["after_error"]``): the write is done.
+
+        With ``key`` (``symbol`` / ``id``) what is left goes to ``data["remaining"]``.
+        """
         try:
-            return len(await self._call(what, fn, deadline) or [])
+            items = await self._call(what, fn, deadline) or []
         except ActionError as e:
             data["after_error"] = e.reason
             return None
+        if key is not None:
+            data["remaining"] = [i.get(key) for i in items if isinstance(i, dict)]
+        return len(items)
+
+    async def _verify(self, timeout: float, what: str, fn: Callable[[TradingClient], Any], key: str,
+                      count: str, noun: str) -> ActionResult:
+        """The read behind the built-in ``verify``: ``ok`` with ``data[count]`` and ``data["remaining"]``."""
+
+        async def body(client: TradingClient, deadline: float) -> ActionResult:
+            data: dict[str, Any] = {"account": self.account}
+            n = await self._count_after(what, lambda: fn(client), deadline, data, key)
+            if n is None:
+                raise ActionError(str(data["after_error"]), retryable=True)
+            data[count] = n
+            left = ", ".join(map(str, data["remaining"]))
+            return ActionResult("ok", f"{n} {noun} open on the {self.account} account" + (f": {left}" if n else ""),
+                                data)
+
+        return await self._run(timeout, body)
 
     async def _run(
         self, timeout: float, body: Callable[[TradingClient, float], Awaitable[ActionResult]]
@@ -170,7 +193,7 @@ class AlpacaCancelAllOrders(_AlpacaAction):
 
     ``data``: ``account`` (paper/live), ``orders_before``, ``orders_after`` (open orders counted
     with ``GET /v2/orders``; cancels are asynchronous, so some may still show as open),
-    ``cancelled`` (ids).
+    ``cancelled`` (ids), ``remaining`` (ids still open after).
     """
 
     async def run(self, params: dict[str, Any], *, dry_run: bool, timeout: float) -> ActionResult:
@@ -188,12 +211,19 @@ class AlpacaCancelAllOrders(_AlpacaAction):
             if dry_run:
                 return ActionResult("dry_run", f"would cancel {n} open orders on the {self.account} account", data)
             items = await self._call("cancel_orders", client.cancel_orders, deadline)
-            after = await self._count_after("get_orders", lambda: client.get_orders(_OPEN_ORDERS), deadline, data)
+            after = await self._count_after("get_orders", lambda: client.get_orders(_OPEN_ORDERS), deadline, data,
+                                            "id")
             _raise_partial("cancel_orders", _items_failed(items, "id"), "id", n, after)
             data.update(orders_after=after, cancelled=[i.get("id") for i in items or [] if isinstance(i, dict)])
             return ActionResult("ok", f"cancelled {n} open orders on the {self.account} account ({_left(after)})", data)
 
         return await self._run(timeout, body)
+
+    async def verify(self, params: dict[str, Any], *, timeout: float) -> ActionResult:
+        """Read the open orders (``GET /v2/orders?status=open``): ``data`` ``orders_after``, ``remaining``
+        (ids). The built-in ``verify`` of the step repeats it until none is left. Raises ``ActionError``."""
+        return await self._verify(timeout, "get_orders", lambda c: c.get_orders(_OPEN_ORDERS), "id",
+                                  "orders_after", "orders")
 
 
 class AlpacaCloseAllPositions(_AlpacaAction):
@@ -201,7 +231,7 @@ class AlpacaCloseAllPositions(_AlpacaAction):
 
     ``params["cancel_orders"]`` (default True) cancels open orders first, as Alpaca's API does.
     ``data``: ``account``, ``positions_before`` / ``positions_after`` (counts), ``symbols``
-    (before), ``cancel_orders``.
+    (before), ``remaining`` (symbols still open after), ``cancel_orders``.
     """
 
     async def run(self, params: dict[str, Any], *, dry_run: bool, timeout: float) -> ActionResult:
@@ -234,7 +264,7 @@ class AlpacaCloseAllPositions(_AlpacaAction):
                 lambda: client.close_all_positions(cancel_orders=cancel_orders),
                 deadline,
             )
-            after = await self._count_after("get_all_positions", client.get_all_positions, deadline, data)
+            after = await self._count_after("get_all_positions", client.get_all_positions, deadline, data, "symbol")
             _raise_partial("close_all_positions", _items_failed(items, "symbol"), "symbol", len(before), after)
             data["positions_after"] = after
             return ActionResult(
@@ -244,6 +274,12 @@ class AlpacaCloseAllPositions(_AlpacaAction):
             )
 
         return await self._run(timeout, body)
+
+    async def verify(self, params: dict[str, Any], *, timeout: float) -> ActionResult:
+        """Read the open positions (``GET /v2/positions``): ``data`` ``positions_after``, ``remaining``
+        (symbols). The built-in ``verify`` of the step repeats it until none is left. Raises ``ActionError``."""
+        return await self._verify(timeout, "get_all_positions", lambda c: c.get_all_positions(), "symbol",
+                                  "positions_after", "positions")
 
 
 def _symbol(params: dict[str, Any]) -> str:

@@ -67,8 +67,9 @@ class HttpAction:
         all, 1-10, default 3), ``backoff`` (seconds, default 0.5), ``idempotent`` (POST only:
         retry it too), ``expect_status`` (list of codes), ``expect_json`` (``{"a.b": value}``).
 
-        Returns ``ActionResult("ok", "POST <url> -> 200", {"status", "response", "attempts"})``
-        (``response``: the first 2000 characters of the body); ``skipped`` when ``url`` has no
+        Returns ``ActionResult("ok", "POST <url> -> 200", {"status", "response", "attempts", "json"})``
+        (``response``: the first 2000 characters of the body; ``json``: the body parsed, or None when
+        it is not JSON or longer than that); ``skipped`` when ``url`` has no
         scheme or host (its integration is not configured); ``dry_run`` without sending anything,
         with the request (secret-looking header values redacted) in ``data["request"]``.
 
@@ -148,7 +149,8 @@ class HttpAction:
         return ActionResult(
             "ok",
             f"{method} {url} -> {resp.status_code}",
-            {"status": resp.status_code, "response": text[:RESPONSE_EXCERPT], "attempts": attempts},
+            {"status": resp.status_code, "response": text[:RESPONSE_EXCERPT], "attempts": attempts,
+             "json": _json_or_none(text)},
         )
 
     async def _send(
@@ -235,6 +237,17 @@ def _lookup(doc: Any, path: str) -> Any:
         else:
             return _ABSENT
     return node
+
+
+def _json_or_none(text: str) -> Any:
+    """The JSON answer (for ``steps.NAME.result.data.json``) when it parses and is at most
+    ``RESPONSE_EXCERPT`` characters; else ``None``."""
+    if len(text) > RESPONSE_EXCERPT:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _json_equal(got: Any, want: Any) -> bool:

@@ -105,7 +105,7 @@ class Silences:
 
     def _link(self, p: dict[str, Any]) -> str:
         if p.get("incident"):
-            return f"{self.external_url}/api/v1/incidents/{p['incident']}"
+            return f"{self.external_url}/incidents/{p['incident']}"
         return f"{self.external_url}/api/v1/maintenance/{p.get('window')}"
 
     async def run(self, job: Job) -> None:

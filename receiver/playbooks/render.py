@@ -3,17 +3,18 @@
 Only the rule file's own strings are templates. Alert labels and annotations are *data*: they are
 passed in as variables and never compiled, so a label ``{{ 7*7 }}`` arrives as ``{{ 7*7 }}``, not
 ``49``. Undefined variables render as ``""`` (an unset ``vars.trading_api_url`` gives an empty URL,
-which the http action records as skipped). Secrets may be used in parameters but are replaced by
-``<redacted>`` wherever parameters are recorded. Besides Jinja2's filters, ``path_segment`` (and
-``urlencode``, which encodes ``/`` here) put a value into one URL path segment
-(``receiver.rules.filters``).
+which the http action records as skipped), also with attributes after them: ``steps.later.result.outcome``
+of a step that has not run (or, in ``simulate``, of any step) is ``""``. Secrets may be used in
+parameters but are replaced by ``<redacted>`` wherever parameters are recorded. Besides Jinja2's
+filters, ``path_segment`` (and ``urlencode``, which encodes ``/`` here) put a value into one URL path
+segment (``receiver.rules.filters``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import ChainableUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from receiver.clock import iso
@@ -22,15 +23,18 @@ from receiver.model import Incident, IncidentAlert
 from receiver.redaction import Redactor
 from receiver.rules.filters import FILTERS
 
-_ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+_ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True, undefined=ChainableUndefined)
 _ENV.filters.update(FILTERS)
 
 
 def template_context(
     incident: Incident, alert: IncidentAlert | None, *, vars: dict[str, str], secrets: dict[str, str | None],
-    incident_url: str | None = None,
+    incident_url: str | None = None, steps: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Return the variables templates see: ``alert``, ``incident``, ``vars``, ``secrets``.
+    """Return the variables templates see: ``alert``, ``incident``, ``vars``, ``secrets``, ``steps``.
+
+    ``steps``: ``{name: {"result": {"outcome", "summary", "action", "data"}}}`` of the playbook's
+    earlier steps (``receiver.playbooks.conditions.steps_view``).
 
     ``alert`` has ``labels``, ``annotations``, ``status``, ``starts_at``, ``fingerprint``;
     ``incident`` has ``id``, ``rule``, ``severity``, ``status``, ``title``, ``labels``,
@@ -52,6 +56,7 @@ def template_context(
         },
         "vars": dict(vars),
         "secrets": {k: (v or "") for k, v in secrets.items()},
+        "steps": dict(steps or {}),
     }
 
 

@@ -1,7 +1,10 @@
 """Run one playbook step from its claimed work row, record it, and enqueue what follows.
 
 Order of a step (docs/playbooks.md): crash takeover → automation pause → ``when`` preconditions →
-approval → rate limits and budgets (reserved with the record of the execution) → the action. A
+``if`` → approval → rate limits and budgets (reserved with the record of the execution) → the action →
+its ``until`` (``receiver.playbooks.verify``: the row sleeps between checks, a restart continues). Each
+step's result (``outcome``, ``summary``, ``data``) is carried to the next rows as ``results`` and seen by
+templates and conditions as ``steps.NAME.result``. A skip by ``when``/``if`` applies only ``on_skip``. A
 playbook runs once per incident: rows have idempotency keys ``<prefix>:<index>`` and the next row
 is enqueued in the transaction that records the step's outcome. Steps are copied into the first row
 when the incident opens, so a rule reload never changes a playbook in flight. A row taken over after
@@ -21,9 +24,11 @@ import structlog
 from receiver.actions.base import Action, ActionResult
 from receiver.durations import format_duration
 from receiver.errors import ActionError
+from receiver.escalation.postmortem import render_report
+from receiver.escalation.templates import Templates
 from receiver.metrics import Metrics
 from receiver.model import Incident, Job, TimelineEvent
-from receiver.playbooks import approvals
+from receiver.playbooks import approvals, conditions, until, verify
 from receiver.playbooks.gates import (
     BrokerReads,
     Refusal,
@@ -40,10 +45,11 @@ from receiver.store.base import Store
 
 MAX_ATTEMPTS = 3
 WAIT_POLL = 15.0
-_PARAM_SKIP = {"name", "action", "timeout", "approval", "when", "on_failure", "rate_limit", "destructive"}
+PARAM_SKIP = {"name", "action", "timeout", "approval", "when", "on_failure", "rate_limit", "destructive", "if",
+               "until", "on_skip", "verify", "verify_interval", "verify_timeout"}
 _DEFAULT_ON_FAILURE = OnFailure(page=True)
 #: Payload keys that belong to one step's wait and must not carry over to the next step.
-_PER_STEP = ("wait_started", "approval_wait")
+_PER_STEP = ("wait_started", "approval_wait", "until_wait")
 log = structlog.get_logger("runbookd.playbooks")
 
 
@@ -58,6 +64,8 @@ class RunnerConfig:
     external_url: str
     budget: Any = None
     reads: BrokerReads = field(default_factory=BrokerReads)
+    #: ``receiver.escalation.templates.Templates`` for ``notify`` with ``report: true`` (default: the shipped ones).
+    templates: Any = None
 
 
 def step_idempotent(step: dict[str, Any], action: Action | None) -> bool:
@@ -80,6 +88,9 @@ def backoff(attempt: int) -> float:
 
 class PlaybookRunner:
     """Executes ``step`` rows: gates, render, run the action, record, enqueue what follows."""
+
+    #: Step keys that are not action parameters (``receiver.playbooks.verify`` renders with it too).
+    param_skip = PARAM_SKIP
 
     def __init__(
         self, store: Store, actions: Mapping[str, Action], config: RunnerConfig, metrics: Metrics,
@@ -120,6 +131,13 @@ class PlaybookRunner:
                 await self._refused(job, incident, step, Refusal("unknown", "cut off by a crash: outcome unknown",
                                                                  limit=True), events, state="unknown")
                 return
+        alert = incident.alerts[0] if incident.alerts else None
+        ctx = template_context(incident, alert, vars=dict(self.config.vars), secrets=dict(self.config.secrets),
+                               incident_url=f"{self.config.external_url}/incidents/{incident.id}",
+                               steps=conditions.steps_view(p.get("results") or {}))
+        if p.get("until_wait"):
+            await verify.again(self, job, incident, step, ctx, events, now)
+            return
         if p["index"] == 0 and p.get("phase", "main") == "main" and not dry:
             refusal = await self.store.transaction(
                 lambda tx: playbook_gate(tx, now=now, payload=p, incident_id=incident.id))
@@ -142,11 +160,20 @@ class PlaybookRunner:
             if not run:
                 await self._refused(job, incident, step, Refusal("skipped", why), events)
                 return
-        alert = incident.alerts[0] if incident.alerts else None
-        ctx = template_context(incident, alert, vars=dict(self.config.vars), secrets=dict(self.config.secrets),
-                               incident_url=f"{self.config.external_url}/api/v1/incidents/{incident.id}")
+        if step.get("if"):
+            try:
+                cctx = await conditions.context(ctx, p.get("results") or {}, self.config.reads, now, step["if"])
+                taken = conditions.holds(step["if"], cctx)
+            except ActionError as e:
+                await self._failed(job, incident, step, e, events)
+                return
+            events.append(TimelineEvent(now, "step.condition", f"step '{name}': if {step['if']}: "
+                                        + ("true, runs" if taken else "false, skipped"), {**base, "run": taken}))
+            if not taken:
+                await self._refused(job, incident, step, Refusal("skipped", f"if {step['if']}: false"), events)
+                return
         try:
-            params = render_value({k: v for k, v in step.items() if k not in _PARAM_SKIP}, ctx)
+            params = render_value({k: v for k, v in step.items() if k not in PARAM_SKIP}, ctx)
         except ActionError as e:
             await self._failed(job, incident, step, e, events)
             return
@@ -166,7 +193,7 @@ class PlaybookRunner:
                 if isinstance(verdict, Refusal):
                     await self._refused(job, incident, step, verdict, events)
                     return
-        if action_name in ("wait_for_resolved", "notify"):
+        if action_name in ("wait_for_resolved", "notify", "wait"):
             await self._builtin(job, incident, step, params, events, now, dry)
             return
         if not dry:
@@ -185,14 +212,47 @@ class PlaybookRunner:
         except ActionError as e:
             await self._failed(job, incident, step, e, events)
             return
+        spec = until.spec_of(step)
+        if spec is not None and result.outcome == "ok" and not dry:
+            await verify.first(self, job, incident, step, spec, ctx, result, events, now)
+            return
         await self._succeeded(job, step, result, events)
+
+    def idempotent(self, step: dict[str, Any], action: Action | None) -> bool:
+        """``step_idempotent`` (for ``receiver.playbooks.verify``)."""
+        return step_idempotent(step, action)
+
+    async def _wait(self, job: Job, events: list[TimelineEvent], due: float, payload: dict[str, Any]) -> None:
+        """Record ``events`` and put the step row back to sleep until ``due`` (epoch seconds)."""
+        now = self.clock.now()
+
+        def commit(tx: Any) -> None:
+            for ev in events:
+                tx.add_event(job.incident_id, ev)
+            tx.reschedule(job.id, due, now, payload)
+
+        await self.store.transaction(commit)
 
     async def _builtin(self, job: Job, incident: Incident, step: dict[str, Any], params: dict[str, Any],
                        events: list[TimelineEvent], now: float, dry: bool) -> None:
         """``wait_for_resolved`` and ``notify``: steps the engine carries out itself."""
         name, p = step["name"], job.payload
+        if step["action"] == "wait":
+            started = float(p.get("wait_started", now))
+            deadline = started + float(params.get("duration", 0))
+            if now < deadline:
+                if "wait_started" not in p:
+                    events.append(TimelineEvent(now, "step.waiting", f"step '{name}' waits "
+                                                f"{format_duration(deadline - now)}", {"step": name, "action": "wait",
+                                                                                       "until": deadline}))
+                await self._wait(job, events, deadline, {**p, "wait_started": started})
+                return
+            await self._succeeded(job, step, ActionResult("ok", f"waited {format_duration(now - started)}"), events)
+            return
         if step["action"] == "notify":
             text = str(params.get("message", ""))
+            if params.get("report"):
+                text = await self._report(incident, text, now)
             receivers = list(params.get("notify", []))
 
             def notify(tx: Any) -> None:
@@ -220,6 +280,13 @@ class PlaybookRunner:
         await self._refused(job, incident, step, Refusal(
             "failed", f"not resolved within {format_duration(deadline - started)}"), events, state="failed")
 
+    async def _report(self, incident: Incident, message: str, now: float) -> str:
+        """``message`` (if any) and seed 003's INCIDENT REPORT of ``incident`` as of ``now``."""
+        timeline = await self.store.read(lambda tx: tx.timeline(incident.id))
+        report = render_report(incident, timeline, self.config.templates or Templates(), now,
+                               external_url=self.config.external_url)
+        return str(redact(f"{message}\n\n{report}" if message else report, self.config.secret_values))
+
     async def _succeeded(self, job: Job, step: dict[str, Any], r: ActionResult, events: list[TimelineEvent],
                          stop: bool = False) -> None:
         now = self.clock.now()
@@ -243,7 +310,8 @@ class PlaybookRunner:
                 return apply_on_failure(tx, job.incident_id, rules, on_failure, text, tag, now)
 
         await self._finish(job, "done", events, {"outcome": r.outcome, "summary": r.summary, "step": name,
-                                                  "action": action}, advance=True, before_advance=before)
+                                                  "action": action, "data": data}, advance=True,
+                           before_advance=before)
 
     async def _failed(self, job: Job, incident: Incident, step: dict[str, Any], e: ActionError,
                       events: list[TimelineEvent]) -> None:
@@ -280,8 +348,10 @@ class PlaybookRunner:
                                         f"{why.reason}", {"step": name, "action": action, "outcome": why.outcome,
                                                           "limit": why.limit, **(extra or {})}))
             self.metrics.actions.labels(action=action, outcome=why.outcome).inc()
-        declared = OnFailure.model_validate(step["on_failure"]) if step.get("on_failure") else None
         precondition = why.outcome == "skipped" and not why.limit
+        # A skip by the step's own when/if is not a failure: only its on_skip applies (default: nothing).
+        key = "on_skip" if precondition else "on_failure"
+        declared = OnFailure.model_validate(step[key]) if step.get(key) else None
         on_failure = declared or (None if precondition else _DEFAULT_ON_FAILURE)
         if why.limit and on_failure is not None and not on_failure.page:
             on_failure = on_failure.model_copy(update={"page": True})
@@ -294,7 +364,8 @@ class PlaybookRunner:
             return stop or why.stop
 
         await self._finish(job, state, events, {"outcome": why.outcome, "summary": why.reason, "step": name,
-                                                 "action": action}, advance=True, before_advance=after)
+                                                 "action": action, "data": (extra or {}).get("data") or {}},
+                           advance=True, before_advance=after)
 
     async def _finish(self, job: Job, state: str, events: list[TimelineEvent], result: dict[str, Any],
                       advance: bool = False, before_advance: Callable[[Any], bool] | None = None) -> None:
@@ -320,6 +391,9 @@ class PlaybookRunner:
                 last_now = last
             if not last_now:
                 carried = {k: v for k, v in p.items() if k not in _PER_STEP}
+                if result.get("step"):
+                    carried["results"] = {**(p.get("results") or {}), result["step"]: redact(
+                        {k: v for k, v in result.items() if k != "step"}, self.config.secret_values)}
                 tx.enqueue(f"{prefix}:{nxt}", "step", job.incident_id, {**carried, "index": nxt}, now, now)
             else:
                 tx.add_event(job.incident_id, TimelineEvent(

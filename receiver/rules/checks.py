@@ -28,7 +28,7 @@ from receiver.rules.yamlpos import Loc, format_path, locate
 
 GROUP_BY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 """A ``group_by`` label name: Prometheus' ``model.LabelName`` (no colon, unlike matcher names)."""
-TEMPLATE_NAMES = frozenset({"alert", "incident", "vars", "secrets"})
+TEMPLATE_NAMES = frozenset({"alert", "incident", "vars", "secrets", "steps"})
 """The variables step templates see (``receiver.playbooks.render.template_context``); any other name
 is a typo that would render as an empty string."""
 # Step fields that select behaviour rather than carry a rendered parameter.

@@ -56,14 +56,26 @@ class HttpStep(_Step, HttpRetryAndCheck):
     json_body: Any = Field(default=None, alias="json")
 
 
-class AlpacaCancelAllOrdersStep(_Step):
-    """``action: alpaca.cancel_all_orders`` — ``DELETE /v2/orders`` through alpaca-py."""
+class AlpacaVerify(_Strict):
+    """The built-in verification of the Alpaca bulk actions: after the write, the broker is read every
+    ``verify_interval`` seconds until it shows none left, for at most ``verify_timeout`` seconds; then
+    the step fails (``on_failure``) naming what remained. ``verify: false`` turns it off."""
+
+    verify: bool = True
+    verify_interval: Seconds = Field(default=5.0, gt=0)
+    verify_timeout: Seconds = Field(default=60.0, gt=0)
+
+
+class AlpacaCancelAllOrdersStep(_Step, AlpacaVerify):
+    """``action: alpaca.cancel_all_orders`` — ``DELETE /v2/orders`` through alpaca-py; verified by
+    default until no order is open (``AlpacaVerify``)."""
 
     action: Literal["alpaca.cancel_all_orders"]
 
 
-class AlpacaCloseAllPositionsStep(_Step):
-    """``action: alpaca.close_all_positions`` — ``DELETE /v2/positions`` (optionally cancelling orders)."""
+class AlpacaCloseAllPositionsStep(_Step, AlpacaVerify):
+    """``action: alpaca.close_all_positions`` — ``DELETE /v2/positions`` (optionally cancelling orders);
+    verified by default until no position is open (``AlpacaVerify``)."""
 
     action: Literal["alpaca.close_all_positions"]
     cancel_orders: bool = True
@@ -88,17 +100,28 @@ class WaitForResolvedStep(_Step):
     duration: Seconds
 
 
+class WaitStep(_Step):
+    """``action: wait`` — a durable timer: the playbook goes on after
+    ``duration`` seconds. The row sleeps in the store with its due time; a restart keeps the wait."""
+
+    action: Literal["wait"]
+    duration: Seconds = Field(gt=0)
+
+
 class NotifyStep(_Step):
-    """``action: notify`` — send ``message`` (a template) to ``notify`` receivers now."""
+    """``action: notify`` — send ``message`` (a template) to ``notify`` receivers now; with ``report:
+    true`` the message is seed 003's INCIDENT REPORT (``report.txt.j2`` over the incident's timeline so
+    far), after ``message`` when one is given."""
 
     action: Literal["notify"]
     notify: list[Name] = Field(min_length=1)
-    message: str
+    message: str = ""
+    report: bool = Field(default=False, description="send the INCIDENT REPORT (report.txt.j2)")
 
 
 Step = Annotated[
     HttpStep | AlpacaCancelAllOrdersStep | AlpacaCloseAllPositionsStep | AlpacaClosePositionStep
-    | AlpacaGetClockStep | CommandStep | LogStep | WaitForResolvedStep | NotifyStep,
+    | AlpacaGetClockStep | CommandStep | LogStep | WaitForResolvedStep | WaitStep | NotifyStep,
     Field(discriminator="action"),
 ]
 

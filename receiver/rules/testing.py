@@ -139,6 +139,8 @@ def _compare_steps(exp: ExpectedIncident, inc: dict[str, Any]) -> list[str]:
         where = f"steps[{g['index']}] '{g['name']}'"
         if e.action is not None and e.action != g["action"]:
             out.append(f"{where}: action: expected {_show(e.action)}, got {_show(g['action'])}")
+        if e.outcome is not None and e.outcome != g.get("result", "ok"):
+            out.append(f"{where}: outcome: expected {e.outcome}, got {g.get('result', 'ok')} ({g.get('outcome', '')})")
         if e.params is not None:
             if g.get("error"):
                 out.append(f"{where}: rendering failed: {g['error']}")

@@ -64,12 +64,24 @@ class InputAlert(_Strict):
 
 
 class ExpectedStep(_Strict):
-    """A playbook step: its ``name``, optionally its ``action`` and some of its rendered ``params``
-    (each key given must equal the rendered value; mappings are compared key by key, recursively)."""
+    """A playbook step: its ``name``, optionally its ``action``, some of its rendered ``params``
+    (each key given must equal the rendered value; mappings are compared key by key, recursively) and
+    its ``outcome`` in the plan (``ok``, ``skipped``, ``rejected``, ``failed``)."""
 
     name: str
     action: str | None = None
     params: dict[str, Any] | None = None
+    outcome: Literal["ok", "skipped", "rejected", "failed"] | None = None
+
+
+class GivenResult(_Strict):
+    """A step's result stated by a case (``results:``): what the step returned instead of running it.
+    Later steps' templates and conditions see it as ``steps.NAME.result``; ``failed`` applies the
+    step's ``on_failure``."""
+
+    outcome: Literal["ok", "failed", "skipped"] = "ok"
+    summary: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class ExpectedNotification(_Strict):
@@ -105,7 +117,9 @@ def _as_list(value: Any) -> Any:
 class RuleTestCase(_Strict):
     """One case: ``alerts`` in, ``expect`` out. ``expect`` is one incident, or the list of every
     incident opened in order (``[]``: none). ``ack_at`` acknowledges every firing incident at that
-    offset. ``until`` is how far the case runs (default: the latest offset it mentions, or a day after
+    offset. ``approvals`` and ``results`` state what people answer and what steps return (by step
+    name), so the case can assert what follows: a rejection's page, a branch taken or not. ``until``
+    is how far the case runs (default: the latest offset it mentions, or a day after
     ``no_notifications_after``)."""
 
     name: str = Field(min_length=1)
@@ -113,6 +127,10 @@ class RuleTestCase(_Strict):
     evaluation_time: AwareDatetime | None = None
     ack_at: Offset | None = None
     until: Offset | None = None
+    approvals: dict[str, Literal["approved", "rejected", "timed_out"]] = Field(
+        default_factory=dict, description="step name → the answer to its approval (default: approved)")
+    results: dict[str, GivenResult] = Field(
+        default_factory=dict, description="step name → its result (default: ok, with no data)")
     expect: Annotated[list[ExpectedIncident], BeforeValidator(
         _as_list, json_schema_input_type=ExpectedIncident | list[ExpectedIncident])]
 

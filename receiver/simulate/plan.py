@@ -41,11 +41,15 @@ from receiver.incidents.lifecycle import acknowledge
 from receiver.incidents.processor import Processor
 from receiver.ingest.payload import WebhookPayload, canonical_time, to_records
 from receiver.model import AlertRecord, Incident, Job
+from receiver.playbooks.outcome import apply_on_failure
 from receiver.playbooks.render import redact, render_value, template_context
 from receiver.playbooks.runner import WAIT_POLL
 from receiver.rules import RuleSet
 from receiver.rules.model import Step
+from receiver.rules.safety import OnFailure
 from receiver.settings import Settings
+from receiver.simulate.branches import branch_and_verify
+from receiver.simulate.given import Given, decide
 from receiver.simulate.memory import MemoryTx
 
 UPDATES_SHOWN = 3
@@ -68,7 +72,7 @@ def _own_keys() -> dict[str, list[str]]:
     return out
 
 
-STEP_OPTIONS = _step_options()
+STEP_OPTIONS = _step_options() | {"verify", "verify_interval", "verify_timeout"}
 _OWN_KEYS = _own_keys()
 """Keys every step type has (``name``, ``action``, ``timeout``, approval, preconditions …): how a step
 runs, not what its action receives. Every other key of a step is a parameter, rendered as a template."""
@@ -183,7 +187,8 @@ def default_until(rules: RuleSet, alerts: Sequence[SimAlert], ack_at: float | No
 
 
 def plan(rules: RuleSet, alerts: Sequence[SimAlert], *, until: float, ack_at: float | None = None,
-         start: float | None = None, deployment: Deployment | None = None) -> dict[str, Any]:
+         start: float | None = None, deployment: Deployment | None = None,
+         given: Given | None = None) -> dict[str, Any]:
     """Simulate ``alerts`` under ``rules`` up to ``until`` (epoch seconds) and return the plan.
 
     ``ack_at`` acknowledges every incident still firing at that time. Offsets count from ``start``
@@ -192,9 +197,11 @@ def plan(rules: RuleSet, alerts: Sequence[SimAlert], *, until: float, ack_at: fl
     the incidents it is part of) and ``incidents`` (in order of
     opening: rule, source, severity, identity, status at ``until``, playbook steps with rendered
     parameters, escalation policy, notifications sent, notifications not sent and why, what resolve
-    does, and the processor's timeline).
+    does, and the processor's timeline). ``given``: a unit test's stated approvals and results
+    (``receiver.simulate.given``); without it every step succeeds and every approval is granted.
     """
     sim = _Simulation(rules, deployment or Deployment(), alerts, ack_at, start)
+    sim.given = given or Given()
     sim.run(until)
     return sim.result(until)
 
@@ -209,6 +216,7 @@ class _Simulation:
         self.alerts = list(alerts)
         self.ack_at = ack_at
         self.tx = MemoryTx()
+        self.given = Given()
         self.processor = Processor(rules, reopen_window=deployment.reopen_window,
                                    heartbeat_alertname=deployment.heartbeat_alertname)
         arrivals = [(a.fire_at, i, a.record("firing", a.fire_at))
@@ -313,13 +321,44 @@ class _Simulation:
                 return
             entry["outcome"] = "resolved" if inc.status == "resolved" else "failed: not resolved in time"
             entry["finished"] = self.when(now)
-        if step["action"] == "notify" and p.get("mode") != "shadow":
+        if step["action"] == "wait":
+            started = float(p.get("wait_started", now))
+            deadline = started + float(params.get("duration", 0))
+            if now < deadline:
+                self.tx.enqueue(f"{prefix}:{index}:wait", "step", inc.id, {**p, "wait_started": started}, deadline, now)
+                return
+            entry["outcome"], entry["finished"] = f"waited {format_duration(deadline - started)}", self.when(now)
+        result, why, known = decide(step, self.given)
+        stop = False
+        if entry.get("branch", {}).get("taken") is False:
+            entry["outcome"], entry["finished"] = "skipped (if: false)", self.when(now)
+            result, known = "skipped", {"outcome": "skipped", "summary": "if: false", "data": {}}
+        elif result != "ok":
+            entry["outcome"], entry["finished"] = f"{result}: {why}", self.when(now)
+            stop = self._on_failure(inc, step, p, result, why, now)
+        elif step["action"] == "notify" and p.get("mode") != "shadow":
             for r in params.get("notify", []):
                 self.tx.enqueue(f"notice:{inc.id}:{inc.epoch}:step-{index}-{step['name']}:{r}", "notice", inc.id,
                                 {"receiver": r, "text": params.get("message", "")}, now, now)
-        if index + 1 < len(p["steps"]):
+        entry["result"] = result
+        if index + 1 < len(p["steps"]) and not stop:
             carried = {k: v for k, v in p.items() if k != "wait_started"}
+            if known is not None:
+                carried["results"] = {**(p.get("results") or {}), step["name"]: known}
             self.tx.enqueue(f"{prefix}:{index + 1}", "step", inc.id, {**carried, "index": index + 1}, now, now)
+
+    def _on_failure(self, inc: Incident, step: dict[str, Any], p: dict[str, Any], result: str, why: str,
+                    now: float) -> bool:
+        """A stated failure or rejection: apply the step's ``on_failure`` (default: page) as the runner
+        does, in the plan's store. Returns whether the playbook stops."""
+        key = "on_skip" if result == "skipped" else "on_failure"
+        declared = step.get(key)
+        if declared is None and result == "skipped":
+            return False
+        on_failure = OnFailure.model_validate(declared) if declared else OnFailure(page=True)
+        text = f"ACTION NEEDED: step '{step['name']}' of {inc.title} {result}: {why}"
+        tag = f"step-{p.get('phase', 'main')}-{p['index']}"
+        return apply_on_failure(self.tx, inc.id, self.rules, on_failure, text, tag, now)
 
     def _render_step(self, p: dict[str, Any], step: dict[str, Any], inc: Incident, now: float) -> dict[str, Any]:
         options = {k: v for k, v in step.items()
@@ -328,6 +367,7 @@ class _Simulation:
                                  "phase": p.get("phase", "main"), "timeout": step.get("timeout"),
                                  "options": options, "shadow": p.get("mode") == "shadow",
                                  "rules_version": p.get("rules_version"), **self.when(now)}
+        entry.update(branch_and_verify(step, self._context(inc), self.rules.in_interval, now, p.get("results")))
         try:
             own = _OWN_KEYS.get(step["action"], [])  # the action's own keys first, then inherited ones
             keys = [k for k in own if k in step] + [k for k in step if k not in own]
@@ -342,7 +382,7 @@ class _Simulation:
         secrets = self.dep.secrets
         ctx = template_context(inc, inc.alerts[0] if inc.alerts else None, vars=dict(self.dep.vars),
                                secrets=dict(secrets or {}),
-                               incident_url=f"{self.dep.external_url}/api/v1/incidents/{inc.id}")
+                               incident_url=f"{self.dep.external_url}/incidents/{inc.id}")
         if secrets is None:
             ctx["secrets"] = _AnySecret()
         return ctx

@@ -94,7 +94,18 @@ def _playbook(pb: dict[str, Any] | None) -> list[str]:
         shadow = " (shadow: recorded, not executed)" if s.get("shadow") else ""
         out.append(f"    {phase}{s['index'] + 1}. {s['name']} ({s['action']}{timeout}) at +{s['offset']}{shadow}")
         for key, value in s.get("options", {}).items():
-            out.append(f"         [{key}] {_value(value)}")
+            if key not in ("if", "until", "verify", "verify_interval", "verify_timeout"):
+                out.append(f"         [{key}] {_value(value)}")
+        if s.get("branch"):
+            b = s["branch"]
+            taken = {True: "runs", False: "skipped", None: "?"}[b["taken"]]
+            out.append(f"         [if] {b['if']} -> {taken} ({b['because']})")
+        if s.get("verify"):
+            v = s["verify"]
+            out.append(f"         [until] {v['condition']} (checked every {v['interval']} for up to "
+                       f"{v['timeout']}; repeats: {v['read']}; then on_failure)")
+        if s.get("wait"):
+            out.append(f"         [wait] {s['wait']} (a durable timer)")
         if s.get("error"):
             out.append(f"         ERROR: {s['error']}")
         for key, value in (s["params"] or {}).items():

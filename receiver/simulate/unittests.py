@@ -15,6 +15,7 @@ from receiver.rules import check_rule_files
 from receiver.rules.calendar import from_config
 from receiver.rules.testing import compare, horizon, load_test_file
 from receiver.rules.unittest_model import RuleTestCase
+from receiver.simulate.given import Given
 from receiver.simulate.plan import Deployment, SimAlert, plan
 
 
@@ -78,7 +79,8 @@ def run_test_file(path: str, *, run: re.Pattern[str] | None = None) -> FileResul
             continue
         start = (case.evaluation_time or tf.evaluation_time).timestamp()
         p = plan(report.ruleset, sim_alerts(case, start), until=start + horizon(case), start=start,
-                 ack_at=start + case.ack_at if case.ack_at is not None else None, deployment=deployment)
+                 ack_at=start + case.ack_at if case.ack_at is not None else None, deployment=deployment,
+                 given=Given(dict(case.approvals), {k: v.model_dump() for k, v in case.results.items()}))
         result.cases.append(CaseResult(case.name, loaded.line_of(i), compare(case, p)))
     return result
 

@@ -379,7 +379,8 @@ async def test_an_expected_5xx_is_not_retried(trading: FakeTradingSystem, http_c
     trading.fail_next(1, 503)
     result = await HttpAction(http_client, sleep=Sleeps()).run(status_get(trading, expect_status=[503]),
                                                                dry_run=False, timeout=5)
-    assert result.data == {"status": 503, "response": result.data["response"], "attempts": 1}
+    assert result.data == {"status": 503, "response": result.data["response"], "attempts": 1,
+                           "json": result.data["json"]}
 
 
 async def test_dry_run_shows_the_retry_policy_and_checks_and_sends_nothing(

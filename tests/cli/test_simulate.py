@@ -74,6 +74,7 @@ Incident 1 (sim-1): TradingSystemDown (job=trading-engine)
          retries: 3
          backoff: 0.5
     2. cancel-orders (alpaca.cancel_all_orders, timeout 10s) at +0s
+         [until] result.data.orders_after == 0 (checked every 5s for up to 1m; repeats: built in; then on_failure)
   escalation: policy P0
     step 1 after 0s: pager, chat (unless acknowledged)
     step 2 after 5m: backup (unless acknowledged)

@@ -61,7 +61,7 @@ async def test_ack_creates_an_active_silence_and_resolve_expires_it(
     [s] = am_silences(am)
     assert s["status"]["state"] == "active"
     assert s["createdBy"] == "runbookd"
-    assert f"http://runbookd.example:9096/api/v1/incidents/{inc['id']}" in s["comment"]
+    assert f"http://runbookd.example:9096/incidents/{inc['id']}" in s["comment"]
     assert s["matchers"] == [{"name": "alertname", "value": "RiskEngineDown", "isRegex": False, "isEqual": True}]
     shown = await rb.api(f"/api/v1/incidents/{inc['id']}/silences")
     assert [x["id"] for x in shown["silences"]] == [s["id"]] and shown["created_by_runbookd"] == [s["id"]]

@@ -121,3 +121,40 @@ async def test_agent_restart_candidate_renders_one_argument_and_runs_nothing(
     assert cli_trading.requests == []
     assert (await ex.only_incident(rb, "agent-down"))["severity"] == "P1"
     assert len(ex.slack_pages(fakes, "#trading-critical")) == 1
+
+
+async def test_complete_outage_halts_snapshots_status_and_pages(fakes: Any, cli_trading: Any,
+                                                               make_runbookd: Any) -> None:
+    """CompleteSystemOutage is P0 (not the catch-all P3): halted once with reason system_outage, the
+    orchestrator's status is kept on the timeline as evidence, PagerDuty and #trading-critical are paged."""
+    rb = await ex.example_runbookd(make_runbookd, fakes, "cli-trading", env(cli_trading))
+    await ex.fire_alert(rb, "CompleteSystemOutage", job="blackbox")
+    inc = await ex.only_incident(rb, "complete-system-outage")
+    assert inc["severity"] == "P0"
+    ex.assert_executed_once(cli_trading, HALT)
+    assert cli_trading.calls(HALT)[0]["json"] == {"reason": "system_outage"}
+    assert (cli_trading.halted, cli_trading.halt_reason) == (True, "system_outage")
+    events = await ex.timeline(rb, inc["id"])
+    snap = [e for e in events if e["kind"] == "step.ok" and e["data"]["step"] == "snapshot-status"]
+    assert snap and snap[0]["data"]["json"]["haltReason"] == "system_outage"
+    evidence = [e for e in events if e["kind"] == "step.ok" and e["data"]["step"] == "record-evidence"]
+    assert '"haltReason": "system_outage"' in evidence[0]["message"]
+    assert len(ex.pd_events(fakes, "trigger")) == 1
+    assert any("complete system outage" in str(b) and "halt ok" in str(b)
+               for b in ex.slack_posts(fakes, "#trading-critical"))
+
+
+async def test_an_unreachable_orchestrator_is_recorded_and_still_paged(fakes: Any, make_runbookd: Any) -> None:
+    """Nothing answers (the outage itself): the halt fails and pages ACTION NEEDED, the failed snapshot is
+    on the timeline as evidence, and the P0 page goes out."""
+    rb = await ex.example_runbookd(make_runbookd, fakes, "cli-trading",
+                                   {"CLI_TRADING_API_URL": "http://127.0.0.1:9", "CLI_TRADING_ADMIN_TOKEN": TOKEN})
+    await ex.fire_alert(rb, "CompleteSystemOutage", job="blackbox")
+    inc = await ex.only_incident(rb, "complete-system-outage")
+    for _ in range(6):  # the runner's own retries of each step, 2 s and 4 s apart
+        await rb.advance(10)
+    outcomes = ex.step_outcomes(await ex.timeline(rb, inc["id"]))
+    assert outcomes["halt"] == "failed" and outcomes["snapshot-status"] == "failed"
+    assert outcomes["record-evidence"] == "ok"
+    assert len(ex.pd_events(fakes, "trigger")) == 2  # the P0 page and the failed halt's ACTION NEEDED
+    assert any("ACTION NEEDED" in str(b) and "'halt'" in str(b) for b in ex.slack_posts(fakes))

@@ -13,7 +13,8 @@ PROTECT = ("/emergency/stop-trading", "/emergency/stop-new-positions", "/emergen
 
 
 def env(fx: Any) -> dict[str, str]:
-    return {"FX_PIPELINE_API_URL": fx.url, "FX_PIPELINE_RISK_URL": fx.url, "FX_PIPELINE_API_TOKEN": TOKEN}
+    return {"FX_PIPELINE_API_URL": fx.url, "FX_PIPELINE_RISK_URL": fx.url, "FX_PIPELINE_DATA_URL": fx.url,
+            "FX_PIPELINE_API_TOKEN": TOKEN}
 
 
 async def runbookd(make_runbookd: Any, fakes: Any, fx: Any, at: float | None = None) -> Any:
@@ -136,3 +137,45 @@ async def test_risk_controls_candidate_in_shadow_sends_nothing(fakes: Any, fx_pi
     assert fx_pipeline.requests == []
     assert (fx_pipeline.size_factor, fx_pipeline.limit_factor) == (1.0, 1.0)
     assert len(ex.slack_pages(fakes, CHANNEL)) == 1
+
+
+async def test_stale_prices_switch_to_the_backup_feed_once_and_verify_it(fakes: Any, fx_pipeline: Any,
+                                                                         make_runbookd: Any) -> None:
+    """The primary feed is stale and a backup is configured: the data-ingestor is switched to it once,
+    and the step is ok only when fresh prices come from the backup."""
+    rb = await runbookd(make_runbookd, fakes, fx_pipeline, at=ex.MARKET_HOURS)
+    await fire(rb, "StalePriceData", symbol="EURUSD")
+    inc = await ex.only_incident(rb, "stale-price-data")
+    assert fx_pipeline.executions("/api/data-feed/switch") == 1
+    assert fx_pipeline.calls("/api/data-feed/switch")[0]["json"]["feed"] == "backup"
+    assert fx_pipeline.feed == "backup"
+    assert ex.step_outcomes(await ex.timeline(rb, inc["id"]))["switch-to-backup-feed"] == "verifying"
+    await rb.advance(10)  # the first read of the data-ingestor's freshness
+    assert ex.step_outcomes(await ex.timeline(rb, inc["id"]))["switch-to-backup-feed"] == "ok"
+    assert fx_pipeline.executions("/api/data-feed/switch") == 1
+
+
+async def test_a_backup_feed_that_stays_stale_fails_and_pages(fakes: Any, fx_pipeline: Any,
+                                                              make_runbookd: Any) -> None:
+    """The backup answers but its prices are old too: after 2 minutes of checks the switch fails and
+    pages ACTION NEEDED; it was sent once."""
+    fx_pipeline.backup_age = 120.0
+    rb = await runbookd(make_runbookd, fakes, fx_pipeline, at=ex.MARKET_HOURS)
+    await fire(rb, "StalePriceData", symbol="EURUSD")
+    inc = await ex.only_incident(rb, "stale-price-data")
+    for _ in range(12):
+        await rb.advance(10)
+    assert ex.step_outcomes(await ex.timeline(rb, inc["id"]))["switch-to-backup-feed"] == "failed"
+    assert fx_pipeline.executions("/api/data-feed/switch") == 1
+    assert any("ACTION NEEDED" in str(b) and "switch-to-backup-feed" in str(b) for b in ex.slack_posts(fakes))
+
+
+async def test_no_backup_feed_skips_the_switch(fakes: Any, fx_pipeline: Any, make_runbookd: Any) -> None:
+    """No backup is configured: the switch is skipped (its if is false), nothing is sent, no page for it."""
+    fx_pipeline.backup_available = False
+    rb = await runbookd(make_runbookd, fakes, fx_pipeline, at=ex.MARKET_HOURS)
+    await fire(rb, "StalePriceData", symbol="EURUSD")
+    inc = await ex.only_incident(rb, "stale-price-data")
+    assert ex.step_outcomes(await ex.timeline(rb, inc["id"]))["switch-to-backup-feed"] == "skipped"
+    assert fx_pipeline.count("/api/data-feed/switch") == 0
+    assert not any("switch-to-backup-feed" in str(b) for b in ex.slack_posts(fakes))

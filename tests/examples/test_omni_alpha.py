@@ -114,3 +114,50 @@ async def test_database_failover_candidate_in_shadow_runs_and_sends_nothing(fake
     assert len(ex.slack_pages(fakes, "#alerts")) == 1
     assert ex.slack_pages(fakes, "#critical") == []
     assert (await ex.only_incident(rb, "database-connection-failure"))["severity"] == "P1"
+
+
+async def test_security_breach_stops_trading_revokes_keys_and_pages_security(fakes: Any, omni_alpha: Any,
+                                                                            make_runbookd: Any) -> None:
+    """UnauthorizedAccess is P0: trading stopped and every API key revoked, once each; #security and
+    security@ are told how many keys were revoked; PagerDuty is paged."""
+    rb = await ex.example_runbookd(make_runbookd, fakes, "omni-alpha", env(omni_alpha))
+    await ex.fire_alert(rb, "UnauthorizedAccess", job="api-gateway")
+    inc = await ex.only_incident(rb, "security-breach")
+    assert inc["severity"] == "P0"
+    ex.assert_executed_once(omni_alpha, "/admin/trading/emergency-stop", "/admin/security/revoke-api-keys")
+    assert omni_alpha.calls("/admin/security/revoke-api-keys")[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    assert (omni_alpha.trading, omni_alpha.api_keys) == ("stopped", [])
+    told = [str(b) for b in ex.slack_posts(fakes, "#security")]
+    assert any("trading stopped" in t and "3 API keys revoked" in t for t in told)
+    assert len(ex.pd_events(fakes, "trigger")) == 1
+
+
+async def _resolved_shutdown(fakes: Any, omni_alpha: Any, make_runbookd: Any) -> Any:
+    rb = await ex.example_runbookd(make_runbookd, fakes, "omni-alpha", env(omni_alpha))
+    await fire(rb)
+    await fire(rb, **RESOLVED)
+    return rb
+
+
+async def test_a_resolution_is_held_15_minutes_before_it_is_declared(fakes: Any, omni_alpha: Any,
+                                                                    make_runbookd: Any) -> None:
+    """Resolved: #critical hears "stayed clear for 15 minutes" at 15 minutes, not before."""
+    rb = await _resolved_shutdown(fakes, omni_alpha, make_runbookd)
+    await rb.advance(15 * 60 - 1)
+    assert not any("stayed clear for 15 minutes" in str(b) for b in ex.slack_posts(fakes, "#critical"))
+    await rb.advance(1)
+    assert any("stayed clear for 15 minutes" in str(b) for b in ex.slack_posts(fakes, "#critical"))
+    assert not any("fired again within 15 minutes" in str(b) for b in ex.slack_posts(fakes, "#critical"))
+
+
+async def test_a_refire_during_the_hold_says_not_resolved(fakes: Any, omni_alpha: Any, make_runbookd: Any) -> None:
+    """The alert fires again 5 minutes after clearing: at the end of the hold #critical is told it is
+    not resolved, and never that it may be declared resolved."""
+    rb = await _resolved_shutdown(fakes, omni_alpha, make_runbookd)
+    await rb.advance(5 * 60)
+    await fire(rb, starts_at="2026-11-22T02:10:00Z")  # a new firing of the same alert
+    assert (await ex.only_incident(rb, "trading-system-down"))["status"] != "resolved"
+    await rb.advance(10 * 60)
+    posts = [str(b) for b in ex.slack_posts(fakes, "#critical")]
+    assert any("fired again within 15 minutes" in t for t in posts)
+    assert not any("stayed clear for 15 minutes" in t for t in posts)

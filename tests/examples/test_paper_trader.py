@@ -57,6 +57,9 @@ async def test_trader_down_flattens_once(fakes: Any, make_runbookd: Any) -> None
     assert "approval.timeout" in [e["kind"] for e in await ex.timeline(rb, inc["id"])]
     report = [b["text"] for b in ex.slack_posts(fakes, CHANNEL) if "INCIDENT REPORT" in str(b.get("text"))]
     assert len(report) == 1 and "Severity: P0" in report[0]
+    # Seed 003's template (report.txt.j2) over the timeline: each action taken with its result.
+    assert "Actions Taken:" in report[0] and "cancel-orders (alpaca.cancel_all_orders)" in report[0]
+    assert "Next steps: check" in report[0]
     assert len(ex.pd_events(fakes, "trigger", "default")) == 1
     assert len(ex.slack_pages(fakes, CHANNEL)) == 1
 

@@ -118,3 +118,75 @@ async def test_vix_spike_auto_trip_in_shadow_sends_nothing(fakes: Any, tradingbo
     assert tradingbot.requests == []
     assert len(ex.slack_pages(fakes, CHANNEL)) == 1  # the SEV-2 incident's page only
     assert (await ex.only_incident(rb, "sev2-elevated-risk"))["status"] == "firing"
+
+
+PEOPLE = [{"name": "olga", "role": "admin", "slack_users": ["U0OLGA"]}]
+
+
+async def start_resume(fakes: Any, tradingbot: Any, make_runbookd: Any) -> tuple[Any, dict[str, Any]]:
+    """runbookd with the example's rules; olga runs `/runbookd run staged-resume` in Slack."""
+    from tests.playbooks.test_two_person import command
+
+    rb = await ex.example_runbookd(make_runbookd, fakes, "tradingbot", env(tradingbot), access={"people": PEOPLE})
+    tradingbot.mode = "halted"
+    started = await command(rb, "U0OLGA", "run staged-resume")
+    assert started["response_type"] == "in_channel", started
+    [inc] = await rb.api("/api/v1/incidents")
+    return rb, inc
+
+
+async def approve(rb: Any, inc: dict[str, Any], step: str) -> None:
+    r = await rb.api_post(f"/api/v1/incidents/{inc['id']}/approve", {"step": step})
+    assert r.status == 200, await r.text()
+    await rb.run()
+
+
+async def test_staged_resume_runs_in_order_with_its_waits_and_approvals(fakes: Any, tradingbot: Any,
+                                                                      make_runbookd: Any) -> None:
+    """restricted at once (the bot's answer shows the mode); 30 minutes; a clean check; cautious only
+    once approved; 30 minutes; a check; normal only once approved; then the operator is told."""
+    rb, inc = await start_resume(fakes, tradingbot, make_runbookd)
+    assert tradingbot.modes == ["restricted"]
+    await rb.advance(30 * 60 - 1)
+    assert tradingbot.count("/api/reconciliation/status", "GET") == 1  # only the first check yet
+    await rb.advance(1)
+    assert tradingbot.count("/api/reconciliation/status", "GET") == 2
+    await rb.advance(10 * 60)
+    assert tradingbot.modes == ["restricted"]  # cautious waits for its approval
+    assert any("mode-cautious" in str(b) for b in ex.slack_posts(fakes, CHANNEL))
+    await approve(rb, inc, "mode-cautious")
+    assert tradingbot.modes == ["restricted", "cautious"]
+    await rb.advance(30 * 60)
+    assert tradingbot.count("/api/reconciliation/status", "GET") == 3
+    assert tradingbot.modes == ["restricted", "cautious"]
+    await approve(rb, inc, "mode-normal")
+    assert tradingbot.modes == ["restricted", "cautious", "normal"] and tradingbot.mode == "normal"
+    assert any("Staged resume done: trading is back to normal" in str(b) for b in ex.slack_posts(fakes, CHANNEL))
+    kinds = [e["kind"] for e in await ex.timeline(rb, inc["id"])]
+    assert "playbook.done" in kinds and kinds.count("step.waiting") == 2
+
+
+async def test_a_rejected_stage_stops_the_resume_where_it_is(fakes: Any, tradingbot: Any, make_runbookd: Any) -> None:
+    """Rejecting cautious leaves the bot restricted: nothing after it runs, and it is paged."""
+    rb, inc = await start_resume(fakes, tradingbot, make_runbookd)
+    await rb.advance(30 * 60)
+    r = await rb.api_post(f"/api/v1/incidents/{inc['id']}/reject", {"step": "mode-cautious"})
+    assert r.status == 200
+    await rb.run()
+    await rb.advance(3600)
+    assert tradingbot.modes == ["restricted"]
+    assert ex.step_outcomes(await ex.timeline(rb, inc["id"]))["mode-cautious"] == "rejected"
+    assert "watch-cautious" not in ex.step_outcomes(await ex.timeline(rb, inc["id"]))
+
+
+async def test_a_break_found_while_restricted_stops_the_resume(fakes: Any, tradingbot: Any,
+                                                              make_runbookd: Any) -> None:
+    """The reconciliation is not clean at the check after restricted: no approval is asked, the bot
+    stays restricted, ACTION NEEDED is posted."""
+    rb, inc = await start_resume(fakes, tradingbot, make_runbookd)
+    tradingbot.last_reconciliation = {"clean": False, "breaks": 1, "break_value_usd": 1250.0}
+    await rb.advance(30 * 60)
+    assert tradingbot.modes == ["restricted"]
+    outcomes = ex.step_outcomes(await ex.timeline(rb, inc["id"]))
+    assert outcomes["check-restricted"] == "failed" and "mode-cautious" not in outcomes
+    assert any("ACTION NEEDED" in str(b) and "check-restricted" in str(b) for b in ex.slack_posts(fakes))

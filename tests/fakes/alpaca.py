@@ -73,7 +73,8 @@ class FakeAlpaca(FakeApp):
     """Fake Alpaca Trading API. ``orders`` / ``positions`` hold the account state tests can inspect.
 
     Knobs: ``market_open`` (``GET /v2/clock``), ``failing_symbols`` (symbols whose cancel/close
-    item answers 500 inside a 207).
+    item answers 500 inside a 207), ``sticky_symbols`` (symbols whose close in ``DELETE /v2/positions``
+    answers 200 but leaves the position open, as a close order that does not fill does).
     """
 
     OPEN = ("new", "accepted", "partially_filled", "pending_new", "held")
@@ -83,6 +84,7 @@ class FakeAlpaca(FakeApp):
         self.secret_key = secret_key
         self.market_open = True
         self.failing_symbols: set[str] = set()
+        self.sticky_symbols: set[str] = set()
         self.orders: list[dict[str, Any]] = []
         self.positions: list[dict[str, Any]] = []
         super().__init__()
@@ -105,6 +107,7 @@ class FakeAlpaca(FakeApp):
         self.positions = _seed_positions()
         self.market_open = True
         self.failing_symbols = set()
+        self.sticky_symbols = set()
 
     def failure_body(self, status: int) -> Any:
         """Alpaca's error shape."""
@@ -174,6 +177,8 @@ class FakeAlpaca(FakeApp):
                 kept.append(p)
                 continue
             out.append({"symbol": p["symbol"], "status": 200, "body": self._close(p)})
+            if p["symbol"] in self.sticky_symbols:
+                kept.append(p)
         self.positions = kept
         return web.json_response(out, status=207)
 

@@ -10,6 +10,9 @@ One app serves both services' routes (point both base URLs at it)::
     :8084  POST /emergency/reduce-position-sizes {"reduction_factor", "reason"}
            POST /emergency/tighten-limits        {"factor", "duration_minutes"}
            POST /emergency/stop-new-positions    {"reason"}
+    :8081  GET  /api/data-freshness              -> {"feed", "age_seconds", "backup_available"}
+           POST /api/data-feed/switch            {"feed": "primary" | "backup"} (fresh prices
+                                                 ``backup_age`` seconds old after the switch)
 
 The runbook's curl calls carry no credentials; this fake stands for the services behind the proxy the
 example asks for, which checks ``Authorization: Bearer <token>`` (else 401 ``{"error": "unauthorized"}``).
@@ -42,6 +45,7 @@ class FakeFxPipeline(IdempotentFakeApp):
         self.positions = _seed_positions()
         self.size_factor = 1.0
         self.limit_factor = 1.0
+        self.feed, self.age_seconds, self.backup_available, self.backup_age = "primary", 95.0, True, 2.0
         super().__init__(token)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -54,6 +58,8 @@ class FakeFxPipeline(IdempotentFakeApp):
         router.add_post("/emergency/reduce-position-sizes", self.writer(self._reduce))
         router.add_post("/emergency/tighten-limits", self.writer(self._tighten))
         router.add_post("/emergency/stop-new-positions", self.writer(self._stop_new))
+        router.add_get("/api/data-freshness", self.reader(self._freshness))
+        router.add_post("/api/data-feed/switch", self.writer(self._switch_feed))
 
     def reset_state(self) -> None:
         """Trading on, two open positions, no emergency controls; nothing executed."""
@@ -61,8 +67,20 @@ class FakeFxPipeline(IdempotentFakeApp):
         self.trading_enabled = self.new_positions_allowed = True
         self.positions = _seed_positions()
         self.size_factor = self.limit_factor = 1.0
+        self.feed, self.age_seconds, self.backup_available, self.backup_age = "primary", 95.0, True, 2.0
 
     # -- handlers --------------------------------------------------------------------------------
+
+    def _freshness(self) -> dict[str, Any]:
+        return {"feed": self.feed, "age_seconds": self.age_seconds, "backup_available": self.backup_available}
+
+    def _switch_feed(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        feed = str(body.get("feed"))
+        if feed == "backup" and not self.backup_available:
+            return 409, {"error": "no backup feed configured"}
+        self.feed = feed
+        self.age_seconds = self.backup_age if feed == "backup" else self.age_seconds
+        return 200, {"feed": self.feed}
 
     def _status(self) -> dict[str, Any]:
         return {"trading_enabled": self.trading_enabled, "new_positions_allowed": self.new_positions_allowed,

@@ -7,7 +7,9 @@ Seed 000's ``emergency_shutdown.sh``::
     POST /admin/circuit-breakers/enable-all
     POST /admin/data/stop-feeds
 
-plus ``POST /admin/trading/resume`` (the planned-maintenance runbook) and ``GET /v1/trading/status``.
+plus ``POST /admin/security/revoke-api-keys`` (``{"scope": "all"}`` -> ``{"ok", "revoked": n}``; the
+security-breach playbook), ``POST /admin/trading/resume`` (the planned-maintenance runbook) and
+``GET /v1/trading/status``.
 Every ``/admin`` call needs ``Authorization: Bearer <token>`` (else 401 ``{"error": "unauthorized"}``).
 A write carrying an ``Idempotency-Key`` header is executed once per key (see ``IdempotentFakeApp``): a
 repeat answers the first answer again with ``Idempotent-Replayed: true`` (the same key on another path
@@ -26,12 +28,14 @@ from tests.fakes.base import IdempotentFakeApp
 
 class FakeOmniAlpha(IdempotentFakeApp):
     """Fake Omni Alpha admin API. State: ``trading`` (``running``/``stopped``), ``breakers_enabled``,
-    ``feeds_running``; ``executed`` lists the requests that took effect (one per idempotency key)."""
+    ``feeds_running``, ``api_keys`` (emptied by a revoke); ``executed`` lists the requests that took
+    effect (one per idempotency key)."""
 
     def __init__(self, token: str = "omni-alpha-emergency-token") -> None:
         self.trading = "running"
         self.breakers_enabled = False
         self.feeds_running = True
+        self.api_keys = ["key-trader-1", "key-trader-2", "key-readonly"]
         super().__init__(token)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -40,6 +44,7 @@ class FakeOmniAlpha(IdempotentFakeApp):
         router.add_post("/admin/circuit-breakers/enable-all", self.writer(self._breakers))
         router.add_post("/admin/data/stop-feeds", self.writer(self._feeds))
         router.add_post("/admin/trading/resume", self.writer(self._resume))
+        router.add_post("/admin/security/revoke-api-keys", self.writer(self._revoke))
         router.add_get("/v1/trading/status", self._status)
 
     def reset_state(self) -> None:
@@ -48,6 +53,7 @@ class FakeOmniAlpha(IdempotentFakeApp):
         self.trading = "running"
         self.breakers_enabled = False
         self.feeds_running = True
+        self.api_keys = ["key-trader-1", "key-trader-2", "key-readonly"]
 
     # -- handlers --------------------------------------------------------------------------------
 
@@ -63,6 +69,10 @@ class FakeOmniAlpha(IdempotentFakeApp):
     def _feeds(self, body: dict[str, Any]) -> dict[str, Any]:
         self.feeds_running = False
         return {"ok": True, "feeds": {"status": "stopped"}}
+
+    def _revoke(self, body: dict[str, Any]) -> dict[str, Any]:
+        revoked, self.api_keys = len(self.api_keys), []
+        return {"ok": True, "revoked": revoked, "scope": body.get("scope")}
 
     def _resume(self, body: dict[str, Any]) -> dict[str, Any]:
         self.trading = "running"

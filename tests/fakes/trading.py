@@ -6,7 +6,8 @@ Any ``GET`` or ``POST`` under ``/admin/`` or ``/emergency/`` (e.g. ``POST
 configured, the request must carry ``Authorization: Bearer <token>`` or ``X-Admin-Token: <token>``
 (else 401 ``{"ok": false, "error": "unauthorized"}``). Slow answers per path: ``delays[path] = s``.
 ``echo_auth = True`` makes it echo the request's ``Authorization`` header in its answer (``"auth"``),
-as a careless server does (a secret that must not reach runbookd's store or logs).
+as a careless server does (a secret that must not reach runbookd's store or logs). ``answers[path]``:
+a JSON body answered instead, or a list of bodies answered one per call (the last one repeats).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class FakeTradingSystem(FakeApp):
         self.token = token
         self.accepted: list[dict[str, Any]] = []
         self.echo_auth = False
+        self.answers: dict[str, Any] = {}
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -36,6 +38,7 @@ class FakeTradingSystem(FakeApp):
     def reset_state(self) -> None:
         """Forget accepted calls."""
         self.accepted.clear()
+        self.answers = {}
 
     def failure_body(self, status: int) -> Any:
         """The trading system's error shape."""
@@ -57,6 +60,11 @@ class FakeTradingSystem(FakeApp):
         if not self._authorized(request):
             return web.json_response({"ok": False, "error": "unauthorized"}, status=401)
         self.accepted.append(request[RECORD])
+        if request.path in self.answers:
+            answer = self.answers[request.path]
+            if isinstance(answer, list):
+                answer = answer.pop(0) if len(answer) > 1 else answer[0]
+            return web.json_response(answer)
         if self.echo_auth:
             return web.json_response({"ok": True, "path": request.path, "auth": request.headers.get("Authorization")})
         return web.json_response({"ok": True, "path": request.path})

@@ -11,6 +11,7 @@ or ``{"detail": "Invalid token."}``)::
     POST /api/reconciliation/run       -> {"clean": bool, "breaks": n, "break_value_usd": x}
     GET  /api/reconciliation/status    -> the last run
     POST /api/trading/mode             {"mode": "restricted" | "cautious" | "normal"}  (resume, by a person)
+    GET  /api/trading/mode             -> {"mode": …}   (``modes`` lists every mode set, in order)
 
 A write carrying an ``Idempotency-Key`` is executed once per key (see ``IdempotentFakeApp``: a repeat
 answers the first answer with ``Idempotent-Replayed: true``; the key on another path is 422).
@@ -38,6 +39,7 @@ class FakeTradingbot(IdempotentFakeApp):
         self.breaks = 0
         self.mode = "normal"
         self.last_reconciliation: dict[str, Any] = {"clean": True, "breaks": 0, "break_value_usd": 0.0}
+        self.modes: list[str] = []
         super().__init__(token)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -48,12 +50,14 @@ class FakeTradingbot(IdempotentFakeApp):
         router.add_post("/api/reconciliation/run", self.writer(self._reconcile))
         router.add_get("/api/reconciliation/status", self.reader(lambda: self.last_reconciliation))
         router.add_post("/api/trading/mode", self.writer(self._set_mode))
+        router.add_get("/api/trading/mode", self.reader(lambda: {"mode": self.mode}))
 
     def reset_state(self) -> None:
         """Breaker closed, four open orders, no breaks, normal mode; nothing executed."""
         super().reset_state()
         self.breaker, self.trip_reason, self.open_orders, self.breaks, self.mode = "closed", None, 4, 0, "normal"
         self.last_reconciliation = {"clean": True, "breaks": 0, "break_value_usd": 0.0}
+        self.modes = []
 
     def error_body(self, message: str) -> Any:
         """Django REST framework's error shape."""
@@ -79,6 +83,7 @@ class FakeTradingbot(IdempotentFakeApp):
 
     def _set_mode(self, body: dict[str, Any]) -> dict[str, Any]:
         self.mode = str(body.get("mode"))
+        self.modes.append(self.mode)
         return {"mode": self.mode}
 
     def denied(self, request: web.Request) -> web.Response | None:

@@ -35,9 +35,9 @@ def test_an_unknown_template_variable_is_an_error_at_its_line(write_rules: Write
     report = check_rule_files(["r.yml"], str(tmp_path))
     assert [str(e) for e in report.errors] == [
         "r.yml:6: rule 'halt': steps[0].url: template of step 'stop' uses unknown variable(s) var (templates "
-        "see alert, incident, secrets, vars)",
+        "see alert, incident, secrets, steps, vars)",
         "r.yml:8: rule 'halt': steps[0].json.reason: template of step 'stop' uses unknown variable(s) alrt "
-        "(templates see alert, incident, secrets, vars)",
+        "(templates see alert, incident, secrets, steps, vars)",
     ]
 
 
@@ -76,5 +76,5 @@ def test_on_resolved_steps_are_checked_like_the_playbooks_steps(write_rules: Wri
         "r.yml:9: rule 'halt': on_resolved.steps[0].message: template syntax error in step 'after': unexpected '}'",
         "r.yml:10: rule 'halt': on_resolved.steps[1].name: duplicate step name 'after' (first defined at r.yml:7)",
         "r.yml:12: rule 'halt': on_resolved.steps[1].message: template of step 'after' uses unknown variable(s) "
-        "incidnt (templates see alert, incident, secrets, vars)",
+        "incidnt (templates see alert, incident, secrets, steps, vars)",
     ]
