@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.api.conftest import backend, pg_schema  # fixtures: each store
 from tests.conftest import TESTDATA, alert, payload
 from tests.incidents.test_pipeline import pd_events, top_level_pages
-from tests.store.conftest import PG_URL, pg_schema, require_pg, with_schema
 
 RULES = [str(TESTDATA / "rules" / "maintenance.yml")]
 RISK = dict(fingerprint="1111aaaa2222bbbb")
 FEED = dict(fingerprint="3333cccc4444dddd")
 
-__all__ = ["pg_schema", "RULES", "RISK", "FEED", "alert", "payload", "pd_events", "top_level_pages", "kinds", "events",
-           "create_window", "fire"]
+__all__ = ["backend", "pg_schema", "RULES", "RISK", "FEED", "alert", "payload", "pd_events", "top_level_pages",
+           "kinds", "events", "create_window", "fire"]
 
 
 async def events(rb: Any, iid: str, kind: str) -> list[dict[str, Any]]:
@@ -45,12 +42,3 @@ async def fire(rb: Any, name: str, **labels: Any) -> dict[str, Any]:
     await rb.run()
     [inc] = [i for i in await rb.api("/api/v1/incidents") if i["labels"].get("alertname") == name]
     return inc
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    """Settings overrides of ``make_runbookd`` for each store: SQLite (the default) and PostgreSQL."""
-    if request.param == "sqlite":
-        return {}
-    require_pg()
-    return {"storage": with_schema(PG_URL, request.getfixturevalue("pg_schema")())}
