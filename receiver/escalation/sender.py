@@ -34,6 +34,7 @@ from receiver.escalation.messages import RATE_SLOT, STEP_KINDS, build_message, p
 from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
 from receiver.escalation.retry import FIRST_ATTEMPT, UNSURE, backoff, next_step_rows, plan_retry
 from receiver.escalation.targets import response_targets
+from receiver.jobkinds import spec
 from receiver.metrics import Metrics
 from receiver.model import Job, TimelineEvent
 from receiver.notify import channel_traits, heartbeat_route
@@ -166,7 +167,7 @@ class Sender:
             kind = "update" if threaded else "page"
         if kind == "postmortem":
             kind = "update"
-        follow_up = job.kind in ("refresh", "resolve", "ack", "approval", "notice", "postmortem")
+        follow_up = spec(job.kind).follow_up
         if follow_up and ref is None and page_in_flight(jobs, rcv.name, now) and job.attempts < MAX_ATTEMPTS:
             await self._retry(job, now + FOLLOW_UP_WAIT, [], "waiting for the page to be sent")
             return

@@ -40,6 +40,7 @@ from receiver.escalation.targets import apply_breach
 from receiver.incidents.lifecycle import acknowledge
 from receiver.incidents.processor import Processor
 from receiver.ingest.payload import WebhookPayload, canonical_time, to_records
+from receiver.jobkinds import kinds
 from receiver.model import AlertRecord, Incident, Job
 from receiver.notify import channel_traits
 from receiver.playbooks.outcome import apply_on_failure
@@ -78,8 +79,8 @@ _OWN_KEYS = _own_keys()
 """Keys every step type has (``name``, ``action``, ``timeout``, approval, preconditions …): how a step
 runs, not what its action receives. Every other key of a step is a parameter, rendered as a template."""
 REDACTED = "<redacted>"
-SILENT_KINDS = ("step", "refresh", "target")
-"""Work rows that are not notifications of the plan (a step; an edit of a page in place)."""
+SILENT_KINDS = kinds(notifies=False)
+"""Work rows that are not notifications of the plan (a step; an edit of a page in place), from ``receiver.jobkinds``."""
 _DEFAULTS = Settings()
 
 
