@@ -18,8 +18,8 @@ from receiver.notify.slack import SlackNotifier
 from receiver.rules.model import PagerDutyTarget
 from receiver.settings import NotifyConfig, PagerDutyConfig, SlackConfig, SmtpConfig
 
-__all__ = ["CHANNELS", "ChannelTraits", "Delivery", "Message", "MessageRenderer", "Notifier", "build_notifiers",
-           "channel_traits", "heartbeat_route"]
+__all__ = ["CHANNELS", "HEARTBEAT_CHANNEL", "ChannelTraits", "Delivery", "Message", "MessageRenderer", "Notifier",
+           "build_notifiers", "channel_traits", "heartbeat_route"]
 
 #: The channels by receiver kind (the key of ``Receiver.kind``): one line per channel.
 CHANNELS: dict[str, type] = {

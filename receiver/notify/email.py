@@ -87,6 +87,7 @@ class EmailNotifier:
     replies_in_thread = True
     edits_in_place = False
     chat = False
+    syncs_ack = False
 
     def __init__(self, config: SmtpConfig, templates: MessageRenderer, *, timeout: float = 10.0,
                  clock: Clock | None = None) -> None:

@@ -129,6 +129,8 @@ class PagerDutyNotifier:
     replies_in_thread = False
     edits_in_place = False
     chat = False
+    #: An acknowledgement or resolution made in PagerDuty is PagerDuty's state already: not sent back.
+    syncs_ack = True
 
     def __init__(self, config: PagerDutyConfig, *, timeout: float = 10.0, connect_timeout: float = 3.0,
                  threads: int = 6) -> None:

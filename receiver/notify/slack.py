@@ -68,6 +68,7 @@ class SlackNotifier:
     replies_in_thread = True
     edits_in_place = True
     chat = True
+    syncs_ack = False
 
     def __init__(self, config: SlackConfig, *, timeout: float = 10.0, templates: MessageRenderer | None = None,
                  connect_timeout: float = 3.0) -> None:

@@ -14,7 +14,7 @@ from receiver.settings import PagerDutyConfig, SlackConfig
 
 ROOT = Path(__file__).resolve().parents[2] / "receiver"
 #: The modules that once branched on ``rcv.kind == "slack"`` and the like.
-CHANNEL_BLIND = ["escalation/sender.py", "playbooks/approvals.py", "simulate/plan.py"]
+CHANNEL_BLIND = ["escalation/sender.py", "playbooks/approvals.py", "simulate/plan.py", "incidents/bulkheads.py"]
 
 
 @pytest.mark.parametrize("module", CHANNEL_BLIND)
@@ -27,9 +27,10 @@ def test_module_names_no_channel_kind(module: str) -> None:
 
 
 def test_registered_channels_declare_their_traits() -> None:
-    """Slack threads, edits and chats; PagerDuty pages again; email threads only."""
+    """Slack threads, edits and chats; PagerDuty pages again and keeps its own acks; email threads only."""
     assert channel_traits("slack") == ChannelTraits(replies_in_thread=True, edits_in_place=True, chat=True)
-    assert channel_traits("pagerduty") == ChannelTraits(replies_in_thread=False, edits_in_place=False, chat=False)
+    assert channel_traits("pagerduty") == ChannelTraits(replies_in_thread=False, edits_in_place=False, chat=False,
+                                                        syncs_ack=True)
     assert channel_traits("email") == ChannelTraits(replies_in_thread=True, edits_in_place=False, chat=False)
 
 
