@@ -132,6 +132,7 @@ def build_components(settings: Settings, *, clock: Clock | None = None, store: S
     metrics = Metrics()
     rules = RulesHolder(settings, metrics, clock)
     store = store or open_store(settings.storage, base_dir=settings.base_dir, redact=Redactor(settings.secret_values()))
+    store.heartbeat_alertname = settings.heartbeat.alertname  # recorded in ingest's own commit
     return Components(settings, clock, metrics, store, rules, Templates(templates_dir(settings)))
 
 
@@ -212,8 +213,7 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
                           client_max_size=s.webhook.max_body_bytes + 1024, handler_args={"auto_decompress": False})
     app[COMPONENTS] = c
     webhook = WebhookHandler(s.webhook, c.store, c.metrics, c.clock,
-                             on_committed=lambda: None if c.inline_ingest else _wake(c),
-                             heartbeat_alertname=s.heartbeat.alertname)
+                             on_committed=lambda: None if c.inline_ingest else _wake(c))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await c.store.open()

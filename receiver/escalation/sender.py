@@ -34,11 +34,12 @@ from receiver.escalation.messages import RATE_SLOT, STEP_KINDS, build_message, p
 from receiver.escalation.planner import next_update_due, paged_receivers, plan_update
 from receiver.escalation.retry import FIRST_ATTEMPT, UNSURE, backoff, next_step_rows, plan_retry
 from receiver.escalation.targets import response_targets
+from receiver.jobkinds import spec
 from receiver.metrics import Metrics
 from receiver.model import Job, TimelineEvent
+from receiver.notify import channel_traits, heartbeat_route
 from receiver.notify.base import Message, Notifier
 from receiver.rules import RuleSet
-from receiver.rules.model import PagerDutyTarget
 from receiver.settings import HeartbeatConfig, RetryPolicy
 from receiver.store.base import Store
 
@@ -72,7 +73,7 @@ class Sender:
         self.external_url = external_url
 
     def enqueue_refresh(self, tx: Any, incident_id: str, now: float) -> int:
-        """Enqueue an edit of every Slack page of the incident (after its playbook finished)."""
+        """Enqueue an edit of every page of the incident on a channel that edits in place (playbook finished)."""
         rules = self.rules()
         n = 0
         jobs = tx.jobs_of_kinds(incident_id, ("page", "notice"))
@@ -81,7 +82,7 @@ class Sender:
             if j.kind == "page" and j.state == "pending" and j.due_at <= now
         ]:
             rcv = rules.receivers.get(r) if isinstance(r, str) else None
-            if rcv is not None and rcv.kind == "slack":
+            if rcv is not None and channel_traits(rcv.kind, self.notifiers).edits_in_place:
                 n += tx.enqueue(f"refresh:{incident_id}:playbook:{r}", "refresh", incident_id,
                                 {"receiver": r}, now, now)
         return n
@@ -156,16 +157,17 @@ class Sender:
         target = getattr(rcv, rcv.kind)
         ref = await self.store.read(lambda tx: tx.page_ref(incident.id, rcv.name))
         kind: Any = job.kind
-        if kind == "page" and ref is not None and rcv.kind != "pagerduty":
+        threaded = channel_traits(rcv.kind, self.notifiers).replies_in_thread
+        if kind == "page" and ref is not None and threaded:
             # A later escalation step, or a reopened incident, on a receiver already paged: reply in the
-            # page's thread (one page per incident per channel). PagerDuty is triggered again: it
-            # deduplicates on the incident's dedup_key while open and opens a new one once resolved.
+            # page's thread (one page per incident per channel). A channel without threads (PagerDuty) is
+            # triggered again: it deduplicates on the incident's dedup_key while open.
             kind = "update"
         if kind == "notice":  # a new alert joined an acknowledged incident: page again
-            kind = "page" if rcv.kind == "pagerduty" else "update"
+            kind = "update" if threaded else "page"
         if kind == "postmortem":
             kind = "update"
-        follow_up = job.kind in ("refresh", "resolve", "ack", "approval", "notice", "postmortem")
+        follow_up = spec(job.kind).follow_up
         if follow_up and ref is None and page_in_flight(jobs, rcv.name, now) and job.attempts < MAX_ATTEMPTS:
             await self._retry(job, now + FOLLOW_UP_WAIT, [], "waiting for the page to be sent")
             return
@@ -291,7 +293,7 @@ class Sender:
         return None
 
     async def _postmortem(self, job: Job, incident: Any, timeline: Any, jobs: list[Job], left_out: int = 0) -> None:
-        """Post the post-mortem draft's link in the thread of every Slack page of the incident."""
+        """Post the post-mortem draft's link in the thread of every page of the incident on a chat channel."""
         now = self.clock.now()
         if incident is None:
             await self._done(job, "failed", [], {"error": "incident not found"})
@@ -299,7 +301,7 @@ class Sender:
         rules = self.rules()
         for r in paged_receivers(jobs):
             rcv = rules.receivers.get(r)
-            if rcv is not None and rcv.kind == "slack":
+            if rcv is not None and channel_traits(rcv.kind, self.notifiers).chat:
                 await self._deliver(job, r, incident, timeline, jobs, finish=False, steps_left_out=left_out)
         await self.store.transaction(lambda tx: tx.finish_job(job.id, "done", now, {}))
 
@@ -344,12 +346,11 @@ class Sender:
                       summary=f"runbookd has not received the {name} alert from Alertmanager for longer than "
                               f"{format_duration(self.heartbeat.timeout)}: alerts may not be reaching anyone.",
                       labels={"alertname": f"{name}Missing"}, started_at=last, dry_run=self.dry_run)
-        notifier = self.notifiers.get("pagerduty")
-        target = PagerDutyTarget(routing_key=self.heartbeat.routing_key, severity="critical")
+        notifier, target = heartbeat_route(self.notifiers, self.heartbeat.routing_key)
         now = self.clock.now()
         try:
             if notifier is None:
-                raise DeliveryError("pagerduty notifier not available", retryable=False)
+                raise DeliveryError("the dead man's switch notifier is not available", retryable=False)
             d = await notifier.send(target, msg)
         except DeliveryError as e:
             reason, retryable = e.reason, e.retryable

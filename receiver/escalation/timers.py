@@ -12,8 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from receiver.rules.model import DailyDigest
+from receiver.store.base import HEARTBEAT_KEY
 
-HEARTBEAT = "heartbeat.last_seen"
+#: Where the heartbeat's last arrival is kept; the store's ingest writes it in the webhook's commit.
+HEARTBEAT = HEARTBEAT_KEY
 DEADMAN = "deadman.paged_for"
 NO_INCIDENT = ""
 
@@ -41,11 +43,6 @@ def plan_digests(tx: Any, policies: Any, now: float) -> int:
         added += tx.enqueue(f"digest:{severity}:{day}", "digest", NO_INCIDENT,
                             {"severity": severity, "since": due - 86400, "until": due}, due, now)
     return added
-
-
-def record_heartbeat(tx: Any, now: float) -> None:
-    """Remember that the heartbeat alert arrived at ``now``."""
-    tx.set_state(HEARTBEAT, repr(now))
 
 
 def plan_deadman(tx: Any, now: float, timeout: float) -> str | None:

@@ -15,12 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from receiver.jobkinds import kinds
+from receiver.notify import CHANNELS as REGISTERED_CHANNELS
+from receiver.notify import HEARTBEAT_CHANNEL
 from receiver.store.base import JobClause, JobFilter
 
-#: Row kinds addressed to one receiver (``payload.receiver``).
-ROUTED = ("page", "refresh", "resolve", "ack", "approval", "notice")
-#: Channel kinds that always have a bulkhead, receivers or not.
-CHANNELS = ("slack", "pagerduty", "email")
+#: Row kinds addressed to one receiver (``payload.receiver``), from ``receiver.jobkinds``.
+ROUTED = kinds(routed=True)
+#: Channel kinds that always have a bulkhead, receivers or not (the channel registry's).
+CHANNELS = tuple(REGISTERED_CHANNELS)
 DEFAULT_LIMIT = 4
 
 
@@ -41,7 +44,7 @@ def bulkheads(receivers: Mapping[str, Any], limits: Mapping[str, int]) -> list[B
     out = [Bulkhead("actions", limits.get("actions", 8), JobFilter(include=((("step",), None),)))]
     for kind in sorted(by_kind):
         clauses: list[JobClause] = [(ROUTED, tuple(sorted(by_kind[kind])))]
-        if kind == "pagerduty":
+        if kind == HEARTBEAT_CHANNEL:  # the dead man's switch pages through this channel
             clauses.append((("deadman", "deadman_resolve"), None))
         out.append(Bulkhead(kind, limits.get(kind, DEFAULT_LIMIT), JobFilter(include=tuple(clauses))))
     rest = tuple(c for b in out for c in b.where.include)

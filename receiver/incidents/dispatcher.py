@@ -27,6 +27,7 @@ from receiver.escalation.targets import Targets
 from receiver.incidents.batches import AlertBatches
 from receiver.incidents.bulkheads import Bulkhead
 from receiver.incidents.processor import BATCH, Processor, ProcessResult
+from receiver.jobkinds import spec
 from receiver.maintenance.windows import window_end
 from receiver.metrics import Metrics
 from receiver.model import Job, JobKind
@@ -172,11 +173,12 @@ class Dispatcher:
 
     async def _execute(self, job: Job, family: str = "all") -> None:
         try:
-            if job.kind == "step":
+            handler = spec(job.kind).handler  # the table of row kinds (receiver/jobkinds.py)
+            if handler == "runner":
                 await self.runner.run(job)
-            elif job.kind == "target":
+            elif handler == "targets":
                 await self.targets.run(job)
-            elif job.kind == "silence" and self.silences is not None:
+            elif handler == "silences" and self.silences is not None:
                 await self.silences.run(job)
             else:
                 await self.sender.run(job)

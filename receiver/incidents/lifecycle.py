@@ -14,15 +14,17 @@ from receiver.escalation import targets
 from receiver.escalation.planner import paged_receivers, plan_resolve
 from receiver.maintenance import silences
 from receiver.model import Change, Incident, TimelineEvent
+from receiver.notify import channel_traits
 from receiver.playbooks.payload import playbook_payload
 
 #: Where a person acted: the admin API, a Slack button, a PagerDuty webhook.
 Via = Literal["api", "slack", "pagerduty", "alerts", "console"]
 
 
-def _receivers_kind(rules: Any, name: str) -> str | None:
+def _told_already(rules: Any, name: str, via: str) -> bool:
+    """Whether receiver ``name``'s channel made this change itself (``via`` it) and keeps it (``syncs_ack``)."""
     rcv = rules.receivers.get(name) if rules is not None else None
-    return rcv.kind if rcv is not None else None
+    return rcv is not None and rcv.kind == via and channel_traits(rcv.kind).syncs_ack
 
 
 def acknowledge(tx: Any, incident_id: str, *, by: str, via: Via, now: float, rules: Any) -> Change:
@@ -44,7 +46,7 @@ def acknowledge(tx: Any, incident_id: str, *, by: str, via: Via, now: float, rul
         now, "incident.acknowledged", f"acknowledged by {by} via {via}",
         {"by": by, "via": via, "cancelled_pages": cancelled}))
     for r in paged_receivers(tx.jobs_of(inc.id)):
-        if via == "pagerduty" and _receivers_kind(rules, r) == "pagerduty":
+        if _told_already(rules, r, via):
             continue
         tx.enqueue(f"ack:{inc.id}:{inc.epoch}:{r}", "ack", inc.id, {"receiver": r}, now, now)
     targets.record(tx, inc, "acknowledged", now)
@@ -66,7 +68,7 @@ def resolve(tx: Any, inc: Incident, *, now: float, by: str | None, via: Via, rul
         {"by": by, "via": via, "cancelled_notifications": cancelled, "duration_seconds": now - inc.started_at}))
     receivers = [
         r for r in paged_receivers(tx.jobs_of(inc.id))
-        if not (via == "pagerduty" and _receivers_kind(rules, r) == "pagerduty")
+        if not _told_already(rules, r, via)
     ]
     for j in plan_resolve(inc.id, inc.epoch, receivers, now):
         tx.enqueue(j.key, j.kind, inc.id, j.payload, j.due_at, now)

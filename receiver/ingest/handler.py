@@ -21,7 +21,6 @@ from aiohttp import web
 from receiver.auth import basic_ok, bearer_ok
 from receiver.edge import body_error_response, error_response, read_bounded
 from receiver.errors import PayloadError, StoreError, StoreRejected
-from receiver.escalation.timers import record_heartbeat
 from receiver.ingest.payload import Repairs, parse_payload, to_records
 from receiver.metrics import Metrics
 from receiver.settings import WebhookConfig
@@ -37,8 +36,7 @@ class WebhookHandler:
     """The aiohttp handler of Alertmanager's webhook."""
 
     def __init__(self, config: WebhookConfig, store: Store, metrics: Metrics, clock: Any,
-                 on_committed: Callable[[], None], heartbeat_alertname: str = "") -> None:
-        self.heartbeat_alertname = heartbeat_alertname
+                 on_committed: Callable[[], None]) -> None:
         self.config = config
         self.store = store
         self.metrics = metrics
@@ -109,11 +107,8 @@ class WebhookHandler:
         self._note(repairs, request)
         records = to_records(payload)
         now = self.clock.now()
-        hb = self.heartbeat_alertname
-        try:
+        try:  # the store records the dead man's switch heartbeat in this same commit
             changed = await self.store.ingest(records, now)
-            if hb and any(r.status == "firing" and r.labels.get("alertname") == hb for r in records):
-                await self.store.transaction(lambda tx: record_heartbeat(tx, now))
         except StoreRejected as e:
             log.error("store refused this request's data; answering 400", error=str(e), remote=request.remote)
             return error_response(400, f"the store cannot hold this body: {e}")

@@ -7,14 +7,48 @@ built and answers ``Delivery(None, {"skipped": why})`` without sending anything.
 
 from __future__ import annotations
 
-from receiver.notify.base import Delivery, Message, Notifier
+from collections.abc import Mapping
+from typing import Any
+
+from receiver.notify.base import ChannelTraits, Delivery, Message, Notifier, traits_of
 from receiver.notify.email import EmailNotifier
 from receiver.notify.pagerduty import PagerDutyNotifier
 from receiver.notify.render import MessageRenderer
 from receiver.notify.slack import SlackNotifier
+from receiver.rules.model import PagerDutyTarget
 from receiver.settings import NotifyConfig, PagerDutyConfig, SlackConfig, SmtpConfig
 
-__all__ = ["Delivery", "Message", "MessageRenderer", "Notifier", "build_notifiers"]
+__all__ = ["CHANNELS", "HEARTBEAT_CHANNEL", "ChannelTraits", "Delivery", "Message", "MessageRenderer", "Notifier",
+           "build_notifiers", "channel_traits", "heartbeat_route"]
+
+#: The channels by receiver kind (the key of ``Receiver.kind``): one line per channel.
+CHANNELS: dict[str, type] = {
+    "slack": SlackNotifier,
+    "pagerduty": PagerDutyNotifier,
+    "email": EmailNotifier,
+}
+
+#: The channel that pages the dead man's switch (``heartbeat.routing_key`` names its routing key).
+HEARTBEAT_CHANNEL = "pagerduty"
+
+
+def channel_traits(kind: str, notifiers: Mapping[str, Any] | None = None,
+                   channels: Mapping[str, type] | None = None) -> ChannelTraits:
+    """How receivers of channel ``kind`` are followed up (``ChannelTraits``).
+
+    The built notifier in ``notifiers`` answers when there is one, else the class registered in
+    ``channels`` (default ``CHANNELS``); an unknown kind has the default traits (follow-ups as
+    replies, no edits, no chat).
+    """
+    n = (notifiers or {}).get(kind)
+    if n is None:
+        n = (CHANNELS if channels is None else channels).get(kind)
+    return traits_of(n) if n is not None else ChannelTraits()
+
+
+def heartbeat_route(notifiers: Mapping[str, Notifier], routing_key: str) -> tuple[Notifier | None, Any]:
+    """The notifier and target that page the dead man's switch: ``(notifier or None, target)``."""
+    return notifiers.get(HEARTBEAT_CHANNEL), PagerDutyTarget(routing_key=routing_key, severity="critical")
 
 
 def build_notifiers(*, slack: SlackConfig, pagerduty: PagerDutyConfig, smtp: SmtpConfig | None = None,

@@ -68,8 +68,42 @@ class Delivery:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ChannelTraits:
+    """How a channel follows an incident after its page (class attributes of the same names on a notifier).
+
+    ``replies_in_thread``: later messages of the incident (a later escalation step on a receiver
+    already paged, a new alert joining an acknowledged incident) are replies in the page's thread
+    (Slack, email); false: they are sent as a page again, which the vendor deduplicates by
+    ``dedup_key`` (PagerDuty). ``edits_in_place``: the page is edited when the incident changes
+    (``refresh`` rows after a playbook finished; Slack). ``chat``: people answer in the channel, so
+    approval requests (buttons) and the post-mortem link are posted there (Slack). ``syncs_ack``: an
+    acknowledgement or resolution made in the channel is already the state of the channel's own
+    incident, so it is not sent back to that channel's receivers (PagerDuty).
+    """
+
+    replies_in_thread: bool = True
+    edits_in_place: bool = False
+    chat: bool = False
+    syncs_ack: bool = False
+
+
+def traits_of(notifier: Any) -> ChannelTraits:
+    """The ``ChannelTraits`` a notifier (instance or class) declares; an attribute it lacks takes the default."""
+    d = ChannelTraits()
+    return ChannelTraits(replies_in_thread=bool(getattr(notifier, "replies_in_thread", d.replies_in_thread)),
+                         edits_in_place=bool(getattr(notifier, "edits_in_place", d.edits_in_place)),
+                         chat=bool(getattr(notifier, "chat", d.chat)),
+                         syncs_ack=bool(getattr(notifier, "syncs_ack", d.syncs_ack)))
+
+
 class Notifier(Protocol):
-    """A notification channel (one file in ``receiver/notify/`` and one line in its registry)."""
+    """A notification channel (one file in ``receiver/notify/`` and one line in its registry).
+
+    Optional class attributes ``replies_in_thread``, ``edits_in_place``, ``chat`` and ``syncs_ack`` (see
+    ``ChannelTraits``) say how the escalation layer, the approvals and the simulation follow up a
+    page on the channel; ``rate_limit(target, message)`` (optional) names its rate limit.
+    """
 
     async def send(self, target: Any, message: Message) -> Delivery:
         """Deliver ``message`` to ``target`` (the receiver's channel config). Raises ``DeliveryError``."""

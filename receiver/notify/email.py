@@ -83,6 +83,12 @@ class EmailNotifier:
     ``config.password`` log in when both are set; the password is never logged or recorded.
     """
 
+    #: Follow-ups are replies to the page's mail; a sent mail cannot be edited; nobody answers by mail.
+    replies_in_thread = True
+    edits_in_place = False
+    chat = False
+    syncs_ack = False
+
     def __init__(self, config: SmtpConfig, templates: MessageRenderer, *, timeout: float = 10.0,
                  clock: Clock | None = None) -> None:
         self._config = config

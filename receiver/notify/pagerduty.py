@@ -125,6 +125,13 @@ class PagerDutyNotifier:
     at once at most (the notifier's own thread pool).
     """
 
+    #: A later page is triggered again (deduplicated by ``dedup_key``); nothing is edited or posted.
+    replies_in_thread = False
+    edits_in_place = False
+    chat = False
+    #: An acknowledgement or resolution made in PagerDuty is PagerDuty's state already: not sent back.
+    syncs_ack = True
+
     def __init__(self, config: PagerDutyConfig, *, timeout: float = 10.0, connect_timeout: float = 3.0,
                  threads: int = 6) -> None:
         self._config = config

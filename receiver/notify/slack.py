@@ -64,6 +64,12 @@ class SlackNotifier:
     from ``update.txt.j2`` / ``resolved.txt.j2`` (escaped); without, the built-in short texts.
     """
 
+    #: Follow-ups are thread replies; the page is edited in place; approvals and links are posted here.
+    replies_in_thread = True
+    edits_in_place = True
+    chat = True
+    syncs_ack = False
+
     def __init__(self, config: SlackConfig, *, timeout: float = 10.0, templates: MessageRenderer | None = None,
                  connect_timeout: float = 3.0) -> None:
         self._config = config

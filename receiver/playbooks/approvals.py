@@ -19,6 +19,7 @@ from typing import Any
 from receiver.durations import format_duration
 from receiver.escalation.planner import paged_receivers
 from receiver.model import Change, Incident, Job, TimelineEvent
+from receiver.notify import channel_traits
 from receiver.playbooks.gates import Refusal
 
 WAITING = object()
@@ -30,11 +31,12 @@ def state_key(incident_id: str, phase: str, index: int) -> str:
     return f"approval:{incident_id}:{phase}:{index}"
 
 
-def _slack_receivers(rules: Any, names: list[str]) -> list[str]:
+def _chat_receivers(rules: Any, names: list[str]) -> list[str]:
+    """The receivers of ``names`` on a chat channel (``ChannelTraits.chat``: approvals have buttons there)."""
     out = []
     for r in names:
         rcv = rules.receivers.get(r) if rules is not None else None
-        if rcv is not None and rcv.kind == "slack" and r not in out:
+        if rcv is not None and channel_traits(rcv.kind).chat and r not in out:
             out.append(r)
     return out
 
@@ -54,8 +56,8 @@ async def gate(runner: Any, job: Job, incident: Incident, step: dict[str, Any], 
         rules = runner.rules()
 
         def request(tx: Any) -> None:
-            targets = _slack_receivers(rules, appr.get("notify") or []) or _slack_receivers(
-                rules, paged_receivers(tx.jobs_of(incident.id)) + _policy_slack(rules, incident.severity))
+            targets = _chat_receivers(rules, appr.get("notify") or []) or _chat_receivers(
+                rules, paged_receivers(tx.jobs_of(incident.id)) + _policy_receivers(rules, incident.severity))
             for r in targets:
                 tx.enqueue(f"approval:{incident.id}:{phase}:{index}:{r}", "approval", incident.id,
                            {"receiver": r, "step": name, "action": step["action"], "index": index, "phase": phase,
@@ -99,7 +101,8 @@ async def gate(runner: Any, job: Job, incident: Incident, step: dict[str, Any], 
     return None
 
 
-def _policy_slack(rules: Any, severity: str) -> list[str]:
+def _policy_receivers(rules: Any, severity: str) -> list[str]:
+    """Every receiver of the escalation steps of ``severity``'s policy."""
     policy = rules.escalation_policies.get(severity) if rules is not None else None
     return [r for s in (policy.steps if policy else []) for r in s.notify]
 

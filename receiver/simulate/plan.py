@@ -40,7 +40,9 @@ from receiver.escalation.targets import apply_breach
 from receiver.incidents.lifecycle import acknowledge
 from receiver.incidents.processor import Processor
 from receiver.ingest.payload import WebhookPayload, canonical_time, to_records
+from receiver.jobkinds import kinds
 from receiver.model import AlertRecord, Incident, Job
+from receiver.notify import channel_traits
 from receiver.playbooks.outcome import apply_on_failure
 from receiver.playbooks.render import redact, render_value, template_context
 from receiver.playbooks.runner import WAIT_POLL
@@ -77,8 +79,8 @@ _OWN_KEYS = _own_keys()
 """Keys every step type has (``name``, ``action``, ``timeout``, approval, preconditions …): how a step
 runs, not what its action receives. Every other key of a step is a parameter, rendered as a template."""
 REDACTED = "<redacted>"
-SILENT_KINDS = ("step", "refresh", "target")
-"""Work rows that are not notifications of the plan (a step; an edit of a page in place)."""
+SILENT_KINDS = kinds(notifies=False)
+"""Work rows that are not notifications of the plan (a step; an edit of a page in place), from ``receiver.jobkinds``."""
 _DEFAULTS = Settings()
 
 
@@ -286,10 +288,10 @@ class _Simulation:
         elif job.kind == "page" and inc.status != "firing":
             self._suppress(job, inc.id, receiver, inc.status, now)
             state = "cancelled"
-        elif job.kind == "postmortem":  # the draft's link goes to the thread of each Slack page
+        elif job.kind == "postmortem":  # the draft's link goes to the thread of each page on a chat channel
             for r in paged_receivers(self.tx.jobs_of(inc.id)):
                 rcv = self.rules.receivers.get(r)
-                if rcv is not None and rcv.kind == "slack":
+                if rcv is not None and channel_traits(rcv.kind).chat:
                     self._notify(job, inc.id, r, now)
         elif job.kind not in SILENT_KINDS and receiver is not None:
             self._notify(job, inc.id, receiver, now)

@@ -20,19 +20,21 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user.split(':', 1)[0]}{':***' if ':' in user else ''}@{host}"
 
 
-def open_store(url: str, *, base_dir: str = ".", redact: Redactor = NO_REDACTION) -> Store:
+def open_store(url: str, *, base_dir: str = ".", redact: Redactor = NO_REDACTION,
+               heartbeat_alertname: str = "") -> Store:
     """Return an unopened store for ``url``: ``sqlite:///path`` or ``postgresql://…[?schema=name]``;
-    ``redact`` is applied to the timeline, job results and notification payloads it writes.
+    ``redact`` is applied to the timeline, job results and notification payloads it writes; a
+    firing alert named ``heartbeat_alertname`` records the heartbeat in ingest's commit.
 
     Raises ``ConfigError`` for an unsupported scheme or a malformed PostgreSQL URL.
     """
     if url.startswith("sqlite:///"):
-        return SqliteStore(sqlite_path(url, base_dir), redact=redact)
+        return SqliteStore(sqlite_path(url, base_dir), redact=redact, heartbeat_alertname=heartbeat_alertname)
     if url.startswith(("postgresql://", "postgres://")):
         from receiver.store.postgres import PostgresStore  # psycopg is imported only when used
 
         try:
-            return PostgresStore(url, redact=redact)
+            return PostgresStore(url, redact=redact, heartbeat_alertname=heartbeat_alertname)
         except StoreError as e:
             raise ConfigError(str(e)) from None
     raise ConfigError(f"storage: unsupported URL {url.split('@')[-1]!r} (use sqlite:///path or postgresql://…)")

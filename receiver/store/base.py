@@ -15,9 +15,25 @@ from typing import Any, Protocol, TypeVar
 from receiver.model import AlertRecord, Incident, IncidentAlert, Job, JobKind, TimelineEvent
 
 T = TypeVar("T")
+#: The state key holding when the dead man's switch heartbeat alert last arrived (``repr`` of epoch seconds).
+HEARTBEAT_KEY = "heartbeat.last_seen"
 #: A clause of a ``JobFilter``: rows of these kinds and, unless ``None``, whose payload ``receiver``
 #: is one of these names.
 JobClause = tuple[tuple[str, ...], tuple[str, ...] | None]
+
+
+def heartbeat_seen(batch: Sequence[tuple[Sequence[AlertRecord], float]], alertname: str) -> float | None:
+    """When a group commit's batch last carried the heartbeat alert firing (epoch seconds), or ``None``.
+
+    ``batch`` is ``(alerts, receive time)`` per request; ``alertname`` is ``heartbeat.alertname``
+    (empty: no dead man's switch, always ``None``). The stores write it to ``HEARTBEAT_KEY`` in the
+    same transaction as the alerts, so a heartbeat is recorded exactly when its webhook is committed.
+    """
+    if not alertname:
+        return None
+    seen = [now for alerts, now in batch
+            if any(a.status == "firing" and a.labels.get("alertname") == alertname for a in alerts)]
+    return max(seen) if seen else None
 
 
 @dataclass(frozen=True)
@@ -275,8 +291,14 @@ class Store(Protocol):
         """Flush and disconnect."""
         ...
 
+    #: ``heartbeat.alertname``: a firing alert of this name sets ``HEARTBEAT_KEY`` in ingest's own
+    #: commit (empty: no dead man's switch). Set before the first ``ingest``.
+    heartbeat_alertname: str
+
     async def ingest(self, alerts: Sequence[AlertRecord], now: float) -> int:
         """Commit alerts durably (group-committed with concurrent callers). Returns rows changed.
+
+        A firing alert named ``heartbeat_alertname`` records the heartbeat in the same commit.
 
         Raises ``StoreUnavailable`` when the commit fails; nothing is then acknowledged.
         """

@@ -45,7 +45,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from receiver.errors import StoreConflict, StoreError, StoreRejected, StoreUnavailable
 from receiver.model import AlertRecord, Job
 from receiver.redaction import NO_REDACTION, Redactor
-from receiver.store.base import JobFilter
+from receiver.store.base import HEARTBEAT_KEY, JobFilter, heartbeat_seen
 from receiver.store.group_commit import GroupCommit
 from receiver.store.schema import migrations
 from receiver.store.sql import _JOB_COLS, UPSERT_ALERT, SqlTx, _loads, alert_row
@@ -208,10 +208,12 @@ class PostgresStore:
     dialect = "postgresql"
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE, acquire_timeout: float = ACQUIRE_TIMEOUT,
-                 redact: Redactor = NO_REDACTION) -> None:
+                 redact: Redactor = NO_REDACTION, heartbeat_alertname: str = "") -> None:
         """Prepare (not connect) a store for ``url``; ``redact`` applies to what transactions write
-        (``SqlTx.redact``). Raises ``StoreError`` for a malformed URL."""
+        (``SqlTx.redact``); a firing alert named ``heartbeat_alertname`` records the heartbeat in
+        ingest's commit. Raises ``StoreError`` for a malformed URL."""
         self.redact = redact
+        self.heartbeat_alertname = heartbeat_alertname
         self.conninfo, self.schema = parse_postgres_url(url)
         self.pool_size = pool_size
         self.acquire_timeout = acquire_timeout
@@ -356,6 +358,7 @@ class PostgresStore:
             key=lambda r: (r[1], r[2]),
         )
         counts = [0] * len(batch)
+        seen = heartbeat_seen([(alerts, now) for alerts, now, _ in batch], self.heartbeat_alertname)
         if not rows:
             return counts
         with self._require().connection() as conn, conn.cursor() as cur:
@@ -367,6 +370,8 @@ class PostgresStore:
                     if n:
                         cur.nextset()
                     counts[i] += cur.rowcount
+                if seen is not None:
+                    PgTx(cur).set_state(HEARTBEAT_KEY, repr(seen))
                 if any(counts):
                     self._notify(cur)
                 cur.execute("COMMIT")

@@ -60,12 +60,13 @@ class IngestProcess:
     """
 
     def __init__(self, path: Path, factory: ApplyFactory, init: Callable[[], None] | None = None,
-                 restart_frames: int | None = None, redact: Redactor = NO_REDACTION) -> None:
+                 restart_frames: int | None = None, redact: Redactor = NO_REDACTION, heartbeat: str = "") -> None:
         """``restart_frames``: WAL pages past which the child has the WAL start over (default
         ``RESTART_FRAMES``); ``redact``: the store's secret redaction, applied in the child's
-        transactions too."""
+        transactions too; ``heartbeat``: ``heartbeat.alertname``, recorded in the child's commits."""
         self.path = path
         self.redact = redact
+        self.heartbeat = heartbeat
         self.restart_frames = RESTART_FRAMES if restart_frames is None else restart_frames
         self.factory = factory
         self.init = init
@@ -85,7 +86,7 @@ class IngestProcess:
         """
         self.start_failures += 1
         parent, child = self._ctx.Pipe()
-        args = (child, str(self.path), self.factory, self.init, self.restart_frames, self.redact)
+        args = (child, str(self.path), self.factory, self.init, self.restart_frames, self.redact, self.heartbeat)
         proc = self._ctx.Process(target=_child_main, args=args, name="runbookd-ingest", daemon=True)
         proc.start()
         child.close()
@@ -261,7 +262,7 @@ class _Checkpoints:
 
 
 def _child_main(conn: Any, path: str, factory: ApplyFactory, init: Callable[[], None] | None,
-                restart_frames: int, redact: Redactor = NO_REDACTION) -> None:
+                restart_frames: int, redact: Redactor = NO_REDACTION, heartbeat: str = "") -> None:
     # Ctrl-C reaches the whole process group; the parent decides when the child stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from receiver.store.sqlite.store import IngestState, connect, ingest_batch  # the child's imports
@@ -294,7 +295,7 @@ def _child_main(conn: Any, path: str, factory: ApplyFactory, init: Callable[[], 
         try:
             if kind == "commit":
                 batch = [([AlertRecord(*t) for t in alerts], now) for alerts, now in message[1]]
-                conn.send((True, ingest_batch(db, batch, apply, state, redact)))
+                conn.send((True, ingest_batch(db, batch, apply, state, redact, heartbeat)))
                 checkpoints.catch_up(db)
             elif kind == "reload":
                 factory = message[1]

@@ -29,6 +29,7 @@ import structlog
 from receiver.errors import StoreConflict, StoreError, StoreRejected, StoreUnavailable
 from receiver.model import AlertRecord
 from receiver.redaction import NO_REDACTION, Redactor
+from receiver.store.base import HEARTBEAT_KEY, heartbeat_seen
 from receiver.store.group_commit import GroupCommit
 from receiver.store.schema import migrations
 from receiver.store.sql import UPSERT_ALERT, SqlTx, alert_row
@@ -173,7 +174,7 @@ MAX_NAMES = 100_000
 
 def ingest_batch(conn: sqlite3.Connection, batch: Sequence[tuple[Sequence[AlertRecord], float]],
                  apply: Apply | None, state: IngestState | None = None,
-                 redact: Redactor = NO_REDACTION) -> tuple[list[int], int, Any]:
+                 redact: Redactor = NO_REDACTION, heartbeat: str = "") -> tuple[list[int], int, Any]:
     """Upsert every alert of a group commit, then ``apply`` the changed ones, in one transaction.
 
     Returns (rows changed per request, alerts changed, what ``apply`` returned or ``None``). The
@@ -181,7 +182,8 @@ def ingest_batch(conn: sqlite3.Connection, batch: Sequence[tuple[Sequence[AlertR
     never applies an older state after a newer one; otherwise, or when ``apply`` raises (its writes
     are rolled back to a savepoint), they are stored pending and the dispatcher takes them in order.
     ``redact`` is applied to what the applier writes (timeline, job payloads), as in every other
-    transaction. Raises ``sqlite3.Error`` when the transaction cannot commit.
+    transaction. A firing alert named ``heartbeat`` (``heartbeat.alertname``) sets ``HEARTBEAT_KEY``
+    in the same transaction. Raises ``sqlite3.Error`` when the transaction cannot commit.
     """
     begin_immediate(conn)
     try:
@@ -203,6 +205,9 @@ def ingest_batch(conn: sqlite3.Connection, batch: Sequence[tuple[Sequence[AlertR
                     n += 1
                     changed.append(a)
             counts.append(n)
+        seen = heartbeat_seen(batch, heartbeat)
+        if seen is not None:
+            tx.set_state(HEARTBEAT_KEY, repr(seen))
         result = None
         if inline and changed:
             assert apply is not None
@@ -260,9 +265,10 @@ class SqliteStore:
 
     dialect = "sqlite"
 
-    def __init__(self, path: Path, *, redact: Redactor = NO_REDACTION) -> None:
+    def __init__(self, path: Path, *, redact: Redactor = NO_REDACTION, heartbeat_alertname: str = "") -> None:
         self.path = path
         self.redact = redact
+        self.heartbeat_alertname = heartbeat_alertname
         self._writer = PriorityWriter("sqlite-writer")
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
         self._wconn: sqlite3.Connection | None = None
@@ -330,7 +336,8 @@ class SqliteStore:
         self._apply, self._after = apply, after
         if factory is not None:
             if self._child is None:
-                self._child = IngestProcess(self.path, factory, init, redact=self.redact)
+                self._child = IngestProcess(self.path, factory, init, redact=self.redact,
+                                            heartbeat=self.heartbeat_alertname)
                 self._group.depth = 2  # the child commits one batch while the next is on its way
                 with contextlib.suppress(RuntimeError):  # no running loop: the first commit starts it
                     self._warming = asyncio.get_running_loop().create_task(self._child.warm())
@@ -356,7 +363,7 @@ class SqliteStore:
         else:
             counts, changed, result = await asyncio.wrap_future(
                 self._writer.submit(INGEST, ingest_batch, self._require(), entries, self._apply, self._state,
-                                    self.redact))
+                                    self.redact, self.heartbeat_alertname))
         if changed:
             try:
                 self._after(result)
