@@ -27,8 +27,8 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from receiver.access.people import Actor, Directory
 from receiver.access.roles import allows, needed_role
-from receiver.api.admin import set_pause
 from receiver.api import oncall_command
+from receiver.api.admin import set_pause
 from receiver.api.auth import acting, record_refusal
 from receiver.durations import format_duration
 from receiver.incidents.lifecycle import acknowledge, resolve_manually

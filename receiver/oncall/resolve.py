@@ -60,7 +60,8 @@ def _never(name: str, epoch: float) -> bool:
     raise KeyError(name)
 
 
-def _who(schedule: Schedule, t: float, overrides: Sequence[Override], in_interval: InInterval) -> tuple[str | None, str]:
+def _who(schedule: Schedule, t: float, overrides: Sequence[Override],
+         in_interval: InInterval) -> tuple[str | None, str]:
     covering = [o for o in overrides if o.starts_at <= t < o.ends_at]
     if covering:
         o = max(covering, key=lambda o: (o.created_at, o.id))

@@ -23,8 +23,8 @@ from receiver.rules.calendar import BUILTIN
 from receiver.rules.filters import FILTERS
 from receiver.rules.matchers import Matcher, parse_matchers
 from receiver.rules.model import SEVERITIES, EscalationPolicy, Playbook, Receiver, RuleFile
-from receiver.rules.schedule_checks import check_schedule
 from receiver.rules.ruleset import CATCH_ALL, CompiledRule, SourcePos
+from receiver.rules.schedule_checks import check_schedule
 from receiver.rules.yamlpos import Loc, format_path, locate
 
 GROUP_BY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")

@@ -30,7 +30,8 @@ def layer(zone: str, shift: str = "daily", start: dt.date = dt.date(2026, 1, 5),
 
 @pytest.mark.parametrize(("zone", "change"), [(NY, (2026, 3, 8)), (NY, (2026, 11, 1)),
                                               (LONDON, (2026, 3, 29)), (LONDON, (2026, 10, 25))])
-def test_a_daily_handoff_stays_at_nine_local_on_both_sides_of_a_dst_change(zone: str, change: tuple[int, int, int]) -> None:
+def test_a_daily_handoff_stays_at_nine_local_on_both_sides_of_a_dst_change(
+        zone: str, change: tuple[int, int, int]) -> None:
     """The shift that spans the change (09:00 the day before → 09:00 on the day) ends at 09:00 local and
     lasts 23 or 25 hours; the next starts there and ends at 09:00 local the day after, 24 hours later."""
     y, m, d = change
