@@ -82,3 +82,16 @@ def test_a_custom_shift_is_exact_elapsed_time_across_dst() -> None:
     assert s is not None
     assert s.end - s.start == 12 * 3600
     assert local(NY, s.start) == (2026, 3, 7, 21, 0) and local(NY, s.end) == (2026, 3, 8, 10, 0)
+
+
+def test_a_handoff_in_the_skipped_hour_happens_at_its_offset_before_the_change() -> None:
+    """A 02:30 handoff on 2026-03-08 in New York (02:00-03:00 does not exist) is at 03:30 EDT (07:30 UTC);
+    on the fall-back day 2026-11-01, 01:30 exists twice and the handoff is the first (EDT, 05:30 UTC)."""
+    spring = layer(NY, handoff="02:30")
+    s = shift_at(spring, at(NY, 2026, 3, 8, 12, 0))
+    assert s is not None and local(NY, s.start) == (2026, 3, 8, 3, 30)
+    assert dt.datetime.fromtimestamp(s.start, dt.UTC).hour == 7
+    autumn = layer(NY, handoff="01:30")
+    a = shift_at(autumn, at(NY, 2026, 11, 1, 12, 0))
+    assert a is not None and dt.datetime.fromtimestamp(a.start, dt.UTC).timetuple()[3:5] == (5, 30)
+    assert a.end - a.start == 25 * 3600
