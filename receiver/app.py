@@ -27,6 +27,7 @@ from receiver.alertmanager_api import AlertmanagerApi
 from receiver.api.admin import AdminApi
 from receiver.api.auth import ApiAuth
 from receiver.api.maintenance import MaintenanceApi
+from receiver.api.oncall import OnCallApi
 from receiver.api.pagerduty import PagerDutyWebhook
 from receiver.api.slack import SlackInteractions
 from receiver.clock import Clock, SystemClock
@@ -277,6 +278,7 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
         web.put("/-/reload", reload),
         *admin.routes(),
         *maintenance.routes(),
+        *OnCallApi(c.store, c.clock, c.rules.get).routes(),
         *Console(c.store, auth, directory, c.clock, s, rules=c.rules.get, templates=c.templates,
                  wake=lambda: _wake(c), last_reload=lambda: c.rules.last_reload).routes(),
     ])

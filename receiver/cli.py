@@ -289,6 +289,9 @@ def parser() -> argparse.ArgumentParser:
     from receiver.cli_access import add_parsers
 
     add_parsers(sub, with_config, _with_settings)
+    from receiver import cli_oncall
+
+    cli_oncall.add_parser(sub, with_config, _load)
     return p
 
 

@@ -1,7 +1,7 @@
 """Roles, in order, and the role each action needs. Roles are cumulative: each includes those below.
 
 ``viewer`` < ``responder`` (acknowledge, resolve) < ``approver`` (answer approvals) < ``admin``
-(pause and resume automation, reload, manual runs, tokens, maintenance windows).
+(pause and resume automation, reload, manual runs, tokens, maintenance windows, on-call overrides).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ NEEDS: dict[str, Role] = {
     "run": "admin",
     "token": "admin",
     "maintenance": "admin",
+    "oncall": "admin",
 }
 
 

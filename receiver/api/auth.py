@@ -59,6 +59,8 @@ def api_action(method: str, path: str) -> str:
         return "view"
     if path.startswith("/api/v1/maintenance"):
         return "maintenance"
+    if path.startswith("/api/v1/oncall"):
+        return "oncall"
     return path.rstrip("/").rsplit("/", 1)[-1]
 
 
@@ -114,7 +116,8 @@ class ApiAuth:
         """Authorize every ``/api/`` request and attach its actor (``request[ACTOR]``)."""
         if request.path.startswith("/api/"):
             action = api_action(request.method, request.path)
-            if action not in ("view", "ack", "resolve", "approve", "reject", "pause", "resume", "maintenance"):
+            if action not in ("view", "ack", "resolve", "approve", "reject", "pause", "resume", "maintenance",
+                              "oncall"):
                 action = "view" if request.method in ("GET", "HEAD") else "pause"  # unknown: admin-only
             got = await self.authorize(request, action, request.match_info.get("id"))
             if isinstance(got, web.Response):

@@ -6,7 +6,8 @@ names one, else in the audit log), the caller alone sees it (ephemeral, through 
 ``response_url`` for buttons, in the answer for commands), and nothing else changes.
 
 ``/runbookd incidents | ack ID | resolve ID | pause [reason] | resume | status | run PLAYBOOK
-[label=value …] | maintenance start|list|end … (receiver.maintenance.command) | help``: answered
+[label=value …] | maintenance start|list|end … (receiver.maintenance.command) | oncall [SCHEDULE] |
+override … (receiver.api.oncall_command) | help``: answered
 within Slack's 3 seconds in the HTTP response; ``response_type`` ``ephemeral`` for what only the caller
 needs (help, lists, refusals) and ``in_channel`` for changes the channel must see (ack, resolve,
 pause, resume, run). ``run`` opens a manual incident (``receiver.playbooks.manual``) whose steps go
@@ -26,6 +27,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from receiver.access.people import Actor, Directory
 from receiver.access.roles import allows, needed_role
+from receiver.api import oncall_command
 from receiver.api.admin import set_pause
 from receiver.api.auth import acting, record_refusal
 from receiver.durations import format_duration
@@ -38,8 +40,8 @@ from receiver.store.base import Store
 log = structlog.get_logger("runbookd.slack")
 USAGE = ("usage: /runbookd incidents | ack ID | resolve ID | pause [reason] | resume | status | "
          "run PLAYBOOK [label=value ...] | maintenance start DURATION|until TIME MATCHER... -- REASON | "
-         "maintenance list | maintenance end ID | help\n"
-         "ack/resolve need role responder; pause/resume/run/maintenance start and end admin (docs/access.md)")
+         "maintenance list | maintenance end ID | oncall [SCHEDULE] | override SCHEDULE PERSON FROM UNTIL | help\n"
+         "ack/resolve need role responder; pause/resume/run/maintenance start and end/override admin (docs/access.md)")
 #: Seconds a refusal may spend reaching the caller's ``response_url``.
 RESPONSE_TIMEOUT = 2.0
 
@@ -97,10 +99,10 @@ class SlackAccess:
         user_id = form.get("user_id", "")
         display = form.get("user_name") or user_id or "someone on Slack"
         if verb == "help" or verb not in ("incidents", "ack", "resolve", "pause", "resume", "status", "run",
-                                          "maintenance"):
+                                          "maintenance", "oncall", "override"):
             return ephemeral(USAGE if verb == "help" else f"unknown subcommand {verb!r}\n{USAGE}")
         text = form.get("text", "").strip()
-        action = {"incidents": "view", "status": "view"}.get(verb, verb)
+        action = {"incidents": "view", "status": "view", "oncall": "view", "override": "oncall"}.get(verb, verb)
         if verb == "maintenance":
             action = maintenance_command.action_of(text)
         target = words[1] if verb in ("ack", "resolve") and len(words) > 1 else None
@@ -123,6 +125,11 @@ class SlackAccess:
             if changed:
                 self.wake()
             return in_channel(answer) if changed else ephemeral(answer)
+        if verb == "oncall":
+            return ephemeral(await oncall_command.oncall(self.store, self.rules(), words, now))
+        if verb == "override":
+            made, answer = await oncall_command.override(self.store, self.rules(), text, by=by, now=now)
+            return in_channel(answer) if made else ephemeral(answer)
         if verb == "status":
             state = await self.store.read(paused)
             counts = await self.store.read(lambda tx: tx.open_counts())

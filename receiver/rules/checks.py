@@ -24,6 +24,7 @@ from receiver.rules.filters import FILTERS
 from receiver.rules.matchers import Matcher, parse_matchers
 from receiver.rules.model import SEVERITIES, EscalationPolicy, Playbook, Receiver, RuleFile
 from receiver.rules.ruleset import CATCH_ALL, CompiledRule, SourcePos
+from receiver.rules.schedule_checks import check_schedule
 from receiver.rules.yamlpos import Loc, format_path, locate
 
 GROUP_BY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -66,6 +67,7 @@ class Merged:
     receivers: dict[str, Receiver] = field(default_factory=dict)
     policies: dict[str, EscalationPolicy] = field(default_factory=dict)
     time_intervals: dict[str, Any] = field(default_factory=dict)
+    schedules: dict[str, Any] = field(default_factory=dict)
     errors: list[RuleFileError] = field(default_factory=list)
     warnings: list[RuleFileError] = field(default_factory=list)
 
@@ -155,6 +157,11 @@ def merge(
                          for n in rcv.mute_time_intervals if n not in m.time_intervals]
         for i in range(len(f.content.rules)):
             _check_rule(f, i, m, firsts)
+    for f in files:
+        for i, schedule in enumerate(f.content.schedules):
+            if first(f, "schedule", schedule.name, ("schedules", i)):
+                m.schedules[schedule.name] = schedule
+            m.errors += check_schedule(f, i, schedule, m.time_intervals)
     m.warnings += _shadowed(m.rules)
     m.warnings += _missing_policies(m, default_severity, files[0].name if files else "rule_files")
     return m

@@ -158,6 +158,7 @@ def check_rule_files(
         default_severity=default_severity,
         time_intervals=merged.time_intervals,
         calendar=calendar,
+        schedules=merged.schedules,
     )
     return CheckReport(ruleset, [], warnings)
 
@@ -222,7 +223,7 @@ def _owner(loc: tuple[Any, ...], data: Any) -> tuple[str | None, tuple[Any, ...]
     """Who an error at ``loc`` belongs to (rule, playbook, receiver or policy name) and the rest of loc."""
     if len(loc) >= 2 and loc[0] in ("playbooks", "escalation_policies"):
         return str(loc[1]), loc[2:]
-    if len(loc) >= 2 and loc[0] in ("rules", "receivers") and isinstance(loc[1], int):
+    if len(loc) >= 2 and loc[0] in ("rules", "receivers", "schedules") and isinstance(loc[1], int):
         try:
             item = data[loc[0]][loc[1]]
         except (KeyError, IndexError, TypeError):

@@ -1,6 +1,7 @@
 """Rule-file models: what operators write in ``rules/*.yml`` (pydantic v2, unknown keys forbidden).
 
-A rule file may hold any of ``rules``, ``playbooks``, ``receivers``, ``escalation_policies``; the
+A rule file may hold any of ``rules``, ``playbooks``, ``receivers``, ``escalation_policies``,
+``time_intervals``, ``schedules`` (``receiver.rules.schedules``); the
 files named by ``rule_files`` are merged in order (names must be unique across files). Durations are
 Prometheus durations and become seconds. String parameters of steps are Jinja2 templates rendered in a
 sandbox over ``alert``, ``incident``, ``vars`` and ``secrets`` (see ``receiver.playbooks.render``).
@@ -13,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from receiver.rules.safety import RateLimit
+from receiver.rules.schedules import Schedule
 from receiver.rules.step_base import Name, Seconds, _Step, _Strict
 from receiver.rules.steps_more import (
     AlpacaClosePositionStep,
@@ -233,3 +235,4 @@ class RuleFile(_Strict):
     receivers: list[Receiver] = Field(default_factory=list)
     escalation_policies: dict[Severity, EscalationPolicy] = Field(default_factory=dict)
     time_intervals: list[TimeInterval] = Field(default_factory=list)
+    schedules: list[Schedule] = Field(default_factory=list, description="on-call rotations (docs/escalation.md)")

@@ -110,10 +110,12 @@ class RuleSet:
     time_intervals: Mapping[str, Any] = field(default_factory=dict)
     #: The exchange calendar (``receiver.rules.calendar.ExchangeCalendar``) of runbookd.yml, or ``None``.
     calendar: Any = None
+    #: On-call schedules (``receiver.rules.schedules.Schedule``) by name.
+    schedules: Mapping[str, Any] = field(default_factory=dict)
     _catch_all: CompiledRule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("playbooks", "receivers", "escalation_policies", "time_intervals"):
+        for name in ("playbooks", "receivers", "escalation_policies", "time_intervals", "schedules"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         object.__setattr__(self, "rules", tuple(self.rules))
         object.__setattr__(self, "files", tuple(self.files))
@@ -142,7 +144,7 @@ class RuleSet:
         # ingest process receives the rule set in force instead of reading the files itself.
         return (RuleSet, (self.rules, dict(self.playbooks), dict(self.receivers), dict(self.escalation_policies),
                           self.version, self.files, self.default_severity, dict(self.time_intervals),
-                          self.calendar))
+                          self.calendar, dict(self.schedules)))
 
     def match(self, labels: Mapping[str, str]) -> list[CompiledRule]:
         """The rules that apply to an alert with ``labels``, in rule order; never empty.

@@ -267,7 +267,25 @@ def _v13(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13)
+def _v14(d: Dialect) -> list[str]:
+    # On-call overrides (receiver/oncall, receiver/store/oncall.py): a person covers [starts_at, ends_at)
+    # of a schedule; deleting one removes the row (the audit log keeps its history).
+    real = "REAL" if d == "sqlite" else "DOUBLE PRECISION"
+    return [
+        f"""CREATE TABLE oncall_overrides (
+            id TEXT PRIMARY KEY,
+            schedule TEXT NOT NULL,
+            person TEXT NOT NULL,
+            starts_at {real} NOT NULL,
+            ends_at {real} NOT NULL,
+            reason TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at {real} NOT NULL)""",
+        "CREATE INDEX oncall_overrides_ends ON oncall_overrides (ends_at)",
+    ]
+
+
+MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13, _v14)
 """Each entry returns the statements of one schema version for a dialect; append, never edit."""
 
 
