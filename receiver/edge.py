@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Collection
 from typing import Any
 
 import structlog
@@ -58,6 +59,21 @@ def load_json(raw: bytes | str) -> Any:
 def error_response(status: int, error: str, field: str | None = None, **headers: str) -> web.Response:
     """A JSON error body ``{"error": …, "field": …}`` with ``status``."""
     return web.json_response({"error": error, "field": field}, status=status, headers=headers or None)
+
+
+async def json_object(request: web.Request, fields: Collection[str]) -> dict[str, Any] | web.Response:
+    """The request's body as a JSON object whose keys are all in ``fields``, or the 400 answer naming
+    what is wrong (not JSON, not an object, the first unknown field). NULs are cleaned as ``load_json``."""
+    try:
+        body = load_json(await request.read())
+    except ValueError:
+        return error_response(400, "body must be JSON")
+    if not isinstance(body, dict):
+        return error_response(400, "body must be a JSON object")
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        return error_response(400, f"unknown field {unknown[0]!r}", unknown[0])
+    return body
 
 
 class BodyTimeout(asyncio.TimeoutError):

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from receiver.api.auth import ACTOR, acting
-from receiver.edge import error_response, load_json
+from receiver.edge import error_response, json_object
 from receiver.errors import DeliveryError
 from receiver.maintenance import service
 from receiver.maintenance.silences import silence_ids
@@ -54,15 +54,9 @@ class MaintenanceApi:
 
     async def create(self, request: web.Request) -> web.Response:
         """``POST /api/v1/maintenance``: create a window."""
-        try:
-            body = load_json(await request.read())
-        except ValueError:
-            return error_response(400, "body must be JSON")
-        if not isinstance(body, dict):
-            return error_response(400, "body must be a JSON object")
-        unknown = sorted(set(body) - set(_FIELDS))
-        if unknown:
-            return error_response(400, f"unknown field {unknown[0]!r}", unknown[0])
+        body = await json_object(request, _FIELDS)
+        if isinstance(body, web.Response):
+            return body
         now = self.clock.now()
         try:
             req = service.validate(body.get("matchers"), now=now, starts_at=_text(body, "starts_at"),

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from receiver.api.auth import ACTOR, acting
-from receiver.edge import error_response, load_json
+from receiver.edge import error_response, json_object
 from receiver.oncall import requests
 from receiver.oncall.requests import OverrideRequest
 from receiver.oncall.resolve import OnCall, on_call
@@ -80,15 +80,9 @@ class OnCallApi:
 
     async def create(self, request: web.Request) -> web.Response:
         """``POST /api/v1/oncall/overrides``: a person covers a span of a schedule."""
-        try:
-            body = load_json(await request.read())
-        except ValueError:
-            return error_response(400, "body must be JSON")
-        if not isinstance(body, dict):
-            return error_response(400, "body must be a JSON object")
-        unknown = sorted(set(body) - set(_FIELDS))
-        if unknown:
-            return error_response(400, f"unknown field {unknown[0]!r}", unknown[0])
+        body = await json_object(request, _FIELDS)
+        if isinstance(body, web.Response):
+            return body
         now = self.clock.now()
         try:
             req = requests.validate(self.rules().schedules, schedule=body.get("schedule"), person=body.get("person"),
