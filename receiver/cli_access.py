@@ -12,12 +12,12 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from receiver.access import tokens
 from receiver.access.people import Directory
 from receiver.access.roles import ROLES
+from receiver.clock import parse_rfc3339
 from receiver.errors import RunbookdError
 from receiver.settings import Settings
 from receiver.store import audit
@@ -78,12 +78,9 @@ def timestamp_arg(text: str) -> float:
     Raises ``argparse.ArgumentTypeError`` for anything else, so argparse names the option.
     """
     try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r} (e.g. 2026-01-05T15:00:00Z)") from None
-    if when.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"time {text!r} has no time zone (add Z or +hh:mm)")
-    return when.timestamp()
+        return parse_rfc3339(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _iso_arg(text: str) -> str:

@@ -56,3 +56,18 @@ def format_utc(epoch: float | None) -> str:
     if epoch is None:
         return ""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def parse_rfc3339(text: str) -> float:
+    """An RFC 3339 time with a zone (``2026-12-05T22:00:00Z``, ``…+01:00``) as epoch seconds (UTC).
+
+    Raises ``ValueError`` for text that is not such a time or has no zone. The one parser of times
+    that people type (the CLI's ``--at``, ``--since``; the API's and Slack's window and override times).
+    """
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"expected an RFC 3339 time such as 2026-12-05T22:00:00Z, got {text!r}") from None
+    if when.tzinfo is None:
+        raise ValueError(f"time {text!r} has no time zone (add Z or +hh:mm)")
+    return when.timestamp()

@@ -7,10 +7,9 @@ the store (``Tx.response_report``), not from loading incidents.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from receiver.clock import iso
+from receiver.clock import iso, parse_rfc3339
 from receiver.durations import parse_duration
 from receiver.escalation.targets import response_targets
 
@@ -25,12 +24,9 @@ def parse_time(text: str, now: float) -> float:
     except ValueError:
         pass
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"expected an RFC 3339 time (2026-11-01T00:00:00Z) or a duration (7d), got {text!r}") from None
-    if when.tzinfo is None:
-        raise ValueError(f"time {text!r} has no time zone (add Z or +hh:mm)")
-    return when.timestamp()
+        return parse_rfc3339(text)
+    except ValueError as e:
+        raise ValueError(f"{e}, or a duration such as 7d") from None
 
 
 def response_json(rows: dict[str, dict[str, Any]], rules: Any, since: float, until: float) -> dict[str, Any]:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from receiver.clock import iso
+from receiver.clock import iso, parse_rfc3339
 from receiver.durations import format_duration, parse_duration
 from receiver.maintenance import silences
 from receiver.maintenance.windows import matching, parse_window_matchers
@@ -35,14 +34,8 @@ class WindowRequest:
 
 
 def parse_time(text: str) -> float:
-    """An RFC 3339 time with a zone (``2026-12-05T22:00:00Z``) as epoch seconds; ``ValueError`` otherwise."""
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"expected an RFC 3339 time such as 2026-12-05T22:00:00Z, got {text!r}") from None
-    if when.tzinfo is None:
-        raise ValueError(f"time {text!r} has no time zone (add Z or +hh:mm)")
-    return when.timestamp()
+    """An RFC 3339 time with a zone as epoch seconds (``receiver.clock.parse_rfc3339``); ``ValueError`` otherwise."""
+    return parse_rfc3339(text)
 
 
 def validate(matchers: Any, *, now: float, starts_at: str | None = None, ends_at: str | None = None,

@@ -11,10 +11,9 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from receiver.clock import iso
+from receiver.clock import iso, parse_rfc3339
 from receiver.durations import parse_duration
 from receiver.oncall.resolve import OnCall
 
@@ -33,14 +32,12 @@ class OverrideRequest:
 
 
 def parse_time(text: str, field: str = "at") -> float:
-    """An RFC 3339 time with a zone as epoch seconds; ``ValueError`` naming ``field`` otherwise."""
+    """An RFC 3339 time with a zone as epoch seconds (``receiver.clock.parse_rfc3339``); ``ValueError``
+    naming ``field`` otherwise."""
     try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{field}: expected an RFC 3339 time such as 2026-12-05T22:00:00Z, got {text!r}") from None
-    if when.tzinfo is None:
-        raise ValueError(f"{field}: time {text!r} has no time zone (add Z or +hh:mm)")
-    return when.timestamp()
+        return parse_rfc3339(text)
+    except ValueError as e:
+        raise ValueError(f"{field}: {e}") from None
 
 
 def validate(schedules: Mapping[str, Any], *, schedule: Any, person: Any, starts_at: Any, ends_at: Any,
