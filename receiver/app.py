@@ -148,8 +148,7 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
     """Wire actions, notifiers, runner, sender and dispatcher around an HTTP client."""
     s = c.settings
     actions = build_actions(http_client=http, alpaca=s.alpaca, command=s.command, http_hosts=s.http_allowed_hosts())
-    notifiers = build_notifiers(slack=s.slack, pagerduty=s.pagerduty, smtp=s.smtp, templates=c.templates,
-                                notify=s.notify)
+    notifiers = build_notifiers(s, c.templates)
     sender = Sender(c.store, notifiers, c.rules.get, c.metrics, c.clock, dry_run=s.dry_run,
                     external_url=s.external_url, heartbeat=s.heartbeat, templates=c.templates,
                     retry=s.notify.retry, mute=Mute(c.store, c.rules.get, c.clock, c.metrics))

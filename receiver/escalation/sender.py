@@ -154,7 +154,7 @@ class Sender:
                                                             {"receiver": name})], {}, finish)
             return
         notifier = self.notifiers.get(rcv.kind)
-        target = getattr(rcv, rcv.kind)
+        target = rcv.target
         ref = await self.store.read(lambda tx: tx.page_ref(incident.id, rcv.name))
         kind: Any = job.kind
         threaded = channel_traits(rcv.kind, self.notifiers).replies_in_thread
@@ -378,7 +378,7 @@ class Sender:
             log.warning("digest receiver not available", receiver=name)
             return
         try:
-            d = await notifier.send(getattr(rcv, rcv.kind), msg)
+            d = await notifier.send(rcv.target, msg)
             outcome = "skipped" if d.data.get("skipped") else "ok"
         except DeliveryError as e:
             log.warning("digest delivery failed", receiver=name, error=e.reason)

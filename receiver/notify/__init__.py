@@ -8,21 +8,29 @@ built and answers ``Delivery(None, {"skipped": why})`` without sending anything.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from receiver.notify.base import ChannelTraits, Delivery, Message, Notifier, traits_of
 from receiver.notify.email import EmailNotifier
 from receiver.notify.pagerduty import PagerDutyNotifier
 from receiver.notify.render import MessageRenderer
 from receiver.notify.slack import SlackNotifier
-from receiver.rules.model import PagerDutyTarget
-from receiver.settings import NotifyConfig, PagerDutyConfig, SlackConfig, SmtpConfig
+from receiver.rules.receivers import PagerDutyTarget
+from receiver.settings import Settings
 
-__all__ = ["CHANNELS", "HEARTBEAT_CHANNEL", "ChannelTraits", "Delivery", "Message", "MessageRenderer", "Notifier",
-           "build_notifiers", "channel_traits", "heartbeat_route"]
+__all__ = ["CHANNELS", "HEARTBEAT_CHANNEL", "Channel", "ChannelTraits", "Delivery", "Message", "MessageRenderer",
+           "Notifier", "build_notifiers", "channel_traits", "heartbeat_route"]
 
-#: The channels by receiver kind (the key of ``Receiver.kind``): one line per channel.
-CHANNELS: dict[str, type] = {
+class Channel(Protocol):
+    """A channel's notifier class, as the registry holds it: built from ``runbookd.yml``."""
+
+    def from_settings(self, settings: Settings, templates: MessageRenderer | None = None) -> Notifier | None:
+        """The channel's notifier, or ``None`` when ``settings`` does not configure the channel."""
+        ...
+
+
+#: The channels by receiver kind (the channel key of ``receiver.rules.receivers``): one line per channel.
+CHANNELS: dict[str, Channel] = {
     "slack": SlackNotifier,
     "pagerduty": PagerDutyNotifier,
     "email": EmailNotifier,
@@ -51,25 +59,19 @@ def heartbeat_route(notifiers: Mapping[str, Notifier], routing_key: str) -> tupl
     return notifiers.get(HEARTBEAT_CHANNEL), PagerDutyTarget(routing_key=routing_key, severity="critical")
 
 
-def build_notifiers(*, slack: SlackConfig, pagerduty: PagerDutyConfig, smtp: SmtpConfig | None = None,
-                    templates: MessageRenderer | None = None, notify: NotifyConfig | None = None,
-                    ) -> dict[str, Notifier]:
-    """The notifiers by receiver kind: ``"slack"``, ``"pagerduty"`` and, when ``smtp`` is given, ``"email"``.
+def build_notifiers(settings: Settings, templates: MessageRenderer | None = None) -> dict[str, Notifier]:
+    """The notifiers by receiver kind, one per channel of ``CHANNELS`` that ``settings`` configures.
 
-    ``templates`` (a ``MessageRenderer``: the app passes ``receiver.escalation.templates.Templates``
-    built with the operator's ``templates_dir``) renders the email bodies and Slack's update and
-    resolution thread replies; email needs it (``ValueError`` without), Slack falls back to its
-    built-in short texts.
-    ``notify`` gives each vendor's connect and read time-outs (defaults 3 s and 10 s).
+    Each channel's ``from_settings(settings, templates)`` builds it from ``runbookd.yml`` (its
+    credentials, ``notify.<kind>`` time-outs); a channel that answers ``None`` is not configured at all
+    (email without ``smtp``), and its receivers' messages are recorded as skipped. ``templates`` (a
+    ``MessageRenderer``: the app passes ``receiver.escalation.templates.Templates`` built with the
+    operator's ``templates_dir``) renders the email bodies and Slack's thread replies. Raises
+    ``ValueError`` when a configured channel needs templates and none are given (email).
     """
-    n = notify or NotifyConfig()
-    notifiers: dict[str, Notifier] = {
-        "slack": SlackNotifier(slack, templates=templates, timeout=n.slack.read, connect_timeout=n.slack.connect),
-        "pagerduty": PagerDutyNotifier(pagerduty, timeout=n.pagerduty.read, connect_timeout=n.pagerduty.connect,
-                                       threads=n.concurrency.get("pagerduty", 6)),
-    }
-    if smtp is not None:
-        if templates is None:  # the channel renders through the protocol; the templates are the caller's
-            raise ValueError("the email notifier needs templates (a MessageRenderer)")
-        notifiers["email"] = EmailNotifier(smtp, templates, timeout=n.email.read)
+    notifiers: dict[str, Notifier] = {}
+    for kind, cls in CHANNELS.items():
+        built = cls.from_settings(settings, templates)
+        if built is not None:
+            notifiers[kind] = built
     return notifiers

@@ -23,8 +23,8 @@ from receiver.clock import Clock, SystemClock
 from receiver.errors import DeliveryError
 from receiver.notify.base import Delivery, Message
 from receiver.notify.render import MessageRenderer
-from receiver.rules.model import EmailTarget
-from receiver.settings import SmtpConfig
+from receiver.rules.receivers import EmailTarget
+from receiver.settings import Settings, SmtpConfig
 
 NOT_CONFIGURED = "smtp not configured (SMTP_HOST unset)"
 NO_EDIT = "email cannot edit a message already sent"
@@ -95,6 +95,20 @@ class EmailNotifier:
         self._templates = templates
         self._timeout = timeout
         self._clock = clock or SystemClock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, templates: MessageRenderer | None = None) -> EmailNotifier | None:
+        """The email channel of ``runbookd.yml`` (``smtp:``; off without ``smtp.host``, its messages recorded
+        as skipped), or ``None`` when it is off and no ``templates`` are given (nothing to build it with).
+
+        Raises ``ValueError`` when ``smtp.host`` is set and ``templates`` is not: the channel renders its
+        bodies through them.
+        """
+        if templates is None and not settings.smtp.host:
+            return None
+        if templates is None:
+            raise ValueError("the email notifier needs templates (a MessageRenderer)")
+        return cls(settings.smtp, templates, timeout=settings.notify.email.read)
 
     def compose(self, target: EmailTarget, message: Message) -> EmailMessage:
         """Build the email for ``message``: headers (subject, threading, incident) and the rendered body."""

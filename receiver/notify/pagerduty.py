@@ -21,8 +21,9 @@ from pagerduty.errors import HttpError, UrlError
 
 from receiver.errors import DeliveryError, classify_status, parse_retry_after
 from receiver.notify.base import Delivery, Message
-from receiver.rules.model import PagerDutyTarget
-from receiver.settings import PagerDutyConfig
+from receiver.notify.render import MessageRenderer
+from receiver.rules.receivers import PagerDutyTarget
+from receiver.settings import PagerDutyConfig, Settings
 
 #: PagerDuty ``payload.severity`` by runbookd severity (DESIGN.md).
 SEVERITY_MAP = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
@@ -138,6 +139,14 @@ class PagerDutyNotifier:
         self._timeout = timeout
         self._connect = connect_timeout
         self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="runbookd-pagerduty")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, templates: MessageRenderer | None = None) -> PagerDutyNotifier:
+        """The PagerDuty channel of ``runbookd.yml`` (``pagerduty:``, ``notify.pagerduty`` time-outs and
+        ``notify.concurrency.pagerduty`` threads); off without routing keys."""
+        n = settings.notify
+        return cls(settings.pagerduty, timeout=n.pagerduty.read, connect_timeout=n.pagerduty.connect,
+                   threads=n.concurrency.get("pagerduty", 6))
 
     async def send(self, target: PagerDutyTarget, message: Message) -> Delivery:
         """Send the event for ``message.kind`` with ``dedup_key=message.dedup_key``.

@@ -26,8 +26,8 @@ from receiver.notify import slack_approval as fmt_approval
 from receiver.notify import slack_blocks as fmt
 from receiver.notify.base import Delivery, Message
 from receiver.notify.render import MessageRenderer
-from receiver.rules.model import SlackTarget
-from receiver.settings import SlackConfig
+from receiver.rules.receivers import SlackTarget
+from receiver.settings import Settings, SlackConfig
 
 NOT_CONFIGURED = "slack integration not configured (SLACK_BOT_TOKEN unset)"
 #: Slack error codes that mean "try again later" even when the HTTP status is 200.
@@ -81,6 +81,12 @@ class SlackNotifier:
             self._client = AsyncWebClient(
                 token=config.token, base_url=config.api_url, timeout=math.ceil(timeout), retry_handlers=[]
             )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, templates: MessageRenderer | None = None) -> SlackNotifier:
+        """The Slack channel of ``runbookd.yml`` (``slack:``, time-outs of ``notify.slack``); off without a token."""
+        t = settings.notify.slack
+        return cls(settings.slack, templates=templates, timeout=t.read, connect_timeout=t.connect)
 
     def rate_limit(self, target: SlackTarget, message: Message) -> tuple[str, float, int] | None:
         """The rate limit ``message`` counts against: ``("slack.post:<channel>", POST_INTERVAL,

@@ -22,7 +22,8 @@ from receiver.errors import RuleFileError
 from receiver.rules.calendar import BUILTIN
 from receiver.rules.filters import FILTERS
 from receiver.rules.matchers import Matcher, parse_matchers
-from receiver.rules.model import SEVERITIES, EscalationPolicy, Playbook, Receiver, RuleFile
+from receiver.rules.model import SEVERITIES, EscalationPolicy, Playbook, RuleFile
+from receiver.rules.receivers import PagerDutyReceiver, PagerDutyTarget, Receiver
 from receiver.rules.ruleset import CATCH_ALL, CompiledRule, SourcePos
 from receiver.rules.schedule_checks import check_schedule
 from receiver.rules.yamlpos import Loc, format_path, locate
@@ -343,13 +344,8 @@ def _check_receiver(
     errors: list[RuleFileError],
 ) -> None:
     item: Loc = ("receivers", idx)
-    kinds = [k for k in ("slack", "pagerduty", "email") if getattr(receiver, k) is not None]
-    if len(kinds) != 1:
-        has = ", ".join(kinds) or "none"
-        errors.append(f.error(item, (), receiver.name,
-                              f"must have exactly one of slack, pagerduty, email (has {has})"))
-    pd = receiver.pagerduty
-    if pd is not None and routing_keys is not None and pd.routing_key not in routing_keys:
+    pd = receiver.target if isinstance(receiver, PagerDutyReceiver) else None
+    if isinstance(pd, PagerDutyTarget) and routing_keys is not None and pd.routing_key not in routing_keys:
         known = ", ".join(sorted(routing_keys)) or "none"
         errors.append(f.error(item, ("pagerduty", "routing_key"), receiver.name,
                               f"unknown routing key '{pd.routing_key}' (configured: {known})"))

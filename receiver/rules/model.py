@@ -13,6 +13,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from receiver.rules.receivers import (  # noqa: F401  (re-exported for callers of the earlier module)
+    EmailTarget,
+    PagerDutyTarget,
+    Receiver,
+    ReceiverBase,
+    SlackTarget,
+)
 from receiver.rules.safety import RateLimit
 from receiver.rules.schedules import Schedule
 from receiver.rules.step_base import Name, Seconds, _Step, _Strict
@@ -145,47 +152,6 @@ class Playbook(_Strict):
     description: str = ""
     steps: list[Step] = Field(min_length=1)
     on_resolved: OnResolved = OnResolved()
-
-
-class SlackTarget(_Strict):
-    """A Slack channel (``#name`` or a channel id)."""
-
-    channel: str = Field(min_length=1)
-
-
-class PagerDutyTarget(_Strict):
-    """A PagerDuty Events API v2 service: ``routing_key`` names a key of ``pagerduty.routing_keys``."""
-
-    routing_key: str = "default"
-    severity: Literal["critical", "error", "warning", "info"] | None = None
-    urgency: Literal["high", "low"] = "high"
-
-
-class EmailTarget(_Strict):
-    """Email addresses."""
-
-    to: list[str] = Field(min_length=1)
-
-
-class Receiver(_Strict):
-    """One entry of ``receivers:`` — exactly one of ``slack``, ``pagerduty``, ``email``."""
-
-    name: Name
-    slack: SlackTarget | None = None
-    pagerduty: PagerDutyTarget | None = None
-    email: EmailTarget | None = None
-    mute_time_intervals: list[Name] = Field(
-        default_factory=list, description="time intervals during which pages to this receiver wait "
-        "(Alertmanager's mute_time_intervals; docs/maintenance.md)")
-
-    @property
-    def kind(self) -> Literal["slack", "pagerduty", "email"]:
-        """The channel this receiver uses."""
-        if self.slack is not None:
-            return "slack"
-        if self.pagerduty is not None:
-            return "pagerduty"
-        return "email"
 
 
 class EscalationStep(_Strict):

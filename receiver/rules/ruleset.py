@@ -13,7 +13,8 @@ from types import MappingProxyType
 from typing import Any
 
 from receiver.rules.matchers import Matcher, go_quote
-from receiver.rules.model import EscalationPolicy, Playbook, Receiver
+from receiver.rules.model import EscalationPolicy, Playbook
+from receiver.rules.receivers import Receiver
 
 #: Alert names whose candidate rules ``RuleSet`` remembers (``RuleSet._candidates``).
 ALERTNAME_CACHE = 4096

@@ -21,7 +21,7 @@ from receiver.escalation.templates import Templates
 from receiver.notify import build_notifiers
 from receiver.notify.email import NO_EDIT, NOT_CONFIGURED, EmailNotifier
 from receiver.rules.model import EmailTarget
-from receiver.settings import PagerDutyConfig, SlackConfig, SmtpConfig
+from receiver.settings import Settings, SmtpConfig
 from tests.notify.conftest import make_message
 
 ONCALL = EmailTarget(to=["oncall@example.com"])
@@ -327,12 +327,12 @@ async def test_an_operator_template_shapes_the_body(box: Mailbox, smtp: SmtpConf
     assert body(msg) == "PAGE P0 TradingSystemDown see https://runbooks.example.com/trading-down\n"
 
 
-def test_build_notifiers_adds_email_only_when_smtp_is_given() -> None:
-    without = build_notifiers(slack=SlackConfig(), pagerduty=PagerDutyConfig())
+def test_build_notifiers_builds_email_with_templates() -> None:
+    """With templates the email channel is built (off without smtp.host); a configured host needs them."""
+    without = build_notifiers(Settings())
     assert set(without) == {"slack", "pagerduty"}
-    with_smtp = build_notifiers(slack=SlackConfig(), pagerduty=PagerDutyConfig(), smtp=SmtpConfig(),
-                                templates=Templates())
+    with_smtp = build_notifiers(Settings(), Templates())
     assert set(with_smtp) == {"slack", "pagerduty", "email"}
     assert isinstance(with_smtp["email"], EmailNotifier)
     with pytest.raises(ValueError, match="needs templates"):  # notify/ does not reach up for a default
-        build_notifiers(slack=SlackConfig(), pagerduty=PagerDutyConfig(), smtp=SmtpConfig())
+        build_notifiers(Settings(smtp=SmtpConfig(host="mail.example.com")))

@@ -10,7 +10,7 @@ import pytest
 
 from receiver.notify import CHANNELS, ChannelTraits, Delivery, Message, build_notifiers, channel_traits
 from receiver.notify.base import traits_of
-from receiver.settings import PagerDutyConfig, SlackConfig
+from receiver.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2] / "receiver"
 #: The modules that once branched on ``rcv.kind == "slack"`` and the like.
@@ -36,7 +36,7 @@ def test_registered_channels_declare_their_traits() -> None:
 
 def test_built_notifiers_answer_as_their_classes() -> None:
     """A built notifier's traits are its class's, so the live path and the simulation agree."""
-    built = build_notifiers(slack=SlackConfig(), pagerduty=PagerDutyConfig())
+    built = build_notifiers(Settings())
     for kind, notifier in built.items():
         assert traits_of(notifier) == traits_of(CHANNELS[kind]) == channel_traits(kind, built)
 

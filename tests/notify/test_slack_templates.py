@@ -6,7 +6,7 @@ from receiver.escalation.templates import Templates
 from receiver.notify import build_notifiers
 from receiver.notify.slack import SlackNotifier
 from receiver.rules.model import SlackTarget
-from receiver.settings import PagerDutyConfig, SlackConfig
+from receiver.settings import Settings, SlackConfig
 from tests.fakes.slack import FakeSlack
 from tests.notify.conftest import make_message
 
@@ -45,7 +45,7 @@ async def test_a_failing_template_falls_back_to_the_built_in_text(slack: FakeSla
 
 def test_the_registry_gives_slack_the_templates() -> None:
     templates = Templates()
-    notifiers = build_notifiers(slack=SlackConfig(), pagerduty=PagerDutyConfig(), templates=templates)
+    notifiers = build_notifiers(Settings(), templates)
     slack = notifiers["slack"]
     assert isinstance(slack, SlackNotifier) and slack._templates is templates
-    assert set(notifiers) == {"slack", "pagerduty"}
+    assert set(notifiers) == {"slack", "pagerduty", "email"}

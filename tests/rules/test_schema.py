@@ -25,7 +25,8 @@ BAD = ROOT / "tests" / "rules" / "bad"
 SCHEMA_ERRORS = {
     "bad_duration.yml", "bad_playbook_name.yml", "bad_policy_severity.yml", "bad_rule_name.yml",
     "bad_severity.yml", "empty_channel.yml", "empty_playbook.yml", "missing_name.yml", "missing_severity.yml",
-    "missing_step_key.yml", "top_level_list.yml", "unknown_action.yml", "unknown_key.yml", "wrong_type.yml",
+    "missing_step_key.yml", "receiver_no_channel.yml", "receiver_two_channels.yml",
+    "top_level_list.yml", "unknown_action.yml", "unknown_key.yml", "wrong_type.yml",
 }
 """Bad files whose mistake is one of shape: the schema (and so an editor) rejects them."""
 YAML_ERRORS = {"yaml_syntax.yml", "multiple_documents.yml", "duplicate_key.yml"}
@@ -34,7 +35,7 @@ SEMANTIC_ERRORS = {
     "bad_group_by.yml", "bad_matcher.yml", "bad_regex.yml", "bad_regex_go.yml", "bad_template.yml",
     "bad_template_json.yml", "bad_time_interval_local.yml",
     "duplicate_playbook.yml", "duplicate_policy.yml", "duplicate_receiver.yml", "duplicate_rule.yml",
-    "duplicate_step.yml", "empty_matcher.yml", "receiver_no_channel.yml", "receiver_two_channels.yml",
+    "duplicate_step.yml", "empty_matcher.yml",
     "reserved_rule_name.yml", "unknown_filter.yml", "unknown_mute_interval.yml", "unknown_playbook.yml",
     "unknown_receiver.yml", "unknown_routing_key.yml",
 }
