@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from receiver.notify.base import ChannelTraits, Delivery, Message, Notifier, traits_of
+from receiver.notify.base import ChannelTraits, Delivery, Message, Notifier, close_notifiers, traits_of
 from receiver.notify.email import EmailNotifier
 from receiver.notify.pagerduty import PagerDutyNotifier
 from receiver.notify.render import MessageRenderer
@@ -19,7 +19,7 @@ from receiver.rules.model import PagerDutyTarget
 from receiver.settings import NotifyConfig, PagerDutyConfig, SlackConfig, SmtpConfig
 
 __all__ = ["CHANNELS", "HEARTBEAT_CHANNEL", "ChannelTraits", "Delivery", "Message", "MessageRenderer", "Notifier",
-           "build_notifiers", "channel_traits", "heartbeat_route"]
+           "build_notifiers", "channel_traits", "close_notifiers", "heartbeat_route"]
 
 #: The channels by receiver kind (the key of ``Receiver.kind``): one line per channel.
 CHANNELS: dict[str, type] = {
@@ -61,6 +61,7 @@ def build_notifiers(*, slack: SlackConfig, pagerduty: PagerDutyConfig, smtp: Smt
     resolution thread replies; email needs it (``ValueError`` without), Slack falls back to its
     built-in short texts.
     ``notify`` gives each vendor's connect and read time-outs (defaults 3 s and 10 s).
+    The notifiers keep clients (sockets, threads) across sends: ``close_notifiers`` releases them.
     """
     n = notify or NotifyConfig()
     notifiers: dict[str, Notifier] = {
