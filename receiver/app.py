@@ -45,7 +45,7 @@ from receiver.logs import configure_logging
 from receiver.maintenance.mute import Mute
 from receiver.maintenance.silences import Silences
 from receiver.metrics import Metrics
-from receiver.notify import build_notifiers
+from receiver.notify import build_notifiers, close_notifiers
 from receiver.playbooks.gates import BrokerReads
 from receiver.playbooks.runner import PlaybookRunner, RunnerConfig
 from receiver.redaction import Redactor
@@ -149,6 +149,7 @@ def build_dispatcher(c: Components, http: httpx.AsyncClient) -> Dispatcher:
     s = c.settings
     actions = build_actions(http_client=http, alpaca=s.alpaca, command=s.command, http_hosts=s.http_allowed_hosts())
     notifiers = build_notifiers(s, c.templates)
+    c.extra["notifiers"] = notifiers  # closed by the app's lifecycle on shutdown (close_notifiers)
     sender = Sender(c.store, notifiers, c.rules.get, c.metrics, c.clock, dry_run=s.dry_run,
                     external_url=s.external_url, heartbeat=s.heartbeat, templates=c.templates,
                     retry=s.notify.retry, mute=Mute(c.store, c.rules.get, c.clock, c.metrics))
@@ -233,6 +234,7 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                await close_notifiers(c.extra.pop("notifiers", {}))
         await c.store.close()
 
     app.cleanup_ctx.append(lifecycle)

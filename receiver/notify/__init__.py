@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from receiver.notify.base import ChannelTraits, Delivery, Message, Notifier, traits_of
+from receiver.notify.base import ChannelTraits, Delivery, Message, Notifier, close_notifiers, traits_of
 from receiver.notify.email import EmailNotifier
 from receiver.notify.pagerduty import PagerDutyNotifier
 from receiver.notify.render import MessageRenderer
@@ -19,7 +19,7 @@ from receiver.rules.receivers import PagerDutyTarget
 from receiver.settings import Settings
 
 __all__ = ["CHANNELS", "HEARTBEAT_CHANNEL", "Channel", "ChannelTraits", "Delivery", "Message", "MessageRenderer",
-           "Notifier", "build_notifiers", "channel_traits", "heartbeat_route"]
+           "Notifier", "build_notifiers", "channel_traits", "close_notifiers", "heartbeat_route"]
 
 class Channel(Protocol):
     """A channel's notifier class, as the registry holds it: built from ``runbookd.yml``."""
@@ -68,6 +68,7 @@ def build_notifiers(settings: Settings, templates: MessageRenderer | None = None
     ``MessageRenderer``: the app passes ``receiver.escalation.templates.Templates`` built with the
     operator's ``templates_dir``) renders the email bodies and Slack's thread replies. Raises
     ``ValueError`` when a configured channel needs templates and none are given (email).
+    The notifiers keep clients (sockets, threads) across sends: ``close_notifiers`` releases them.
     """
     notifiers: dict[str, Notifier] = {}
     for kind, cls in CHANNELS.items():

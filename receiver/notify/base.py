@@ -102,9 +102,30 @@ class Notifier(Protocol):
 
     Optional class attributes ``replies_in_thread``, ``edits_in_place``, ``chat`` and ``syncs_ack`` (see
     ``ChannelTraits``) say how the escalation layer, the approvals and the simulation follow up a
-    page on the channel; ``rate_limit(target, message)`` (optional) names its rate limit.
+    page on the channel; ``rate_limit(target, message)`` (optional) names its rate limit;
+    ``async aclose()`` (optional) releases what the notifier holds across sends (sockets, threads):
+    called once on shutdown by ``close_notifiers``, after which the notifier sends nothing.
     """
 
     async def send(self, target: Any, message: Message) -> Delivery:
         """Deliver ``message`` to ``target`` (the receiver's channel config). Raises ``DeliveryError``."""
         ...
+
+
+async def close_notifiers(notifiers: Any) -> None:
+    """Call the optional ``aclose()`` of every notifier in ``notifiers`` (a mapping or an iterable), once each.
+
+    Every notifier is closed even when one's ``aclose`` raises; the first error is raised after.
+    """
+    items = list(notifiers.values()) if hasattr(notifiers, "values") else list(notifiers)
+    first: BaseException | None = None
+    for n in {id(n): n for n in items}.values():
+        close = getattr(n, "aclose", None)
+        if close is None:
+            continue
+        try:
+            await close()
+        except Exception as e:  # the others still close
+            first = first or e
+    if first is not None:
+        raise first

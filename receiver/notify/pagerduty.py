@@ -5,11 +5,17 @@ package's ``EventsApiV2Client``, which is synchronous (httpx2): each event is se
 the notifier's own pool under ``asyncio.timeout``. Its own pool, not the default executor: a broker
 call hanging in the default executor's threads (alpaca-py is synchronous too) must not hold up a
 page (a bulkhead at the thread level, docs/operations.md).
+
+Each pool thread keeps one ``EventsClient`` per routing key for the notifier's life (an httpx2 client:
+its TLS context, CA bundle and kept-alive connections), built on the thread's first event for that
+key: building one took 20-63 ms of CPU, most of a page's cost (docs/performance.md, "Paging cost").
+``aclose`` shuts the pool and closes every client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -139,6 +145,44 @@ class PagerDutyNotifier:
         self._timeout = timeout
         self._connect = connect_timeout
         self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="runbookd-pagerduty")
+        # One client per pool thread and routing key, never shared between threads: the package's
+        # client is an httpx2.Client subclass whose ``request`` reads and writes attributes of the
+        # instance (retry counters, headers merged per call) that nothing guards, so sharing one
+        # across the pool is not documented as safe; a thread-local one needs no lock on the send path.
+        self._local = threading.local()
+        self._clients: list[EventsClient] = []  # every client built, for aclose (guarded by _lock)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _client(self, key: str) -> EventsClient:
+        """This pool thread's client for routing key ``key`` (built on its first use)."""
+        mine: dict[str, EventsClient] | None = getattr(self._local, "clients", None)
+        if mine is None:
+            mine = self._local.clients = {}
+        client = mine.get(key)
+        if client is None:
+            client = EventsClient(key, base_url=self._config.events_url, timeout=self._timeout,
+                                  connect_timeout=self._connect)
+            with self._lock:
+                if self._closed:  # aclose ran while this event waited for a thread: keep nothing open
+                    client.close()
+                    raise DeliveryError("pagerduty notifier closed", retryable=True)
+                self._clients.append(client)
+            mine[key] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Shut the thread pool (waiting for events in flight) and close every client's connections.
+
+        Called once, on shutdown; a ``send`` afterwards raises ``DeliveryError`` (retryable).
+        """
+        with self._lock:
+            self._closed = True
+        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:  # no thread uses them now: the pool is shut
+            client.close()
 
     @classmethod
     def from_settings(cls, settings: Settings, templates: MessageRenderer | None = None) -> PagerDutyNotifier:
@@ -167,10 +211,10 @@ class PagerDutyNotifier:
         props = trigger_event(message, target) if action == "trigger" else {}
 
         def send_event() -> str:
-            with EventsClient(key, base_url=self._config.events_url, timeout=self._timeout,
-                              connect_timeout=self._connect) as client:
-                return client.send_event(action, dedup_key=message.dedup_key, **props)
+            return self._client(key).send_event(action, dedup_key=message.dedup_key, **props)
 
+        if self._closed:
+            raise DeliveryError("pagerduty notifier closed", retryable=True)
         try:
             async with asyncio.timeout(self._timeout):  # not wait_for: it can swallow a cancellation (gh-86296)
                 dedup_key = await asyncio.get_running_loop().run_in_executor(self._pool, send_event)

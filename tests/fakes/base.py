@@ -66,7 +66,8 @@ class FakeApp:
 
     Each recorded request is a dict: ``method``, ``path``, ``query`` (dict), ``headers`` (dict),
     ``json`` (parsed JSON body or None), ``form`` (dict of a form-encoded body or None), ``body``
-    (raw text) and ``time`` (epoch seconds, UTC); vendor handlers find it as ``request[RECORD]``.
+    (raw text), ``time`` (epoch seconds, UTC) and ``peer`` (the client's ``host:port``: one per
+    connection); vendor handlers find it as ``request[RECORD]``.
     Subclasses add routes in ``add_routes`` and may override ``failure_body`` to shape injected
     errors like the vendor does.
     """
@@ -372,6 +373,8 @@ async def _record(request: web.Request) -> dict[str, Any]:
         "form": form,
         "body": text,
         "time": time.time(),
+        "peer": "{}:{}".format(*(request.transport.get_extra_info("peername") or ("?", 0))[:2])
+        if request.transport is not None else "?",
     }
 
 

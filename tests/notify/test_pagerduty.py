@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,11 +18,28 @@ from tests.fakes.pagerduty import FakePagerDuty
 from tests.notify.conftest import ROUTING_KEY, make_message
 
 DEFAULT = PagerDutyTarget()
+#: The notifiers built by the running test, closed after it (their clients hold sockets and threads).
+_BUILT: list[PagerDutyNotifier] = []
+
+
+def notifier(config: PagerDutyConfig, **kw: Any) -> PagerDutyNotifier:
+    """A ``PagerDutyNotifier`` that the ``closed_after`` fixture closes when the test ends."""
+    n = PagerDutyNotifier(config, **kw)
+    _BUILT.append(n)
+    return n
+
+
+@pytest.fixture(autouse=True)
+async def closed_after() -> AsyncIterator[None]:
+    """Close every notifier the test built (``aclose``), so no socket outlives it."""
+    yield
+    while _BUILT:
+        await _BUILT.pop().aclose()
 
 
 async def trigger(pagerduty: FakePagerDuty, config: PagerDutyConfig, **overrides: Any) -> dict[str, Any]:
     """Send a page (``target`` and message fields from ``overrides``); return the event the fake got."""
-    await PagerDutyNotifier(config).send(overrides.pop("target", DEFAULT), make_message(**overrides))
+    await notifier(config).send(overrides.pop("target", DEFAULT), make_message(**overrides))
     return pagerduty.events[-1]
 
 
@@ -27,7 +47,7 @@ async def test_pagerduty_over_http_works_and_the_ref_is_the_dedup_key(
     pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig
 ) -> None:
     assert pagerduty_config.events_url.startswith("http://")
-    delivery = await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+    delivery = await notifier(pagerduty_config).send(DEFAULT, make_message())
     assert delivery.ref == "runbookd-inc-42"
     assert delivery.data == {
         "event_action": "trigger",
@@ -105,7 +125,7 @@ async def test_a_dry_run_trigger_is_marked(pagerduty: FakePagerDuty, pagerduty_c
 async def test_ack_and_resolve_send_their_event_for_the_dedup_key(
     pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig, kind: str, action: str
 ) -> None:
-    delivery = await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message(kind=kind))
+    delivery = await notifier(pagerduty_config).send(DEFAULT, make_message(kind=kind))
     [event] = pagerduty.events
     assert event["event_action"] == action and event["dedup_key"] == "runbookd-inc-42"
     assert "payload" not in event
@@ -116,16 +136,16 @@ async def test_ack_and_resolve_send_their_event_for_the_dedup_key(
 async def test_updates_and_refreshes_are_skipped(
     pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig, kind: str
 ) -> None:
-    delivery = await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message(kind=kind))
+    delivery = await notifier(pagerduty_config).send(DEFAULT, make_message(kind=kind))
     assert delivery.ref is None and delivery.data == {"skipped": "pagerduty has no status updates"}
     assert pagerduty.count() == 0
 
 
 async def test_a_routing_key_that_is_not_configured_is_skipped(pagerduty: FakePagerDuty) -> None:
     config = PagerDutyConfig(events_url=pagerduty.url, routing_keys={"default": None})
-    delivery = await PagerDutyNotifier(config).send(PagerDutyTarget(routing_key="default"), make_message())
+    delivery = await notifier(config).send(PagerDutyTarget(routing_key="default"), make_message())
     assert delivery.data == {"skipped": "pagerduty routing key 'default' not configured"}
-    delivery = await PagerDutyNotifier(config).send(PagerDutyTarget(routing_key="risk"), make_message())
+    delivery = await notifier(config).send(PagerDutyTarget(routing_key="risk"), make_message())
     assert delivery.data == {"skipped": "pagerduty routing key 'risk' not configured"}
     assert pagerduty.count() == 0
 
@@ -136,7 +156,7 @@ async def test_a_500_is_retryable_and_not_retried_inside_the_package(
     pagerduty.fail_next(3, 500)
     started = time.monotonic()
     with pytest.raises(DeliveryError) as exc:
-        await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+        await notifier(pagerduty_config).send(DEFAULT, make_message())
     assert exc.value.retryable is True and "500" in exc.value.reason
     assert pagerduty.count() == 1
     assert time.monotonic() - started < 1
@@ -147,7 +167,7 @@ async def test_a_429_is_retryable_and_not_retried_inside_the_package(
 ) -> None:
     pagerduty.fail_next(3, 429)
     with pytest.raises(DeliveryError) as exc:
-        await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+        await notifier(pagerduty_config).send(DEFAULT, make_message())
     assert exc.value.retryable is True and "429" in exc.value.reason
     assert pagerduty.count() == 1
 
@@ -157,14 +177,14 @@ async def test_an_invalid_event_400_is_not_retryable(
 ) -> None:
     pagerduty.fail_next(1, 400, body={"status": "invalid event", "message": "Event object is invalid"})
     with pytest.raises(DeliveryError) as exc:
-        await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+        await notifier(pagerduty_config).send(DEFAULT, make_message())
     assert exc.value.retryable is False and "400" in exc.value.reason
 
 
 async def test_a_401_is_not_retryable(pagerduty: FakePagerDuty, pagerduty_config: PagerDutyConfig) -> None:
     pagerduty.fail_next(1, 401)
     with pytest.raises(DeliveryError) as exc:
-        await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+        await notifier(pagerduty_config).send(DEFAULT, make_message())
     assert exc.value.retryable is False
     assert ROUTING_KEY not in exc.value.reason
 
@@ -173,7 +193,7 @@ async def test_an_unreachable_events_api_is_retryable_without_sleeping(dead_url:
     config = PagerDutyConfig(events_url=dead_url, routing_keys={"default": ROUTING_KEY})
     started = time.monotonic()
     with pytest.raises(DeliveryError) as exc:
-        await PagerDutyNotifier(config).send(DEFAULT, make_message())
+        await notifier(config).send(DEFAULT, make_message())
     assert exc.value.retryable is True
     assert time.monotonic() - started < 1
 
@@ -184,7 +204,7 @@ async def test_a_slow_events_api_times_out_as_retryable(
     pagerduty.delay = 2.0
     started = time.monotonic()
     with pytest.raises(DeliveryError) as exc:
-        await PagerDutyNotifier(pagerduty_config, timeout=0.3).send(DEFAULT, make_message())
+        await notifier(pagerduty_config, timeout=0.3).send(DEFAULT, make_message())
     assert time.monotonic() - started < 1.5
     assert exc.value.retryable is True
 
@@ -192,7 +212,7 @@ async def test_a_slow_events_api_times_out_as_retryable(
 async def test_a_non_http_events_url_is_not_retryable(pagerduty: FakePagerDuty) -> None:
     config = PagerDutyConfig(events_url="ftp://events.example.com", routing_keys={"default": ROUTING_KEY})
     with pytest.raises(DeliveryError) as exc:
-        await PagerDutyNotifier(config).send(DEFAULT, make_message())
+        await notifier(config).send(DEFAULT, make_message())
     assert exc.value.retryable is False
 
 
@@ -201,7 +221,7 @@ async def test_a_429_carries_its_retry_after_in_seconds(
 ) -> None:
     pagerduty.fail_next(1, 429, headers={"Retry-After": "45"})
     with pytest.raises(DeliveryError) as exc:
-        await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+        await notifier(pagerduty_config).send(DEFAULT, make_message())
     assert exc.value.retry_after == 45.0 and exc.value.unknown is False
 
 
@@ -210,5 +230,45 @@ async def test_a_dropped_connection_is_retryable_with_an_unknown_outcome(
 ) -> None:
     pagerduty.close_next()
     with pytest.raises(DeliveryError) as exc:
-        await PagerDutyNotifier(pagerduty_config).send(DEFAULT, make_message())
+        await notifier(pagerduty_config).send(DEFAULT, make_message())
     assert exc.value.retryable is True and exc.value.unknown is True
+
+
+async def test_events_reuse_one_client_per_pool_thread(pagerduty: FakePagerDuty,
+                                                        pagerduty_config: PagerDutyConfig) -> None:
+    """Five events from a one-thread pool travel over one kept-alive connection (one client, not one per event)."""
+    n = notifier(pagerduty_config, threads=1)
+    for i in range(5):
+        await n.send(DEFAULT, make_message(dedup_key=f"runbookd-inc-{i}"))
+    peers = [r["peer"] for r in pagerduty.calls("/v2/enqueue")]
+    assert len(peers) == 5 and len(set(peers)) == 1
+
+
+async def test_send_then_aclose_leaks_no_socket_nor_thread(pagerduty: FakePagerDuty,
+                                                           pagerduty_config: PagerDutyConfig) -> None:
+    """Events from several pool threads, then ``aclose``: with ResourceWarning an error and a garbage
+    collection, no socket is left unclosed and no pool thread is left running; a send afterwards is refused
+    (retryable), not sent on a closed client."""
+    import gc
+    import threading
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        n = PagerDutyNotifier(pagerduty_config, threads=3)
+        await asyncio.gather(*(n.send(DEFAULT, make_message(dedup_key=f"k{i}")) for i in range(12)))
+        await n.send(PagerDutyTarget(routing_key="default"), make_message(kind="resolve", dedup_key="k0"))
+        assert len(pagerduty.events) == 13
+        await n.aclose()
+        with pytest.raises(DeliveryError) as e:
+            await n.send(DEFAULT, make_message())
+        assert e.value.retryable and len(pagerduty.events) == 13
+        unraisable: list[Any] = []
+        hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+        try:
+            del n
+            gc.collect()
+        finally:
+            sys.unraisablehook = hook
+        assert unraisable == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("runbookd-pagerduty")]
