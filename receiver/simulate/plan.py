@@ -247,7 +247,7 @@ class _Simulation:
         while True:
             t_alert = self.arrivals[0][0] if self.arrivals else math.inf
             t_ack = self.ack_at if pending_ack and self.ack_at is not None else math.inf
-            job = self.tx.next_due()
+            job = self.tx.next_job()
             t_job = job.due_at if job is not None else math.inf
             now = min(t_alert, t_ack, t_job)
             if now > until or now == math.inf:
