@@ -13,6 +13,7 @@ from typing import Any
 
 from receiver.escalation.context import FINAL_STEP_KINDS
 from receiver.playbooks.gates import paused
+from receiver.playbooks.steps import stored_field
 from receiver.store import audit as audit_rows
 
 INCIDENTS_PER_PAGE = 50
@@ -96,8 +97,8 @@ def incident(tx: Any, incident_id: str, after: str, timeline_page: int) -> dict[
     timeline = tx.timeline_page(incident_id, TIMELINE_PER_PAGE + 1, timeline_page * TIMELINE_PER_PAGE)
     playbook = list(reversed(tx.timeline_page(incident_id, EVENTS_CAP, kinds=("step.", "approval.", "playbook."))))
     pages = list(reversed(tx.timeline_page(incident_id, EVENTS_CAP, kinds=("notify.",))))
-    waiting = [{"index": j.payload["index"], "name": j.payload["steps"][j.payload["index"]]["name"],
-                "action": j.payload["steps"][j.payload["index"]].get("action", ""),
+    waiting = [{"index": j.payload["index"], "name": stored_field(j.payload, "name"),
+                "action": stored_field(j.payload, "action"),
                 "deadline": float((j.payload.get("approval_wait") or {}).get("deadline") or 0)}
                for j in tx.jobs_of(incident_id)
                if j.kind == "step" and j.state == "pending" and j.payload.get("approval_wait")]

@@ -21,6 +21,8 @@ from receiver.escalation.planner import paged_receivers
 from receiver.model import Change, Incident, Job, TimelineEvent
 from receiver.notify import channel_traits
 from receiver.playbooks.gates import Refusal
+from receiver.playbooks.steps import current, stored_field
+from receiver.rules.model import StepModel
 
 WAITING = object()
 """Returned by ``gate`` while the step waits for an answer."""
@@ -41,36 +43,37 @@ def _chat_receivers(rules: Any, names: list[str]) -> list[str]:
     return out
 
 
-async def gate(runner: Any, job: Job, incident: Incident, step: dict[str, Any], shown: dict[str, Any],
+async def gate(runner: Any, job: Job, incident: Incident, step: StepModel, shown: dict[str, Any],
                events: list[TimelineEvent], now: float) -> Any:
     """Decide a step with ``approval``: ``None`` (approved, run it), a ``Refusal``, or ``WAITING``."""
     p = job.payload
-    phase, index, name = p.get("phase", "main"), p["index"], step["name"]
-    appr = step["approval"]
+    phase, index, name = p.get("phase", "main"), p["index"], step.name
+    appr = step.approval
+    assert appr is not None, "gate is for steps with an approval"
     key = state_key(incident.id, phase, index)
     answer_raw = await runner.store.read(lambda tx: tx.get_state(key))
     answer = json.loads(answer_raw) if answer_raw else None
     waiting = p.get("approval_wait")
     if answer is None and waiting is None:
-        deadline = now + float(appr.get("timeout", 900.0))
+        deadline = now + appr.timeout
         rules = runner.rules()
 
         def request(tx: Any) -> None:
-            targets = _chat_receivers(rules, appr.get("notify") or []) or _chat_receivers(
+            targets = _chat_receivers(rules, list(appr.notify)) or _chat_receivers(
                 rules, paged_receivers(tx.jobs_of(incident.id)) + _policy_receivers(rules, incident.severity))
             for r in targets:
                 tx.enqueue(f"approval:{incident.id}:{phase}:{index}:{r}", "approval", incident.id,
-                           {"receiver": r, "step": name, "action": step["action"], "index": index, "phase": phase,
-                            "params": shown, "approvers": appr.get("approvers") or [], "deadline": deadline,
-                            "on_timeout": appr["on_timeout"]}, now, now)
+                           {"receiver": r, "step": name, "action": step.action, "index": index, "phase": phase,
+                            "params": shown, "approvers": list(appr.approvers), "deadline": deadline,
+                            "on_timeout": appr.on_timeout}, now, now)
             for ev in events:
                 tx.add_event(incident.id, ev)
             tx.add_event(incident.id, TimelineEvent(
                 now, "approval.requested",
-                f"step '{name}' ({step['action']}) waits for approval until {format_duration(deadline - now)} "
-                f"from now; then: {appr['on_timeout']}",
-                {"step": name, "receivers": targets, "approvers": appr.get("approvers") or [], "params": shown,
-                 "required": int(appr.get("required") or 1)}))
+                f"step '{name}' ({step.action}) waits for approval until {format_duration(deadline - now)} "
+                f"from now; then: {appr.on_timeout}",
+                {"step": name, "receivers": targets, "approvers": list(appr.approvers), "params": shown,
+                 "required": appr.required}))
             tx.reschedule(job.id, deadline, now, {**p, "approval_wait": {"deadline": deadline}})
 
         await runner.store.transaction(request)
@@ -81,7 +84,7 @@ async def gate(runner: Any, job: Job, incident: Incident, step: dict[str, Any], 
         if now < deadline:
             await runner.store.transaction(lambda tx: tx.reschedule(job.id, deadline, now, p))
             return WAITING
-        verdict = appr["on_timeout"]
+        verdict = appr.on_timeout
 
         def timed_out(tx: Any) -> None:
             tx.set_state(key, json.dumps({"decision": verdict, "by": None, "via": "timeout", "at": now}))
@@ -120,37 +123,36 @@ def answer(tx: Any, incident_id: str, *, step: str | int, decision: str, by: str
     waiting = [j for j in tx.jobs_of(incident_id)
                if j.kind == "step" and j.state == "pending" and j.payload.get("approval_wait")]
     match = [j for j in waiting if step in (j.payload["index"], str(j.payload["index"]),
-                                            j.payload["steps"][j.payload["index"]]["name"])]
+                                            stored_field(j.payload, "name"))]
     if not match:
         return Change(False, inc, f"no step {step!r} is waiting for approval", 404)
     job = match[0]
     p = job.payload
-    st = p["steps"][p["index"]]
+    st = current(p)
     key = state_key(incident_id, p.get("phase", "main"), p["index"])
     if tx.get_state(key) is not None:
         return Change(False, inc, "this approval was already answered", 409)
-    appr = st.get("approval") or {}
-    approvers = appr.get("approvers") or []
+    approvers = list(st.approval.approvers) if st.approval is not None else []
     me = {by, *user_ids}
     if approvers and not (me & set(approvers)):
-        return _refuse(tx, inc, st["name"], by, via, now, f"{by} is not an approver of step '{st['name']}'")
+        return _refuse(tx, inc, st.name, by, via, now, f"{by} is not an approver of step '{st.name}'")
     trigger = p.get("triggered_by")
     if trigger and trigger in me:
-        return _refuse(tx, inc, st["name"], by, via, now,
+        return _refuse(tx, inc, st.name, by, via, now,
                        f"{by} triggered this manual run and may not answer its approval")
-    required = int(appr.get("required") or 1)
+    required = st.approval.required if st.approval is not None else 1
     votes = json.loads(tx.get_state(key + ":votes") or "[]")
     same = next((v for v in votes if me & set(v["ids"])), None)
     if decision == "approve" and same is not None:
         return Change(False, inc, f"{by} is the same person as {same['by']}, who approved already: step "
-                      f"'{st['name']}' needs {required} distinct approvers", 409)
+                      f"'{st.name}' needs {required} distinct approvers", 409)
     votes.append({"by": by, "via": via, "at": now, "ids": sorted(me)})
     final = decision == "reject" or len(votes) >= required
     verb = "approved" if decision == "approve" else "rejected"
     count = f" ({len(votes)} of {required})" if required > 1 and decision == "approve" else ""
     tx.add_event(incident_id, TimelineEvent(
-        now, f"approval.{verb}", f"step '{st['name']}' {verb} by {by} via {via}{count}",
-        {"step": st["name"], "by": by, "via": via, "decision": decision, "approvals": len(votes),
+        now, f"approval.{verb}", f"step '{st.name}' {verb} by {by} via {via}{count}",
+        {"step": st.name, "by": by, "via": via, "decision": decision, "approvals": len(votes),
          "required": required}))
     if not final:
         tx.set_state(key + ":votes", json.dumps(votes))

@@ -15,6 +15,7 @@ from typing import Any
 from receiver.clock import iso
 from receiver.durations import format_duration
 from receiver.maintenance.windows import covering
+from receiver.rules.model import StepModel
 from receiver.rules.safety import Precondition
 from receiver.store import maintenance as windows
 
@@ -46,10 +47,9 @@ def set_paused(tx: Any, pause: dict[str, Any] | None) -> None:
     tx.set_state(PAUSE_KEY, json.dumps(pause) if pause is not None else None)
 
 
-def is_destructive(step: dict[str, Any]) -> bool:
-    """Whether ``step`` (a dumped step model) counts against the destructive budget."""
-    flag = step.get("destructive")
-    return bool(flag) if flag is not None else step["action"] in DESTRUCTIVE
+def is_destructive(step: StepModel) -> bool:
+    """Whether ``step`` counts against the destructive budget (its ``destructive``, else its action's)."""
+    return step.destructive if step.destructive is not None else step.action in DESTRUCTIVE
 
 
 PLAYBOOK_RUN = "playbook.run"
@@ -92,17 +92,17 @@ def playbook_gate(tx: Any, *, now: float, payload: dict[str, Any], incident_id: 
     return None
 
 
-def reserve(tx: Any, *, now: float, payload: dict[str, Any], step: dict[str, Any], incident_id: str,
+def reserve(tx: Any, *, now: float, payload: dict[str, Any], step: StepModel, incident_id: str,
             budget: Any) -> Refusal | None:
     """Check the step's rate limit and the global destructive budget; when both allow it, log the
     execution and return ``None``."""
     tx.lock_budgets()
     rule, identity, playbook = payload.get("rule", ""), payload.get("identity", ""), payload.get("playbook", "")
-    name, action = step["name"], step["action"]
-    rl = step.get("rate_limit")
-    if rl and tx.count_actions(now - rl["per"], playbook=playbook, step=name) >= rl["max"]:
-        return Refusal("skipped", f"rate limit of step '{name}': at most {rl['max']} per "
-                       f"{format_duration(rl['per'])}", limit=True)
+    name, action = step.name, step.action
+    rl = step.rate_limit
+    if rl is not None and tx.count_actions(now - rl.per, playbook=playbook, step=name) >= rl.max:
+        return Refusal("skipped", f"rate limit of step '{name}': at most {rl.max} per "
+                       f"{format_duration(rl.per)}", limit=True)
     destructive = is_destructive(step)
     if destructive and budget is not None and tx.count_actions(now - budget.per, destructive=True) >= budget.max:
         return Refusal("skipped", f"global destructive budget spent: at most {budget.max} per "

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from receiver.model import AlertRecord, Change, Incident, IncidentAlert, TimelineEvent, new_incident_id
+from receiver.rules.model import dump_step
 from receiver.store.sql import UPSERT_ALERT, alert_row
 
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -49,7 +50,7 @@ def start(tx: Any, rules: Any, playbook: str, labels: dict[str, str], *, by: str
                                     {"by": by, "via": via, "playbook": playbook, "labels": labels, "manual": True}))
     payload = {
         "playbook": playbook, "index": 0, "phase": "main", "key_prefix": f"step:{iid}",
-        "steps": [s.model_dump(mode="json", by_alias=True) for s in pb.steps], "rules_version": rules.version,
+        "steps": [dump_step(s) for s in pb.steps], "rules_version": rules.version,
         "rule": "manual", "identity": inc.identity, "mode": "active", "rule_rate_limit": None, "cooldown": 0,
         "triggered_by": by,
     }

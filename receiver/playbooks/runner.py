@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 
 from receiver.actions.base import Action, ActionResult
 from receiver.durations import format_duration
@@ -40,13 +41,14 @@ from receiver.playbooks.gates import (
 )
 from receiver.playbooks.outcome import apply_on_failure
 from receiver.playbooks.render import redact, render_value, template_context
-from receiver.rules.safety import OnFailure, Precondition
+from receiver.playbooks.steps import current, stored_field
+from receiver.playbooks.steps import params as step_params
+from receiver.rules.model import HttpStep, StepModel
+from receiver.rules.safety import OnFailure
 from receiver.store.base import Store
 
 MAX_ATTEMPTS = 3
 WAIT_POLL = 15.0
-PARAM_SKIP = {"name", "action", "timeout", "approval", "when", "on_failure", "rate_limit", "destructive", "if",
-               "until", "on_skip", "verify", "verify_interval", "verify_timeout"}
 _DEFAULT_ON_FAILURE = OnFailure(page=True)
 #: Payload keys that belong to one step's wait and must not carry over to the next step.
 _PER_STEP = ("wait_started", "approval_wait", "until_wait")
@@ -68,16 +70,16 @@ class RunnerConfig:
     templates: Any = None
 
 
-def step_idempotent(step: dict[str, Any], action: Action | None) -> bool:
+def step_idempotent(step: StepModel, action: Action | None) -> bool:
     """Whether the step may run again after a crash or a retryable failure.
 
     The step's ``idempotent`` wins; an ``http`` step is idempotent for GET, HEAD, PUT and DELETE (a
     POST or PATCH must say ``idempotent: true``); other actions declare it themselves.
     """
-    if step.get("idempotent") is not None:
-        return bool(step["idempotent"])
-    if step["action"] == "http":
-        return str(step.get("method", "POST")).upper() in ("GET", "HEAD", "PUT", "DELETE")
+    if step.idempotent is not None:
+        return step.idempotent
+    if isinstance(step, HttpStep):
+        return step.method in ("GET", "HEAD", "PUT", "DELETE")
     return bool(action is not None and action.idempotent)
 
 
@@ -88,9 +90,6 @@ def backoff(attempt: int) -> float:
 
 class PlaybookRunner:
     """Executes ``step`` rows: gates, render, run the action, record, enqueue what follows."""
-
-    #: Step keys that are not action parameters (``receiver.playbooks.verify`` renders with it too).
-    param_skip = PARAM_SKIP
 
     def __init__(
         self, store: Store, actions: Mapping[str, Action], config: RunnerConfig, metrics: Metrics,
@@ -108,12 +107,16 @@ class PlaybookRunner:
     async def run(self, job: Job) -> None:
         """Run the step of ``job`` (claimed, state ``running``) and commit its outcome."""
         p = job.payload
-        step: dict[str, Any] = p["steps"][p["index"]]
-        name, action_name = step["name"], step["action"]
         incident, pause = await self.store.read(lambda tx: (tx.get_incident(job.incident_id), paused(tx)))
         if incident is None:
             await self._finish(job, "failed", [], {"error": "incident not found"})
             return
+        try:
+            step = current(p)
+        except ValidationError as e:
+            await self._unparsable(job, incident, e)
+            return
+        name, action_name = step.name, step.action
         action = self.actions.get(action_name)
         shadow = p.get("mode") == "shadow" or incident.mode == "shadow"
         dry = self.config.dry_run or shadow
@@ -154,26 +157,26 @@ class PlaybookRunner:
         if held is not None:
             await self._refused(job, incident, step, held, events)
             return
-        if step.get("when"):
-            run, why = await check_when(Precondition.model_validate(step["when"]), self.config.reads, now)
+        if step.when is not None:
+            run, why = await check_when(step.when, self.config.reads, now)
             events.append(TimelineEvent(now, "step.precondition", f"step '{name}': {why}", {**base, "run": run}))
             if not run:
                 await self._refused(job, incident, step, Refusal("skipped", why), events)
                 return
-        if step.get("if"):
+        if step.if_:
             try:
-                cctx = await conditions.context(ctx, p.get("results") or {}, self.config.reads, now, step["if"])
-                taken = conditions.holds(step["if"], cctx)
+                cctx = await conditions.context(ctx, p.get("results") or {}, self.config.reads, now, step.if_)
+                taken = conditions.holds(step.if_, cctx)
             except ActionError as e:
                 await self._failed(job, incident, step, e, events)
                 return
-            events.append(TimelineEvent(now, "step.condition", f"step '{name}': if {step['if']}: "
+            events.append(TimelineEvent(now, "step.condition", f"step '{name}': if {step.if_}: "
                                         + ("true, runs" if taken else "false, skipped"), {**base, "run": taken}))
             if not taken:
-                await self._refused(job, incident, step, Refusal("skipped", f"if {step['if']}: false"), events)
+                await self._refused(job, incident, step, Refusal("skipped", f"if {step.if_}: false"), events)
                 return
         try:
-            params = render_value({k: v for k, v in step.items() if k not in PARAM_SKIP}, ctx)
+            params = render_value(step_params(step), ctx)
         except ActionError as e:
             await self._failed(job, incident, step, e, events)
             return
@@ -183,7 +186,7 @@ class PlaybookRunner:
             key = f"runbookd-{incident.id}-{p.get('phase', 'main')}-{p['index']}"
             params["headers"] = {"Idempotency-Key": key, **(params.get("headers") or {})}
         shown = redact(params, self.config.secret_values)
-        if step.get("approval"):
+        if step.approval is not None:
             if shadow:
                 events.append(TimelineEvent(now, "approval.shadow", f"step '{name}' would ask for approval", base))
             else:
@@ -208,7 +211,7 @@ class PlaybookRunner:
         try:
             if action is None:
                 raise ActionError(f"unknown action {action_name!r}", retryable=False)
-            result = await action.run(params, dry_run=dry, timeout=float(step.get("timeout", 10.0)))
+            result = await action.run(params, dry_run=dry, timeout=step.timeout)
         except ActionError as e:
             await self._failed(job, incident, step, e, events)
             return
@@ -218,7 +221,7 @@ class PlaybookRunner:
             return
         await self._succeeded(job, step, result, events)
 
-    def idempotent(self, step: dict[str, Any], action: Action | None) -> bool:
+    def idempotent(self, step: StepModel, action: Action | None) -> bool:
         """``step_idempotent`` (for ``receiver.playbooks.verify``)."""
         return step_idempotent(step, action)
 
@@ -233,11 +236,11 @@ class PlaybookRunner:
 
         await self.store.transaction(commit)
 
-    async def _builtin(self, job: Job, incident: Incident, step: dict[str, Any], params: dict[str, Any],
+    async def _builtin(self, job: Job, incident: Incident, step: StepModel, params: dict[str, Any],
                        events: list[TimelineEvent], now: float, dry: bool) -> None:
         """``wait_for_resolved`` and ``notify``: steps the engine carries out itself."""
-        name, p = step["name"], job.payload
-        if step["action"] == "wait":
+        name, p = step.name, job.payload
+        if step.action == "wait":
             started = float(p.get("wait_started", now))
             deadline = started + float(params.get("duration", 0))
             if now < deadline:
@@ -249,7 +252,7 @@ class PlaybookRunner:
                 return
             await self._succeeded(job, step, ActionResult("ok", f"waited {format_duration(now - started)}"), events)
             return
-        if step["action"] == "notify":
+        if step.action == "notify":
             text = str(params.get("message", ""))
             if params.get("report"):
                 text = await self._report(incident, text, now)
@@ -287,10 +290,10 @@ class PlaybookRunner:
                                external_url=self.config.external_url)
         return str(redact(f"{message}\n\n{report}" if message else report, self.config.secret_values))
 
-    async def _succeeded(self, job: Job, step: dict[str, Any], r: ActionResult, events: list[TimelineEvent],
+    async def _succeeded(self, job: Job, step: StepModel, r: ActionResult, events: list[TimelineEvent],
                          stop: bool = False) -> None:
         now = self.clock.now()
-        name, action = step["name"], step["action"]
+        name, action = step.name, step.action
         data = redact(dict(r.data), self.config.secret_values)
         events.append(TimelineEvent(now, f"step.{r.outcome}", f"step '{name}' ({action}): {r.outcome} — "
                                     f"{redact(r.summary, self.config.secret_values)}",
@@ -299,9 +302,9 @@ class PlaybookRunner:
         log.info("step done", incident=job.incident_id, step=name, outcome=r.outcome,
                  summary=redact(r.summary, self.config.secret_values))
         before: Callable[[Any], bool] | None = (lambda tx: True) if stop else None
-        if r.outcome == "skipped" and step.get("on_failure"):
+        if r.outcome == "skipped" and step.on_failure is not None:
             # The action skipped itself (its integration is not configured): a declared on_failure applies.
-            on_failure = OnFailure.model_validate(step["on_failure"])
+            on_failure = step.on_failure
             rules = self.rules()
             text = f"ACTION NEEDED: step '{name}' skipped: {redact(r.summary, self.config.secret_values)}"
             tag = f"step-{job.payload.get('phase', 'main')}-{job.payload['index']}"
@@ -313,10 +316,10 @@ class PlaybookRunner:
                                                   "action": action, "data": data}, advance=True,
                            before_advance=before)
 
-    async def _failed(self, job: Job, incident: Incident, step: dict[str, Any], e: ActionError,
+    async def _failed(self, job: Job, incident: Incident, step: StepModel, e: ActionError,
                       events: list[TimelineEvent]) -> None:
         now = self.clock.now()
-        name, action = step["name"], step["action"]
+        name, action = step.name, step.action
         reason = redact(e.reason, self.config.secret_values)
         log.warning("step failed", incident=job.incident_id, step=name, reason=reason, retryable=e.retryable)
         idem = step_idempotent(step, self.actions.get(action))
@@ -337,12 +340,12 @@ class PlaybookRunner:
         await self._refused(job, incident, step, Refusal("failed", reason), events, state="failed",
                             extra={"attempt": job.attempts, "retryable": e.retryable})
 
-    async def _refused(self, job: Job, incident: Incident, step: dict[str, Any], why: Refusal,
+    async def _refused(self, job: Job, incident: Incident, step: StepModel, why: Refusal,
                        events: list[TimelineEvent], *, state: str = "done",
                        extra: dict[str, Any] | None = None) -> None:
         """Record a step that did not do its job and apply its ``on_failure`` (paging when a limit bit)."""
         now = self.clock.now()
-        name, action = step["name"], step["action"]
+        name, action = step.name, step.action
         if why.outcome != "unknown":
             events.append(TimelineEvent(now, f"step.{why.outcome}", f"step '{name}' ({action}) {why.outcome}: "
                                         f"{why.reason}", {"step": name, "action": action, "outcome": why.outcome,
@@ -350,8 +353,7 @@ class PlaybookRunner:
             self.metrics.actions.labels(action=action, outcome=why.outcome).inc()
         precondition = why.outcome == "skipped" and not why.limit
         # A skip by the step's own when/if is not a failure: only its on_skip applies (default: nothing).
-        key = "on_skip" if precondition else "on_failure"
-        declared = OnFailure.model_validate(step[key]) if step.get(key) else None
+        declared = step.on_skip if precondition else step.on_failure
         on_failure = declared or (None if precondition else _DEFAULT_ON_FAILURE)
         if why.limit and on_failure is not None and not on_failure.page:
             on_failure = on_failure.model_copy(update={"page": True})
@@ -365,6 +367,28 @@ class PlaybookRunner:
 
         await self._finish(job, state, events, {"outcome": why.outcome, "summary": why.reason, "step": name,
                                                  "action": action, "data": (extra or {}).get("data") or {}},
+                           advance=True, before_advance=after)
+
+    async def _unparsable(self, job: Job, incident: Incident, e: ValidationError) -> None:
+        """A stored step that does not parse (an unknown action, a key no model has): fail it visibly,
+        page (the default ``on_failure``) and go on with the next step, as an unknown action does."""
+        now = self.clock.now()
+        name, action = stored_field(job.payload, "name"), stored_field(job.payload, "action")
+        reason = f"the stored step does not parse: {e.error_count()} error(s): " + "; ".join(
+            f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors())
+        log.warning("step unparsable", incident=job.incident_id, step=name, reason=reason)
+        self.metrics.actions.labels(action=action or "unknown", outcome="failed").inc()
+        events = [TimelineEvent(now, "step.failed", f"step '{name}' ({action}) failed: {reason}",
+                                {"step": name, "action": action, "outcome": "failed", "limit": False})]
+        rules = self.rules()
+        text = f"ACTION NEEDED: step '{name}' of {incident.title} failed: {reason}"
+        tag = f"step-{job.payload.get('phase', 'main')}-{job.payload['index']}"
+
+        def after(tx: Any) -> bool:
+            return apply_on_failure(tx, incident.id, rules, _DEFAULT_ON_FAILURE, text, tag, now)
+
+        await self._finish(job, "failed", events, {"outcome": "failed", "summary": reason, "step": name,
+                                                    "action": action, "data": {}},
                            advance=True, before_advance=after)
 
     async def _finish(self, job: Job, state: str, events: list[TimelineEvent], result: dict[str, Any],

@@ -19,6 +19,7 @@ from receiver.durations import format_duration
 from receiver.errors import ActionError
 from receiver.model import Job, TimelineEvent
 from receiver.playbooks import conditions
+from receiver.rules.model import AlpacaVerify, StepModel
 
 #: The built-in conditions of the Alpaca bulk actions (``verify: true``, the default).
 BUILTIN = {
@@ -30,7 +31,7 @@ BUILTIN = {
 @dataclass(frozen=True)
 class Spec:
     """One step's verification: ``condition``, ``interval`` and ``timeout`` (seconds), ``read``
-    (an ``UntilRead`` dump or None), ``builtin`` (the action's own ``verify`` read)."""
+    (an ``UntilRead`` dump or None: it is rendered as a template), ``builtin`` (the action's own ``verify`` read)."""
 
     condition: str
     interval: float
@@ -39,14 +40,14 @@ class Spec:
     builtin: bool
 
 
-def spec_of(step: dict[str, Any]) -> Spec | None:
-    """The verification a dumped step asks for (its ``until``, else the Alpaca default), or None."""
-    u = step.get("until")
-    if u:
-        return Spec(u["condition"], float(u["interval"]), float(u["timeout"]), u.get("read"), False)
-    if step["action"] in BUILTIN and step.get("verify", True):
-        return Spec(BUILTIN[step["action"]], float(step.get("verify_interval", 5.0)),
-                    float(step.get("verify_timeout", 60.0)), None, True)
+def spec_of(step: StepModel) -> Spec | None:
+    """The verification a step asks for (its ``until``, else the Alpaca default), or None."""
+    u = step.until
+    if u is not None:
+        read = u.read.model_dump(mode="json") if u.read is not None else None
+        return Spec(u.condition, u.interval, u.timeout, read, False)
+    if isinstance(step, AlpacaVerify) and step.action in BUILTIN and step.verify:
+        return Spec(BUILTIN[step.action], step.verify_interval, step.verify_timeout, None, True)
     return None
 
 
@@ -65,7 +66,7 @@ async def check(runner: Any, spec: Spec, base_ctx: dict[str, Any], results: dict
         return False, e.reason
 
 
-async def read_again(runner: Any, spec: Spec, step: dict[str, Any], params: dict[str, Any],
+async def read_again(runner: Any, spec: Spec, step: StepModel, params: dict[str, Any],
                      read: dict[str, Any] | None, timeout: float) -> ActionResult:
     """One repetition: the ``read`` (rendered: ``method``, ``url``, ``headers``), the action's ``verify``
     read, or the (idempotent) action again. Raises ``ActionError`` as the action does."""
@@ -75,7 +76,7 @@ async def read_again(runner: Any, spec: Spec, step: dict[str, Any], params: dict
             raise ActionError("until.read needs the http action", retryable=False)
         got: ActionResult = await http.run({**read, "json": None}, dry_run=False, timeout=timeout)
         return got
-    action = runner.actions.get(step["action"])
+    action = runner.actions.get(step.action)
     if spec.builtin and hasattr(action, "verify"):
         verified: ActionResult = await action.verify(params, timeout=timeout)
         return verified
@@ -83,14 +84,14 @@ async def read_again(runner: Any, spec: Spec, step: dict[str, Any], params: dict
     return again
 
 
-def waiting_event(step: dict[str, Any], spec: Spec, result: dict[str, Any], why: str, now: float,
+def waiting_event(step: StepModel, spec: Spec, result: dict[str, Any], why: str, now: float,
                   deadline: float) -> TimelineEvent:
     """The timeline line of a check that did not hold yet."""
-    name = step["name"]
+    name = step.name
     return TimelineEvent(now, "step.verifying", f"step '{name}': not done yet ({spec.condition}): "
                          f"{why or result.get('summary', '')}; checking again in {format_duration(spec.interval)} "
                          f"(until {format_duration(deadline - now)} from now)",
-                         {"step": name, "action": step["action"], "condition": spec.condition,
+                         {"step": name, "action": step.action, "condition": spec.condition,
                           "data": result.get("data", {})})
 
 

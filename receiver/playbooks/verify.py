@@ -18,9 +18,11 @@ from receiver.model import Incident, Job, TimelineEvent
 from receiver.playbooks import until
 from receiver.playbooks.gates import Refusal
 from receiver.playbooks.render import redact, render_value
+from receiver.playbooks.steps import params as step_params
+from receiver.rules.model import StepModel
 
 
-async def first(runner: Any, job: Job, incident: Incident, step: dict[str, Any], spec: until.Spec,
+async def first(runner: Any, job: Job, incident: Incident, step: StepModel, spec: until.Spec,
                 ctx: dict[str, Any], result: ActionResult, events: list[TimelineEvent], now: float) -> None:
     """The action succeeded: check its ``until``; done, failed, or the row waits for the next check."""
     got = until.as_dict(result)
@@ -28,17 +30,17 @@ async def first(runner: Any, job: Job, incident: Incident, step: dict[str, Any],
     if held:
         await runner._succeeded(job, step, result, events)
         return
-    idem = runner.idempotent(step, runner.actions.get(step["action"]))
+    idem = runner.idempotent(step, runner.actions.get(step.action))
     if not until.is_repeatable(spec, idem):
         await runner._refused(job, incident, step, Refusal(
             "failed", f"not done ({spec.condition}): {why or result.summary}; the step is not idempotent and "
             "has no until.read, so it is not repeated"), events, state="failed", extra={"data": got["data"]})
         return
-    runner.metrics.actions.labels(action=step["action"], outcome=result.outcome).inc()
-    events.append(TimelineEvent(now, "step.acted", f"step '{step['name']}' ({step['action']}): "
+    runner.metrics.actions.labels(action=step.action, outcome=result.outcome).inc()
+    events.append(TimelineEvent(now, "step.acted", f"step '{step.name}' ({step.action}): "
                                 f"{result.outcome} — {redact(result.summary, runner.config.secret_values)}; "
                                 "verifying",
-                                {"step": step["name"], "action": step["action"], "outcome": result.outcome,
+                                {"step": step.name, "action": step.action, "outcome": result.outcome,
                                  **redact(got["data"], runner.config.secret_values)}))
     deadline = now + spec.timeout
     events.append(until.waiting_event(step, spec, got, why, now, deadline))
@@ -46,7 +48,7 @@ async def first(runner: Any, job: Job, incident: Incident, step: dict[str, Any],
     await runner._wait(job, events, min(now + spec.interval, deadline), payload)
 
 
-async def again(runner: Any, job: Job, incident: Incident, step: dict[str, Any], ctx: dict[str, Any],
+async def again(runner: Any, job: Job, incident: Incident, step: StepModel, ctx: dict[str, Any],
                 events: list[TimelineEvent], now: float) -> None:
     """A wake of a verifying step: repeat the read (never the action unless idempotent), check again."""
     spec = until.spec_of(step)
@@ -54,10 +56,10 @@ async def again(runner: Any, job: Job, incident: Incident, step: dict[str, Any],
     assert spec is not None
     deadline, checks = float(w["deadline"]), int(w.get("checks", 1)) + 1
     try:
-        params = render_value({k: v for k, v in step.items() if k not in runner.param_skip}, ctx)
+        params = render_value(step_params(step), ctx)
         read = render_value(dict(spec.read), ctx) if spec.read is not None else None
         got = until.as_dict(await until.read_again(runner, spec, step, params, read,
-                                                   float(step.get("timeout", 10.0))))
+                                                   step.timeout))
         held, why = await until.check(runner, spec, ctx, job.payload.get("results") or {}, got, now)
     except ActionError as e:
         got, held, why = dict(w.get("result") or {}), False, f"check failed: {e.reason}"

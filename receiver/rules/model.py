@@ -9,9 +9,11 @@ sandbox over ``alert``, ``incident``, ``vars`` and ``secrets`` (see ``receiver.p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
 from receiver.rules.receivers import (  # noqa: F401  (re-exported for callers of the earlier module)
     EmailTarget,
@@ -133,6 +135,29 @@ Step = Annotated[
     | AlpacaGetClockStep | CommandStep | LogStep | WaitForResolvedStep | WaitStep | NotifyStep,
     Field(discriminator="action"),
 ]
+
+#: The step models themselves (``Step`` without its discriminator annotation), for type hints.
+StepModel = (HttpStep | AlpacaCancelAllOrdersStep | AlpacaCloseAllPositionsStep | AlpacaClosePositionStep
+             | AlpacaGetClockStep | CommandStep | LogStep | WaitForResolvedStep | WaitStep | NotifyStep)
+
+
+@cache
+def _step_adapter() -> TypeAdapter[StepModel]:
+    """The ``Step`` union's validator, built once."""
+    adapter: TypeAdapter[StepModel] = TypeAdapter(Step)
+    return adapter
+
+
+def parse_step(raw: Mapping[str, Any]) -> StepModel:
+    """Parse one stored step (a ``model_dump(mode="json", by_alias=True)`` dict from a work row's
+    ``payload["steps"]``) back into its step model. Raises ``pydantic.ValidationError`` for an unknown
+    ``action`` or a key the models do not (or no longer) have."""
+    return _step_adapter().validate_python(dict(raw))
+
+
+def dump_step(step: StepModel) -> dict[str, Any]:
+    """A step as work rows store it: JSON types, keys as written in rule files (``if``, ``json``)."""
+    return step.model_dump(mode="json", by_alias=True)
 
 
 class OnResolved(_Strict):

@@ -14,9 +14,10 @@ from receiver.durations import format_duration
 from receiver.errors import ActionError
 from receiver.playbooks import conditions, until
 from receiver.playbooks.gates import BrokerReads
+from receiver.rules.model import StepModel, WaitStep
 
 
-def branch_and_verify(step: dict[str, Any], ctx: dict[str, Any],
+def branch_and_verify(step: StepModel, ctx: dict[str, Any],
                       in_interval: Callable[[str, float], bool] | None, now: float,
                       known: dict[str, Any] | None = None) -> dict[str, Any]:
     """Plan entries for one step: ``branch`` (``{"if", "taken": bool | None, "because"}``), ``verify``
@@ -24,7 +25,7 @@ def branch_and_verify(step: dict[str, Any], ctx: dict[str, Any],
     ``known``: the results stated so far (``receiver.simulate.given``), which an ``if`` may use."""
     out: dict[str, Any] = {}
     known = known or {}
-    expr = step.get("if")
+    expr = step.if_
     if expr:
         deps = [d for d in conditions.depends_on(expr) if d not in known]
         if deps:
@@ -48,6 +49,6 @@ def branch_and_verify(step: dict[str, Any], ctx: dict[str, Any],
                          "timeout": format_duration(spec.timeout),
                          "read": (spec.read or {}).get("url") if spec.read else ("built in" if spec.builtin
                                                                                   else "the step again")}
-    if step["action"] == "wait":
-        out["wait"] = format_duration(float(step.get("duration") or 0))
+    if isinstance(step, WaitStep):
+        out["wait"] = format_duration(step.duration)
     return out

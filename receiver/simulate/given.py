@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from receiver.rules.model import StepModel
+
 
 @dataclass(frozen=True)
 class Given:
@@ -22,15 +24,15 @@ class Given:
     results: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def decide(step: dict[str, Any], given: Given) -> tuple[str, str, dict[str, Any] | None]:
+def decide(step: StepModel, given: Given) -> tuple[str, str, dict[str, Any] | None]:
     """A step's outcome in the plan: ``(result, why, known)``. ``result`` is ``ok``, ``rejected``,
     ``failed`` or ``skipped``; ``known`` is the result later steps see when the case stated it (or an
     approval decided it), else None (assumed ok)."""
-    name = step["name"]
-    appr = step.get("approval")
+    name = step.name
+    appr = step.approval
     answer = given.approvals.get(name)
-    if appr and answer is not None:
-        verdict = answer if answer != "timed_out" else ("approved" if appr["on_timeout"] == "approve" else "rejected")
+    if appr is not None and answer is not None:
+        verdict = answer if answer != "timed_out" else ("approved" if appr.on_timeout == "approve" else "rejected")
         if verdict == "rejected":
             why = "approval timed out: rejected by default" if answer == "timed_out" else "rejected (stated)"
             return "rejected", why, {"outcome": "rejected", "summary": why, "data": {}}
@@ -38,6 +40,6 @@ def decide(step: dict[str, Any], given: Given) -> tuple[str, str, dict[str, Any]
         r = given.results[name]
         known = {"outcome": r.get("outcome", "ok"), "summary": r.get("summary", ""), "data": dict(r.get("data") or {})}
         return str(known["outcome"]), known["summary"] or f"{known['outcome']} (stated)", known
-    if appr and answer is not None:
+    if appr is not None and answer is not None:
         return "ok", f"approved ({answer})", None
     return "ok", "", None

@@ -15,10 +15,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from receiver.model import AlertRecord, Incident, IncidentAlert, Job, JobKind, TimelineEvent
+from receiver.store.base import JobFilter
+
+
+def _unreached(name: str) -> NotImplementedError:
+    return NotImplementedError(f"a simulation does not use Tx.{name}")
 
 
 class MemoryTx:
-    """The parts of ``receiver.store.base.Tx`` the processor and the simulation use, in memory.
+    """A ``receiver.store.base.Tx`` in memory: the parts the processor and the simulation use.
+
+    It satisfies the ``Tx`` protocol (mypy checks it wherever it is passed as one); the operations a
+    simulation never reaches (claims, leases, budgets, pages' refs, listings) raise ``NotImplementedError``.
 
     Alert rows follow the store's upsert rule (a new ``(fingerprint, starts_at)`` is pending; an
     existing firing row becomes pending again only when it resolves; anything else is stale and
@@ -133,10 +141,15 @@ class MemoryTx:
         self.jobs.append(Job(len(self.jobs) + 1, key, kind, self._id(incident_id), payload, "pending", due_at, 1))
         return True
 
-    def next_due(self) -> Job | None:
+    def next_job(self) -> Job | None:
         """The pending row due first (ties in the order they were enqueued), or ``None``."""
         pending = [j for j in self.jobs if j.state == "pending"]
         return min(pending, key=lambda j: (j.due_at, j.id)) if pending else None
+
+    def next_due(self) -> float | None:
+        """The earliest ``due_at`` of pending rows, or ``None`` (``Tx.next_due``)."""
+        job = self.next_job()
+        return job.due_at if job is not None else None
 
     def finish_job(self, job_id: int, state: str, now: float, result: dict[str, Any] | None = None) -> None:
         """Mark a row ``done``, ``failed``, ``cancelled`` or ``unknown``."""
@@ -164,3 +177,149 @@ class MemoryTx:
         """Every row of an incident, oldest first."""
         iid = self._id(incident_id)
         return [j for j in self.jobs if j.incident_id == iid]
+
+    # -- not reached by a simulation ------------------------------------------------------------
+    def quarantine_alert(self, fingerprint: str, starts_at: str, status: str, reason: str) -> bool:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("quarantine_alert")
+
+    def oldest_pending_at(self) -> float | None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("oldest_pending_at")
+
+    def held_incidents(self, before: float) -> list[Incident]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("held_incidents")
+
+    def audit(self, at: float, action: str, subject: str, data: dict[str, Any], actor: str | None = None) -> None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("audit")
+
+    def has_due(self, now: float) -> bool:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("has_due")
+
+    def claim_jobs(self, now: float, limit: int, claimer: str, lease: float,
+                   where: JobFilter | None = None) -> list[Job]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("claim_jobs")
+
+    def retry_job(self, job_id: int, due_at: float, now: float, result: dict[str, Any] | None = None,
+                  payload: dict[str, Any] | None = None) -> None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("retry_job")
+
+    def set_page_ref(self, incident_id: str, receiver: str, ref: str) -> None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("set_page_ref")
+
+    def page_ref(self, incident_id: str, receiver: str) -> str | None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("page_ref")
+
+    def list_incidents(self, *, status: str | None, alertname: str | None, limit: int) -> list[Incident]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("list_incidents")
+
+    def incident_page(self, *, status: str | None, severity: str | None, alertname: str | None, limit: int,
+                      offset: int = 0) -> list[tuple[Incident, int]]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("incident_page")
+
+    def alerts_page(self, incident_id: str, limit: int, after: str = "") -> list[tuple[IncidentAlert, str]]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("alerts_page")
+
+    def alert_count(self, incident_id: str) -> int:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("alert_count")
+
+    def timeline_page(self, incident_id: str, limit: int, offset: int = 0, *,
+                      kinds: Sequence[str] = ()) -> list[TimelineEvent]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("timeline_page")
+
+    def playbook_progress(self, incident_ids: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("playbook_progress")
+
+    def audit_page(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("audit_page")
+
+    def latest_change(self, incident_id: str | None = None) -> int:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("latest_change")
+
+    def open_counts(self) -> dict[str, int]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("open_counts")
+
+    def renew_leases(self, job_ids: Sequence[int], claimer: str, until: float) -> None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("renew_leases")
+
+    def incidents_started_between(self, severity: str, since: float, until: float) -> list[Incident]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("incidents_started_between")
+
+    def response_report(self, since: float, until: float) -> dict[str, dict[str, Any]]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("response_report")
+
+    def get_state(self, key: str) -> str | None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("get_state")
+
+    def set_state(self, key: str, value: str | None) -> None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("set_state")
+
+    def lock_budgets(self) -> None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("lock_budgets")
+
+    def count_actions(self, since: float, **where: Any) -> int:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("count_actions")
+
+    def last_action_at(self, **where: Any) -> float | None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("last_action_at")
+
+    def log_action(self, at: float, incident_id: str, rule: str, identity: str, playbook: str, step: str,
+                   action: str, destructive: bool) -> None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("log_action")
+
+    def reschedule(self, job_id: int, due_at: float, now: float, payload: dict[str, Any]) -> None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("reschedule")
+
+    def queue_depth(self) -> dict[str, int]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("queue_depth")
+
+    def first_use(self, key: str, expires_at: float, now: float) -> bool:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("first_use")
+
+    def incident_head(self, incident_id: str, *, alerts: int = 0) -> Incident | None:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("incident_head")
+
+    def alert_counts(self, incident_id: str) -> dict[str, int]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("alert_counts")
+
+    def events_of_kinds(self, incident_id: str, kinds: Sequence[str], limit: int) -> tuple[list[TimelineEvent], int]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("events_of_kinds")
+
+    def jobs_of_kinds(self, incident_id: str, kinds: Sequence[str]) -> list[Job]:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("jobs_of_kinds")
+
+    def reserve_slot(self, key: str, now: float, interval: float, burst: int = 1) -> float:
+        """Not reached by a simulation (``Tx``): raises ``NotImplementedError``."""
+        raise _unreached("reserve_slot")

@@ -46,8 +46,9 @@ from receiver.notify import channel_traits
 from receiver.playbooks.outcome import apply_on_failure
 from receiver.playbooks.render import redact, render_value, template_context
 from receiver.playbooks.runner import WAIT_POLL
+from receiver.playbooks.steps import current
 from receiver.rules import RuleSet
-from receiver.rules.model import Step
+from receiver.rules.model import Step, StepModel, dump_step
 from receiver.rules.safety import OnFailure
 from receiver.settings import Settings
 from receiver.simulate.branches import branch_and_verify
@@ -246,7 +247,7 @@ class _Simulation:
         while True:
             t_alert = self.arrivals[0][0] if self.arrivals else math.inf
             t_ack = self.ack_at if pending_ack and self.ack_at is not None else math.inf
-            job = self.tx.next_due()
+            job = self.tx.next_job()
             t_job = job.due_at if job is not None else math.inf
             now = min(t_alert, t_ack, t_job)
             if now > until or now == math.inf:
@@ -304,7 +305,7 @@ class _Simulation:
         resolves or its duration passes; a ``notify`` step sends its notices."""
         p = job.payload
         index: int = p["index"]
-        step: dict[str, Any] = p["steps"][index]
+        step = current(p)
         prefix = p.get("key_prefix") or f"step:{inc.id}"
         waiting = "wait_started" in p
         if waiting:
@@ -313,7 +314,7 @@ class _Simulation:
             entry = self._render_step(p, step, inc, now)
             self.steps.setdefault(inc.id, []).append(entry)
         params = entry["params"] or {}
-        if step["action"] == "wait_for_resolved":
+        if step.action == "wait_for_resolved":
             started = float(p.get("wait_started", now))
             deadline = started + float(params.get("duration", 0))
             if inc.status != "resolved" and now < deadline:
@@ -323,7 +324,7 @@ class _Simulation:
                 return
             entry["outcome"] = "resolved" if inc.status == "resolved" else "failed: not resolved in time"
             entry["finished"] = self.when(now)
-        if step["action"] == "wait":
+        if step.action == "wait":
             started = float(p.get("wait_started", now))
             deadline = started + float(params.get("duration", 0))
             if now < deadline:
@@ -338,43 +339,43 @@ class _Simulation:
         elif result != "ok":
             entry["outcome"], entry["finished"] = f"{result}: {why}", self.when(now)
             stop = self._on_failure(inc, step, p, result, why, now)
-        elif step["action"] == "notify" and p.get("mode") != "shadow":
+        elif step.action == "notify" and p.get("mode") != "shadow":
             for r in params.get("notify", []):
-                self.tx.enqueue(f"notice:{inc.id}:{inc.epoch}:step-{index}-{step['name']}:{r}", "notice", inc.id,
+                self.tx.enqueue(f"notice:{inc.id}:{inc.epoch}:step-{index}-{step.name}:{r}", "notice", inc.id,
                                 {"receiver": r, "text": params.get("message", "")}, now, now)
         entry["result"] = result
         if index + 1 < len(p["steps"]) and not stop:
             carried = {k: v for k, v in p.items() if k != "wait_started"}
             if known is not None:
-                carried["results"] = {**(p.get("results") or {}), step["name"]: known}
+                carried["results"] = {**(p.get("results") or {}), step.name: known}
             self.tx.enqueue(f"{prefix}:{index + 1}", "step", inc.id, {**carried, "index": index + 1}, now, now)
 
-    def _on_failure(self, inc: Incident, step: dict[str, Any], p: dict[str, Any], result: str, why: str,
+    def _on_failure(self, inc: Incident, step: StepModel, p: dict[str, Any], result: str, why: str,
                     now: float) -> bool:
         """A stated failure or rejection: apply the step's ``on_failure`` (default: page) as the runner
         does, in the plan's store. Returns whether the playbook stops."""
-        key = "on_skip" if result == "skipped" else "on_failure"
-        declared = step.get(key)
+        declared = step.on_skip if result == "skipped" else step.on_failure
         if declared is None and result == "skipped":
             return False
-        on_failure = OnFailure.model_validate(declared) if declared else OnFailure(page=True)
-        text = f"ACTION NEEDED: step '{step['name']}' of {inc.title} {result}: {why}"
+        on_failure = declared or OnFailure(page=True)
+        text = f"ACTION NEEDED: step '{step.name}' of {inc.title} {result}: {why}"
         tag = f"step-{p.get('phase', 'main')}-{p['index']}"
         return apply_on_failure(self.tx, inc.id, self.rules, on_failure, text, tag, now)
 
-    def _render_step(self, p: dict[str, Any], step: dict[str, Any], inc: Incident, now: float) -> dict[str, Any]:
-        options = {k: v for k, v in step.items()
+    def _render_step(self, p: dict[str, Any], step: StepModel, inc: Incident, now: float) -> dict[str, Any]:
+        stored = dump_step(step)  # the step's keys as written, in the model's order
+        options = {k: v for k, v in stored.items()
                    if k in STEP_OPTIONS and k not in ("name", "action", "timeout") and v is not None}
-        entry: dict[str, Any] = {"index": p["index"], "name": step["name"], "action": step["action"],
-                                 "phase": p.get("phase", "main"), "timeout": step.get("timeout"),
+        entry: dict[str, Any] = {"index": p["index"], "name": step.name, "action": step.action,
+                                 "phase": p.get("phase", "main"), "timeout": step.timeout,
                                  "options": options, "shadow": p.get("mode") == "shadow",
                                  "rules_version": p.get("rules_version"), **self.when(now)}
         entry.update(branch_and_verify(step, self._context(inc), self.rules.in_interval, now, p.get("results")))
         try:
-            own = _OWN_KEYS.get(step["action"], [])  # the action's own keys first, then inherited ones
-            keys = [k for k in own if k in step] + [k for k in step if k not in own]
+            own = _OWN_KEYS.get(step.action, [])  # the action's own keys first, then inherited ones
+            keys = [k for k in own if k in stored] + [k for k in stored if k not in own]
             keys = [k for k in keys if k not in STEP_OPTIONS]
-            rendered = render_value({k: step[k] for k in keys}, self._context(inc))
+            rendered = render_value({k: stored[k] for k in keys}, self._context(inc))
             entry["params"] = redact(rendered, list(self.dep.secret_values))
         except ActionError as e:
             entry["params"], entry["error"] = None, redact(e.reason, list(self.dep.secret_values))

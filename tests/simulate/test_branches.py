@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from receiver.rules.model import Playbook
+from receiver.rules.model import Playbook, StepModel
 from receiver.simulate.branches import branch_and_verify
 
 CTX = {"alert": {"labels": {"desk": "fx"}}, "incident": {"status": "firing"}, "vars": {}, "secrets": {"t": "s3"}}
 
 
-def step(**kw: Any) -> dict[str, Any]:
+def step(**kw: Any) -> StepModel:
     pb = Playbook.model_validate({"steps": [{"name": "s", **kw}]})
-    return pb.steps[0].model_dump(mode="json", by_alias=True)
+    return pb.steps[0]
 
 
 def test_an_if_over_an_earlier_result_depends_on_that_step() -> None:
