@@ -30,6 +30,7 @@ from receiver.api.maintenance import MaintenanceApi
 from receiver.api.oncall import OnCallApi
 from receiver.api.pagerduty import PagerDutyWebhook
 from receiver.api.slack import SlackInteractions
+from receiver.api.twilio import TwilioVoice
 from receiver.clock import Clock, SystemClock
 from receiver.console import Console
 from receiver.edge import edge_middleware, quiet_parser_errors
@@ -208,6 +209,8 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
     slack = SlackInteractions(c.store, s.slack.signing_secret, c.clock, c.rules.get, lambda: _wake(c), directory)
     pagerduty = PagerDutyWebhook(c.store, s.pagerduty.webhook_secret, c.clock, c.rules.get, lambda: _wake(c),
                                  directory)
+    voice = TwilioVoice(c.store, s.twilio.auth_token, s.external_url, c.clock, c.rules.get, lambda: _wake(c),
+                        c.metrics, directory, from_number=s.twilio.from_number)
     # auto_decompress off: the edge refuses compressed bodies before anything decodes them (issue 11).
     quiet_parser_errors()
     app = web.Application(middlewares=[edge_middleware(s.webhook.read_timeout), admin.auth, auth.middleware],
@@ -272,6 +275,7 @@ def build_app(c: Components, *, run_dispatcher: bool = True) -> web.Application:
         web.post("/slack/interactions", slack.handle),
         web.post("/slack/commands", slack.command),
         web.post("/webhook/pagerduty", pagerduty.handle),
+        web.post("/twilio/voice", voice.handle),
         web.get("/metrics", metrics),
         web.get("/-/healthy", healthy),
         web.get("/-/ready", ready),

@@ -44,6 +44,9 @@ class Metrics:
         self.notifications = Counter(
             "runbookd_notifications", "Notifications by receiver and outcome.",
             ["receiver", "outcome"], registry=r)
+        self.twilio_callbacks = Counter(
+            "runbookd_twilio_callbacks", "Twilio call callbacks (POST /twilio/voice) by outcome (acknowledged, "
+            "not_acknowledged, refused, duplicate, failed, bad_signature).", ["outcome"], registry=r)
         self.queue_depth = Gauge(
             "runbookd_store_queue_depth", "Work rows pending or running, by kind.", ["kind"], registry=r)
         self.claim_duration = Histogram(

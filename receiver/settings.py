@@ -132,6 +132,32 @@ class PagerDutyConfig(_Strict):
         return (v.strip() or "https://events.pagerduty.com").rstrip("/")
 
 
+class TwilioConfig(_Strict):
+    """``twilio:`` — the account (``account_sid``, ``auth_token``), the number SMS and calls come from
+    (``from_number``, E.164) and the REST API's base URL (``api_url``, ``https://api.twilio.com``; the
+    tests' fake). Any of the three unset turns ``sms`` and ``voice`` receivers off (recorded as skipped),
+    and ``POST /twilio/voice`` answers 403 without ``auth_token`` (it verifies ``X-Twilio-Signature``)."""
+
+    account_sid: Secret = None
+    auth_token: Secret = None
+    from_number: Annotated[Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] | None,
+                           BeforeValidator(_empty_to_none)] = None
+    api_url: str = "https://api.twilio.com"
+
+    @field_validator("api_url")
+    @classmethod
+    def _base(cls, v: str) -> str:
+        v = (v.strip() or "https://api.twilio.com").rstrip("/")
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
+        return v
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the account, its auth token and the sending number are all set."""
+        return bool(self.account_sid and self.auth_token and self.from_number)
+
+
 class AlpacaConfig(_Strict):
     """``alpaca:`` — API key pair, ``paper`` account switch and ``url_override`` (no ``/v2``)."""
 
@@ -210,7 +236,8 @@ def _default_concurrency() -> dict[str, int]:
 class NotifyConfig(_Strict):
     """``notify:`` — retry policy, per-vendor time-outs and bulkheads (rows run at once per family).
 
-    ``concurrency`` keys are channel kinds (``slack``, ``pagerduty``, ``email``, any later one),
+    ``twilio`` bounds the Twilio REST calls of ``sms`` and ``voice`` receivers. ``concurrency`` keys are
+    channel kinds (``slack``, ``pagerduty``, ``email``, ``sms``, ``voice``, any later one),
     ``actions`` (playbook steps) and ``other`` (rows that fan out to several receivers); a family
     not listed gets 4.
     """
@@ -219,6 +246,7 @@ class NotifyConfig(_Strict):
     slack: VendorTimeouts = VendorTimeouts()
     pagerduty: VendorTimeouts = VendorTimeouts()
     email: VendorTimeouts = VendorTimeouts()
+    twilio: VendorTimeouts = VendorTimeouts()
     concurrency: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=_default_concurrency)
 
 
@@ -326,6 +354,7 @@ class Settings(_Strict):
     admin: AdminConfig = AdminConfig()
     slack: SlackConfig = SlackConfig()
     pagerduty: PagerDutyConfig = PagerDutyConfig()
+    twilio: TwilioConfig = TwilioConfig()
     alpaca: AlpacaConfig = AlpacaConfig()
     smtp: SmtpConfig = SmtpConfig()
     heartbeat: HeartbeatConfig = HeartbeatConfig()
@@ -370,6 +399,7 @@ class Settings(_Strict):
             self.slack.token,
             self.slack.signing_secret,
             self.pagerduty.webhook_secret,
+            self.twilio.auth_token,
             self.alpaca.api_key,
             self.alpaca.secret_key,
             self.smtp.password,

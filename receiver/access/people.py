@@ -28,7 +28,8 @@ _SLACK_GROUP = r"^S[A-Z0-9]{2,}$"
 class Person(BaseModel):
     """One person (or a team through a Slack user group): ``name``, ``role``, Slack user IDs
     (``U…``/``W…``), Slack user-group IDs (``S…``: every member acts with this role), optional email,
-    and PagerDuty user IDs (``P…``: who acknowledges or resolves in PagerDuty)."""
+    PagerDuty user IDs (``P…``: who acknowledges or resolves in PagerDuty) and optional ``phone`` (E.164:
+    texted and called when on call, and who presses 1 on a Twilio call)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -38,10 +39,11 @@ class Person(BaseModel):
     slack_groups: list[Annotated[str, Field(pattern=_SLACK_GROUP)]] = Field(default_factory=list)
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
     pagerduty_users: list[Annotated[str, Field(pattern=r"^P[A-Z0-9]{2,}$")]] = Field(default_factory=list)
+    phone: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
 
 
 class AccessConfig(BaseModel):
-    """``access:`` — ``people`` (unique names, a Slack user ID belongs to one person) and
+    """``access:`` — ``people`` (unique names, a Slack user ID or a phone belongs to one person) and
     ``group_cache``, how long (seconds) a Slack user group's members are remembered."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -51,8 +53,12 @@ class AccessConfig(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> AccessConfig:
-        names, users = set(), set()
+        names, users, phones = set(), set(), set()
         for p in self.people:
+            if p.phone is not None:
+                if p.phone in phones:
+                    raise ValueError(f"phone {p.phone} belongs to two people")
+                phones.add(p.phone)
             if p.name in names:
                 raise ValueError(f"person {p.name!r} is declared twice")
             names.add(p.name)
@@ -131,6 +137,18 @@ class Directory:
             return Actor(display, "approver", (user_id,), legacy=True)
         p = next((p for p in self.config.people if user_id and user_id in p.pagerduty_users), None)
         return self.actor_of(p) if p else None
+
+    def phone(self, number: str) -> Actor:
+        """The actor of a phone that answered a runbookd call (``To`` of a Twilio callback).
+
+        The person whose ``phone`` is ``number``; else ``phone:<number>`` as a ``responder`` (legacy
+        mode, or a fixed number of a receiver's ``to:``: the rule files chose to call it, and only the
+        callee can press a key on the call).
+        """
+        if self.config is None:
+            return Actor(f"phone:{number}", "responder", (number,), legacy=True)
+        p = next((p for p in self.config.people if p.phone and p.phone == number), None)
+        return self.actor_of(p, number) if p else Actor(f"phone:{number}", "responder", (number,))
 
     def email(self, address: str | None) -> Actor | None:
         """The person whose ``email`` is ``address`` (case-insensitive), or ``None``."""

@@ -17,8 +17,8 @@ from receiver.model import Change, Incident, TimelineEvent
 from receiver.notify import channel_traits
 from receiver.playbooks.payload import playbook_payload
 
-#: Where a person acted: the admin API, a Slack button, a PagerDuty webhook.
-Via = Literal["api", "slack", "pagerduty", "alerts", "console"]
+#: Where a person acted: the admin API, a Slack button, a PagerDuty webhook, a key pressed on a Twilio call.
+Via = Literal["api", "slack", "pagerduty", "alerts", "console", "voice"]
 
 
 def _told_already(rules: Any, name: str, via: str) -> bool:

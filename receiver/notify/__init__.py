@@ -15,6 +15,7 @@ from receiver.notify.email import EmailNotifier
 from receiver.notify.pagerduty import PagerDutyNotifier
 from receiver.notify.render import MessageRenderer
 from receiver.notify.slack import SlackNotifier
+from receiver.notify.twilio import SmsNotifier, VoiceNotifier
 from receiver.rules.receivers import PagerDutyTarget
 from receiver.settings import Settings
 
@@ -34,6 +35,8 @@ CHANNELS: dict[str, Channel] = {
     "slack": SlackNotifier,
     "pagerduty": PagerDutyNotifier,
     "email": EmailNotifier,
+    "sms": SmsNotifier,
+    "voice": VoiceNotifier,
 }
 
 #: The channel that pages the dead man's switch (``heartbeat.routing_key`` names its routing key).

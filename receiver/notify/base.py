@@ -33,7 +33,8 @@ class Message:
     ``idempotency_key``: the work row's key, carried in the sent message where the vendor keeps
     it (Slack message metadata), so a re-send can look for it. ``resend``: an earlier attempt's
     outcome is unknown (time-out, dropped connection, crash): a channel that does not deduplicate by
-    itself must first look for the message it may have sent.
+    itself must first look for the message it may have sent. ``recipient``: the person's name when the
+    target was resolved from an on-call schedule at send time (a call greets them), else ``None``.
     Times are epoch seconds (UTC).
     """
 
@@ -58,6 +59,7 @@ class Message:
     approval: dict[str, Any] | None = None
     idempotency_key: str | None = None
     resend: bool = False
+    recipient: str | None = None
 
 
 @dataclass(frozen=True)

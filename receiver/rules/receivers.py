@@ -7,6 +7,8 @@ A receiver is a name plus exactly one channel key, which names its channel kind 
         slack: {channel: "#oncall"}
       - name: omni-pd
         pagerduty: {routing_key: omni}
+      - name: oncall-sms
+        sms: {schedule: fx-primary}
 
 The channel key is the union's discriminator (``channel_kind``); each channel's target model lives here,
 in the pure rules layer, so ``runbookd check`` validates rule files without loading a vendor SDK. Adding
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, Discriminator, Field, Tag
+from pydantic import BaseModel, BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from receiver.rules.step_base import Name, _Strict
 
@@ -41,6 +43,29 @@ class EmailTarget(_Strict):
     """Email addresses."""
 
     to: list[str] = Field(min_length=1)
+
+
+#: A phone number in E.164 form (``+`` then the country code and number, 8 to 16 characters).
+E164 = r"^\+[1-9][0-9]{6,14}$"
+
+
+class PhoneTarget(_Strict):
+    """Phones reached through Twilio (SMS or a voice call): fixed numbers ``to`` (E.164), or ``schedule``,
+    the on-call schedule whose current person is called at send time (their ``phone`` in ``access:``).
+
+    Exactly one of the two is given.
+    """
+
+    to: list[Annotated[str, Field(pattern=E164)]] = Field(
+        default_factory=list, description="phone numbers in E.164 form (+14155550100)")
+    schedule: Name | None = Field(default=None, description="an on-call schedule: the person on call when the "
+                                  "message is sent is reached at their phone (access.people[].phone)")
+
+    @model_validator(mode="after")
+    def _one(self) -> PhoneTarget:
+        if bool(self.to) == (self.schedule is not None):
+            raise ValueError("must have exactly one of to or schedule")
+        return self
 
 
 class ReceiverBase(_Strict):
@@ -85,11 +110,27 @@ class EmailReceiver(ReceiverBase):
     email: EmailTarget
 
 
+class SmsReceiver(ReceiverBase):
+    """A receiver that texts phones through Twilio's Messages API (``receiver.notify.twilio``)."""
+
+    kind: ClassVar[str] = "sms"
+    sms: PhoneTarget
+
+
+class VoiceReceiver(ReceiverBase):
+    """A receiver that calls phones through Twilio's Calls API; pressing 1 acknowledges (``receiver.notify.twilio``)."""
+
+    kind: ClassVar[str] = "voice"
+    voice: PhoneTarget
+
+
 #: The receiver models, one line per channel: the union ``Receiver`` is built from this tuple.
 RECEIVER_MODELS: tuple[type[ReceiverBase], ...] = (
     SlackReceiver,
     PagerDutyReceiver,
     EmailReceiver,
+    SmsReceiver,
+    VoiceReceiver,
 )
 #: The channel keys a receiver may have, in registry order (``slack``, ``pagerduty``, …).
 CHANNEL_KINDS: tuple[str, ...] = tuple(m.kind for m in RECEIVER_MODELS)

@@ -330,9 +330,9 @@ async def test_an_operator_template_shapes_the_body(box: Mailbox, smtp: SmtpConf
 def test_build_notifiers_builds_email_with_templates() -> None:
     """With templates the email channel is built (off without smtp.host); a configured host needs them."""
     without = build_notifiers(Settings())
-    assert set(without) == {"slack", "pagerduty"}
+    assert set(without) == {"slack", "pagerduty", "sms", "voice"}
     with_smtp = build_notifiers(Settings(), Templates())
-    assert set(with_smtp) == {"slack", "pagerduty", "email"}
+    assert set(with_smtp) == {"slack", "pagerduty", "email", "sms", "voice"}
     assert isinstance(with_smtp["email"], EmailNotifier)
     with pytest.raises(ValueError, match="needs templates"):  # notify/ does not reach up for a default
         build_notifiers(Settings(smtp=SmtpConfig(host="mail.example.com")))

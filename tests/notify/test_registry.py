@@ -5,6 +5,7 @@ from __future__ import annotations
 from receiver.notify import build_notifiers
 from receiver.notify.pagerduty import PagerDutyNotifier
 from receiver.notify.slack import SlackNotifier
+from receiver.notify.twilio import SmsNotifier, VoiceNotifier
 from receiver.settings import Settings
 
 
@@ -13,6 +14,8 @@ def test_build_notifiers_names_each_channel() -> None:
     assert {k: type(v) for k, v in notifiers.items()} == {
         "slack": SlackNotifier,
         "pagerduty": PagerDutyNotifier,
+        "sms": SmsNotifier,
+        "voice": VoiceNotifier,
     }
 
 
@@ -35,7 +38,8 @@ def test_a_receiver_is_told_apart_by_its_channel_key() -> None:
     r = ta.validate_python({"name": "a", "slack": {"channel": "#x"}})
     assert isinstance(r, SlackReceiver) and r.kind == "slack" and r.target == SlackTarget(channel="#x")
     assert isinstance(ta.validate_python({"name": "m", "email": {"to": ["a@b.c"]}}), EmailReceiver)
-    with pytest.raises(ValidationError, match="exactly one of slack, pagerduty, email \\(has slack, email\\)"):
+    two = r"exactly one of slack, pagerduty, email, sms, voice \(has slack, email\)"
+    with pytest.raises(ValidationError, match=two):
         ta.validate_python({"name": "b", "slack": {"channel": "#x"}, "email": {"to": ["a@b.c"]}})
     with pytest.raises(ValidationError, match="has none"):
         ta.validate_python({"name": "c"})

@@ -48,4 +48,4 @@ def test_the_registry_gives_slack_the_templates() -> None:
     notifiers = build_notifiers(Settings(), templates)
     slack = notifiers["slack"]
     assert isinstance(slack, SlackNotifier) and slack._templates is templates
-    assert set(notifiers) == {"slack", "pagerduty", "email"}
+    assert set(notifiers) == {"slack", "pagerduty", "email", "sms", "voice"}

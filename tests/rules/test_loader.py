@@ -117,12 +117,12 @@ BAD = {
         "No filter named 'shout'."
     ),
     "receiver_no_channel.yml": (
-        "bad/receiver_no_channel.yml:4: rule 'nowhere': must have exactly one of slack, pagerduty, email "
-        "(has none)"
+        "bad/receiver_no_channel.yml:4: rule 'nowhere': must have exactly one of slack, pagerduty, email, "
+        "sms, voice (has none)"
     ),
     "receiver_two_channels.yml": (
         "bad/receiver_two_channels.yml:2: rule 'slack-or-mail': must have exactly one of slack, pagerduty, "
-        "email (has slack, email)"
+        "email, sms, voice (has slack, email)"
     ),
     "empty_channel.yml": "bad/empty_channel.yml:3: rule 'slack-critical': slack.channel: must not be empty",
     "unknown_routing_key.yml": (
